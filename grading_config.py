@@ -1,0 +1,98 @@
+"""Course-wide settings for Maths for Deep Learning.
+
+This is the one place for assignments, points policy, tolerances and sandbox
+limits.  The build (`mdl build`), the grader (`mdl grade`), the answer checks
+(`autograder.checks`) and the capstone read it; nothing else hard-codes these
+values.  It is plain Python so that an instructor can read and change it
+without learning a configuration system.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One assignment: its id is also its folder under source/ and release/."""
+
+    id: str
+    title: str
+    notebook: str  # file name inside source/<id>/ and release/<id>/
+    due: dt.datetime
+    capstone: bool = False
+
+
+ASSIGNMENTS: tuple[Assignment, ...] = (
+    Assignment(
+        id="a1",
+        title="Applied linear algebra",
+        notebook="a1.ipynb",
+        due=dt.datetime(2027, 2, 5, 17, 0, tzinfo=dt.timezone.utc),
+    ),
+    Assignment(
+        id="capstone",
+        title="RLHF capstone: direct preference optimisation",
+        notebook="capstone.ipynb",
+        due=dt.datetime(2027, 5, 14, 17, 0, tzinfo=dt.timezone.utc),
+        capstone=True,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Defaults for `autograder.checks`; a test may pass its own."""
+
+    rtol: float = 1e-7
+    atol: float = 1e-10
+    # Symbolic equivalence: algebra gets this long before we give up ...
+    symbolic_timeout_s: float = 5.0
+    # ... and this many random points give the numeric second opinion.
+    symbolic_samples: int = 12
+    symbolic_sample_rtol: float = 1e-8
+    # Finite-difference gradient checks (central differences, float64).
+    gradient_h: float = 1e-6
+    gradient_rtol: float = 1e-6
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Limits on the student's kernel.  Hitting one gives a status, not a crash."""
+
+    seconds_per_cell: float = 30.0
+    seconds_per_notebook: float = 180.0
+    seconds_per_bridge_call: float = 20.0
+    memory_mb: int = 2048
+    max_processes: int = 64
+    max_file_mb: int = 64
+    max_output_kb: int = 256  # captured stdout/stderr per cell; the rest is cut
+    max_notebook_mb: int = 20  # larger submissions are refused unread
+    max_bridge_message_mb: int = 64
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path = ROOT
+    source: Path = ROOT / "source"
+    release: Path = ROOT / "release"
+    build: Path = ROOT / "build"
+    examples: Path = ROOT / "examples" / "submissions"
+
+
+TOLERANCES = Tolerances()
+LIMITS = SandboxLimits()
+PATHS = Paths()
+
+
+def assignment(assignment_id: str) -> Assignment:
+    """Look up an assignment by id, with a message that lists the known ones."""
+    for a in ASSIGNMENTS:
+        if a.id == assignment_id:
+            return a
+    known = ", ".join(a.id for a in ASSIGNMENTS)
+    raise KeyError(f"unknown assignment {assignment_id!r}; known assignments: {known}")
