@@ -1,0 +1,78 @@
+"""The grader's side of the bridge: what crosses from the student's kernel, and how.
+
+This module and :mod:`autograder.codec` are the whole trust boundary.  A test
+function receives, for every student-defined name it reads:
+
+* a plain value decoded by the codec (never unpickled, never evaluated), or
+* a :class:`StudentFunction` proxy: calling it encodes the arguments, runs the
+  student's function *in the kernel*, and decodes the result; or
+* ``None`` when the student's notebook does not define the name.
+
+The kernel can only answer; every comparison happens here, in the grader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autograder.codec import CodecError, decode_value, encode_value
+from autograder.sandbox import Kernel, KernelError
+
+
+class StudentCodeError(Exception):
+    """The student's function raised, ran too long, or returned something unreadable."""
+
+
+class StudentFunction:
+    """A stand-in for a function defined in the student's kernel."""
+
+    def __init__(self, kernel: Kernel, name: str) -> None:
+        self._kernel = kernel
+        self.__name__ = name
+
+    def __repr__(self) -> str:
+        return f"<student function {self.__name__}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            payload_args = encode_value(args, allow_functions=True)
+            payload_kwargs = encode_value(kwargs, allow_functions=True)
+        except CodecError as err:
+            raise TypeError(f"the test passes a value the bridge cannot send: {err}") from err
+        try:
+            reply = self._kernel.call(self.__name__, payload_args, payload_kwargs)
+        except KernelError as err:
+            raise StudentCodeError(f"calling {self.__name__}: {err}") from err
+        if not reply.get("ok"):
+            raise StudentCodeError(f"your function {self.__name__} raised {reply.get('error', 'an error')}")
+        try:
+            return decode_value(reply.get("value"))
+        except CodecError as err:
+            raise StudentCodeError(f"{self.__name__} returned a value the grader cannot read: {err}") from err
+
+
+def environment(kernel: Kernel, names: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Values and proxies for the names tests need, and a note for each name that failed."""
+    env: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    if not names:
+        return env, problems
+    found = kernel.lookup(names)
+    for name in names:
+        entry = found.get(name, {"kind": "missing"})
+        kind = entry.get("kind")
+        if kind == "function":
+            env[name] = StudentFunction(kernel, name)
+        elif kind == "value":
+            try:
+                env[name] = decode_value(entry.get("value"))
+            except CodecError as err:
+                env[name] = None
+                problems[name] = f"`{name}` could not be read: {err}"
+        elif kind == "error":
+            env[name] = None
+            problems[name] = str(entry.get("error"))
+        else:
+            env[name] = None
+            problems[name] = f"`{name}` is not defined (did its cell run without errors?)"
+    return env, problems

@@ -1,0 +1,206 @@
+"""`mdl build`: student releases through nbgrader, grading bundles through the compiler.
+
+The pipeline, one step per function:
+
+1. ``generate_releases`` -- nbgrader's generate_assignment, through its Python
+   API, one process for all assignments: solutions become stubs, hidden tests
+   are cut, test cells are locked;
+2. ``check_release_for_leaks`` -- refuse a release that still holds any line
+   of a solution or of a hidden test, naming the offending cell;
+3. ``write_bundle`` -- compile the test cells into otter test files under
+   ``build/<a>/``;
+4. ``compare_releases`` (``--check``) -- is the committed ``release/`` what
+   the build would write?
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from grading_config import ASSIGNMENTS, PATHS, Assignment
+
+from autograder.compile_tests import END_HIDDEN, BEGIN_HIDDEN, Manifest, python_source, split_hidden, write_bundle
+from autograder.compile_tests import is_solution_cell, is_test_cell, nbgrader_meta
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+MIN_SECRET_LINE = 12  # shorter lines ("return x", ")") are too common to call a leak
+
+
+class BuildError(RuntimeError):
+    """The build cannot produce a safe release; the message says which notebook and cell."""
+
+
+@dataclass
+class BuildResult:
+    assignment: str
+    release: Path
+    manifest: Manifest
+
+
+def _nbgrader_api(release_root: Path, db_dir: Path):  # type: ignore[no-untyped-def]
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    # nbgrader shells out to alembic for its database: the venv's bin must be on PATH.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    config = Config()
+    config.CourseDirectory.root = str(PATHS.root)
+    config.CourseDirectory.source_directory = str(PATHS.source)
+    config.CourseDirectory.release_directory = str(release_root)
+    config.CourseDirectory.db_url = f"sqlite:///{db_dir / 'gradebook.db'}"
+    config.CourseDirectory.course_id = "maths-for-deep-learning"
+    config.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.egg-info"]
+    config.Exchange.root = str(db_dir / "exchange")
+    return NbGraderAPI(config=config)
+
+
+def generate_releases(assignments: list[Assignment], release_root: Path) -> None:
+    """Run nbgrader generate_assignment for every assignment, in this one process."""
+    with tempfile.TemporaryDirectory(prefix="mdl-nbgrader-") as db_dir:
+        api = _nbgrader_api(release_root, Path(db_dir))
+        logging.getLogger("traitlets").setLevel(logging.ERROR)
+        for a in assignments:
+            result = api.generate_assignment(a.id, force=True, create=True)
+            if not result.get("success"):
+                log = (result.get("error") or "") + (result.get("log") or "")
+                raise BuildError(f"nbgrader could not generate the release of {a.id}:\n{log.strip()[-3000:]}")
+
+
+def _secret_lines(source_nb: nbformat.NotebookNode) -> dict[str, str]:
+    """Lines that only the instructor may see: {line: grade_id of the cell it comes from}."""
+    secrets: dict[str, str] = {}
+    public: set[str] = set()
+    for cell in source_nb.cells:
+        grade_id = str(nbgrader_meta(cell).get("grade_id", "?"))
+        lines = cell.source.splitlines()
+        if is_test_cell(cell):
+            visible, hidden = split_hidden(cell.source, grade_id)
+            public.update(l.strip() for l in visible.splitlines())
+            secrets.update({l.strip(): grade_id for l in hidden.splitlines()})
+        elif is_solution_cell(cell) and cell.cell_type == "code":
+            inside = False
+            for line in lines:
+                if line.strip() == BEGIN_SOLUTION:
+                    inside = True
+                elif line.strip() == END_SOLUTION:
+                    inside = False
+                else:
+                    (secrets.__setitem__(line.strip(), grade_id) if inside else public.add(line.strip()))
+        else:
+            public.update(l.strip() for l in lines)
+    return {
+        line: gid
+        for line, gid in secrets.items()
+        if len(line) >= MIN_SECRET_LINE and line not in public and not line.startswith("#")
+    }
+
+
+def check_release_for_leaks(source_path: Path, release_path: Path) -> None:
+    """Fail if the release holds a marker or any line of a solution or hidden test."""
+    source_nb = nbformat.read(source_path, as_version=4)
+    release_nb = nbformat.read(release_path, as_version=4)
+    secrets = _secret_lines(source_nb)
+    markers = (BEGIN_HIDDEN, END_HIDDEN, BEGIN_SOLUTION, END_SOLUTION)
+    for index, cell in enumerate(release_nb.cells):
+        where = f"{release_path} cell {index + 1} ({nbgrader_meta(cell).get('grade_id', cell.cell_type)})"
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if any(m.strip("# ") in stripped for m in markers):
+                raise BuildError(f"{where}: the release still contains the marker {stripped!r}")
+            if stripped in secrets:
+                raise BuildError(
+                    f"{where}: the release contains a line of the solution or hidden tests of "
+                    f"{secrets[stripped]!r}: {stripped[:80]!r}. Move it inside the solution or hidden region, "
+                    "or out of it on purpose."
+                )
+        if cell.cell_type == "code" and cell.get("outputs"):
+            raise BuildError(f"{where}: the release keeps outputs; clear the source notebook's outputs")
+
+
+def _normalised(path: Path) -> object:
+    return json.loads(path.read_text())
+
+
+def compare_releases(built_root: Path, committed_root: Path, assignments: list[Assignment]) -> list[str]:
+    """Names of release files that differ between a fresh build and the committed release/."""
+    stale = []
+    for a in assignments:
+        built_dir, committed_dir = built_root / a.id, committed_root / a.id
+        names = {p.relative_to(built_dir) for p in built_dir.rglob("*") if p.is_file()}
+        names |= {p.relative_to(committed_dir) for p in committed_dir.rglob("*") if p.is_file()}
+        for name in sorted(names):
+            built, committed = built_dir / name, committed_dir / name
+            if not built.exists() or not committed.exists():
+                stale.append(str(committed))
+            elif name.suffix == ".ipynb":
+                if _normalised(built) != _normalised(committed):
+                    stale.append(str(committed))
+            elif built.read_bytes() != committed.read_bytes():
+                stale.append(str(committed))
+    return stale
+
+
+def build(assignment_ids: list[str] | None = None, *, check: bool = False) -> list[BuildResult]:
+    """Build releases and grading bundles; with ``check``, only compare against release/."""
+    assignments = [a for a in ASSIGNMENTS if not assignment_ids or a.id in assignment_ids]
+    unknown = set(assignment_ids or []) - {a.id for a in assignments}
+    if unknown:
+        raise BuildError(f"unknown assignment(s): {', '.join(sorted(unknown))}")
+    missing = [a for a in assignments if not (PATHS.source / a.id / a.notebook).exists()]
+    if missing:
+        raise BuildError("no source notebook for: " + ", ".join(f"source/{a.id}/{a.notebook}" for a in missing))
+    with tempfile.TemporaryDirectory(prefix="mdl-release-") as tmp:
+        staged = Path(tmp) / "release"
+        generate_releases(assignments, staged)
+        results = []
+        for a in assignments:
+            check_release_for_leaks(PATHS.source / a.id / a.notebook, staged / a.id / a.notebook)
+            manifest = write_bundle(PATHS.source / a.id / a.notebook, a.id, PATHS.build / a.id)
+            results.append(BuildResult(a.id, PATHS.release / a.id / a.notebook, manifest))
+        if check:
+            stale = compare_releases(staged, PATHS.release, assignments)
+            if stale:
+                raise BuildError(
+                    "release/ is out of date with source/ (run `mdl build` and commit): " + ", ".join(stale)
+                )
+            return results
+        for a in assignments:
+            target = PATHS.release / a.id
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(staged / a.id, target)
+    return results
+
+
+def bundle_is_fresh(assignment: Assignment) -> bool:
+    """Is build/<a>/ compiled from the current source notebook?"""
+    import hashlib
+
+    manifest_path = PATHS.build / assignment.id / "manifest.json"
+    source = PATHS.source / assignment.id / assignment.notebook
+    if not manifest_path.exists() or not source.exists():
+        return False
+    manifest = Manifest.from_json(manifest_path.read_text())
+    return manifest.source_sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+def ensure_bundle(assignment: Assignment) -> Manifest:
+    """Compile the grading bundle if it is missing or stale (grading never uses old tests)."""
+    if not bundle_is_fresh(assignment):
+        write_bundle(PATHS.source / assignment.id / assignment.notebook, assignment.id, PATHS.build / assignment.id)
+    return Manifest.from_json((PATHS.build / assignment.id / "manifest.json").read_text())
+
+
+__all__ = ["build", "BuildError", "ensure_bundle", "check_release_for_leaks", "python_source"]

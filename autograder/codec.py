@@ -1,0 +1,268 @@
+"""The one codec for values that cross the bridge between grader and kernel.
+
+Everything the student's kernel sends to the grader is decoded here, and this
+module is the whole of what the grader trusts about that data:
+
+* plain data (None, bool, int, float, complex, str, list, tuple, dict, set)
+  travels as tagged JSON;
+* numpy arrays and scalars travel as ``.npy`` bytes, loaded with
+  ``allow_pickle=False`` (object arrays are refused);
+* torch tensors travel as arrays with their dtype name and are rebuilt as
+  tensors (bfloat16 goes as float32 and is cast back);
+* sympy objects travel as ``srepr`` text, rebuilt by the whitelisting parser
+  in :mod:`autograder.safe_sympy` (never ``eval``, never ``sympify``);
+* a function cannot travel from the kernel to the grader (the grader calls
+  student functions through :mod:`autograder.bridge` proxies instead);
+  a *trusted* function travels from the grader to the kernel as its source.
+
+Nothing is ever unpickled or evaluated on the decoding side.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+import json
+import textwrap
+from typing import Any, Callable
+
+MAX_DEPTH = 64
+
+
+class CodecError(ValueError):
+    """A value could not be encoded or decoded; the message names the type."""
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def _npy_bytes(array: Any) -> str:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _is_sympy(value: Any) -> bool:
+    return type(value).__module__.startswith("sympy.")
+
+
+def _is_torch_tensor(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and type(value).__name__ in {
+        "Tensor",
+        "Parameter",
+    }
+
+
+def encode_value(value: Any, _depth: int = 0, *, allow_functions: bool = False) -> Any:
+    """Turn a value into tagged JSON-compatible data, or raise CodecError.
+
+    ``allow_functions`` is for the grader only: trusted functions it passes to
+    a student function (``grad_fd(f, x)``) travel as source text.
+    """
+    if _depth > MAX_DEPTH:
+        raise CodecError(f"value is nested more than {MAX_DEPTH} levels deep")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return {"$int": str(int(value))}  # exact, whatever its size
+    if isinstance(value, float):
+        return {"$float": repr(float(value))}  # keeps nan, inf and every bit
+    if isinstance(value, complex):
+        return {"$complex": [repr(value.real), repr(value.imag)]}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        tag = "$list" if isinstance(value, list) else "$tuple" if isinstance(value, tuple) else "$set"
+        items = value if tag != "$set" else sorted(value, key=repr)
+        return {tag: [encode_value(v, _depth + 1, allow_functions=allow_functions) for v in items]}
+    if isinstance(value, dict):
+        pairs = [(encode_value(k, _depth + 1), encode_value(v, _depth + 1, allow_functions=allow_functions))
+                 for k, v in value.items()]
+        return {"$dict": [list(pair) for pair in pairs]}
+    module = type(value).__module__
+    if module == "numpy":
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            if value.dtype.hasobject:
+                raise CodecError("numpy arrays of Python objects cannot cross the bridge; use a numeric dtype")
+            return {"$ndarray": _npy_bytes(value)}
+        if isinstance(value, np.generic):
+            return {"$npscalar": _npy_bytes(np.asarray(value))}
+    if _is_torch_tensor(value):
+        import torch
+
+        tensor = value.detach().cpu()
+        dtype = str(tensor.dtype)
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()
+        return {"$tensor": _npy_bytes(tensor.numpy()), "dtype": dtype}
+    if _is_sympy(value):
+        import sympy
+
+        return {"$sympy": sympy.srepr(value)}
+    if callable(value) and allow_functions:
+        return encode_function(value)
+    if callable(value):
+        raise CodecError(
+            f"a function ({getattr(value, '__name__', type(value).__name__)}) cannot be sent as an answer; "
+            "answers must be numbers, arrays, lists, dicts, strings or sympy objects"
+        )
+    raise CodecError(
+        f"a value of type {type(value).__name__} cannot be sent to the grader; "
+        "answers must be numbers, arrays, lists, dicts, strings or sympy objects"
+    )
+
+
+def encode_function(fn: Callable[..., Any]) -> dict[str, str]:
+    """Encode a trusted grader function for the kernel as its source text.
+
+    Only the grader→kernel direction uses this.  Plain ``def`` functions are
+    sent whole; a lambda must stand alone on its line (``f = lambda x: x**2``).
+    """
+    name = getattr(fn, "__name__", "")
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError) as err:
+        raise CodecError(f"cannot send function {name!r} to the kernel: its source is not available") from err
+    if name == "<lambda>":
+        import ast
+
+        lambdas = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Lambda)]
+        if len(lambdas) != 1:
+            raise CodecError("a lambda sent to the kernel must stand alone on its line")
+        source = "__mdl_fn__ = " + ast.unparse(lambdas[0])
+        name = "__mdl_fn__"
+    return {"$function": source, "name": name}
+
+
+# --------------------------------------------------------------------------- decode
+
+
+def _load_npy(text: str) -> Any:
+    import numpy as np
+
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+    except Exception as err:  # any malformed payload is the sender's fault
+        raise CodecError(f"malformed array payload ({type(err).__name__}: {err})") from err
+
+
+def _float(text: Any) -> float:
+    if not isinstance(text, str) or len(text) > 64:
+        raise CodecError("malformed float payload")
+    try:
+        return float(text)
+    except ValueError as err:
+        raise CodecError(f"malformed float payload {text[:40]!r}") from err
+
+
+def decode_value(data: Any, _depth: int = 0, *, allow_functions: bool = False) -> Any:
+    """Rebuild a value from :func:`encode_value` output without running any code.
+
+    ``allow_functions`` is for the kernel side only (trusted functions sent by
+    the grader); the grader never decodes functions.
+    """
+    if _depth > MAX_DEPTH:
+        raise CodecError(f"value is nested more than {MAX_DEPTH} levels deep")
+    if data is None or isinstance(data, (bool, str)):
+        return data
+    if isinstance(data, (int, float)):
+        return data  # plain JSON numbers are accepted too
+    if not isinstance(data, dict) or not data:
+        raise CodecError(f"unexpected payload of type {type(data).__name__}")
+    tag = next(iter(data))
+    body = data[tag]
+    recurse = lambda v: decode_value(v, _depth + 1, allow_functions=allow_functions)  # noqa: E731
+    if tag == "$int":
+        if not isinstance(body, str) or len(body) > 5000:
+            raise CodecError("malformed or oversized integer payload")
+        try:
+            return int(body)
+        except ValueError as err:
+            raise CodecError("malformed integer payload") from err
+    if tag == "$float":
+        return _float(body)
+    if tag == "$complex":
+        if not isinstance(body, list) or len(body) != 2:
+            raise CodecError("malformed complex payload")
+        return complex(_float(body[0]), _float(body[1]))
+    if tag in ("$list", "$tuple", "$set"):
+        if not isinstance(body, list):
+            raise CodecError(f"malformed {tag[1:]} payload")
+        items = [recurse(v) for v in body]
+        if tag == "$list":
+            return items
+        if tag == "$tuple":
+            return tuple(items)
+        try:
+            return set(items)
+        except TypeError as err:
+            raise CodecError("a set holds unhashable items") from err
+    if tag == "$dict":
+        if not isinstance(body, list):
+            raise CodecError("malformed dict payload")
+        out = {}
+        for pair in body:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise CodecError("malformed dict entry")
+            key = recurse(pair[0])
+            try:
+                out[key] = recurse(pair[1])
+            except TypeError as err:
+                raise CodecError("a dict key is unhashable") from err
+        return out
+    if tag == "$ndarray":
+        return _load_npy(body)
+    if tag == "$npscalar":
+        return _load_npy(body)[()]
+    if tag == "$tensor":
+        import torch
+
+        array = _load_npy(body)
+        dtype_name = str(data.get("dtype", ""))
+        tensor = torch.from_numpy(array.copy())
+        if dtype_name.startswith("torch.") and hasattr(torch, dtype_name[6:]):
+            target = getattr(torch, dtype_name[6:])
+            if isinstance(target, torch.dtype):
+                tensor = tensor.to(target)
+        return tensor
+    if tag == "$sympy":
+        from autograder.safe_sympy import UnsafeExpression, parse_srepr
+
+        if not isinstance(body, str):
+            raise CodecError("malformed sympy payload")
+        try:
+            return parse_srepr(body)
+        except UnsafeExpression as err:
+            raise CodecError(f"refused sympy payload: {err}") from err
+    if tag == "$function" and allow_functions:
+        namespace: dict[str, Any] = {}
+        exec(compile(body, "<grader function>", "exec"), namespace)  # trusted: sent by the grader
+        return namespace[data["name"]]
+    raise CodecError(f"unknown payload tag {tag!r}")
+
+
+def dumps(message: dict[str, Any]) -> bytes:
+    """Serialise a protocol message (already encoded values) to bytes."""
+    return json.dumps(message, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def loads(raw: bytes) -> dict[str, Any]:
+    """Parse a protocol message; refuses anything but a JSON object."""
+    try:
+        message = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise CodecError(f"malformed message from the kernel ({type(err).__name__})") from err
+    if not isinstance(message, dict):
+        raise CodecError("malformed message from the kernel (not an object)")
+    return message
+
+
+def _refuse_constant(name: str) -> float:
+    raise CodecError(f"bare {name} in a message")
+
+
+__all__ = ["CodecError", "encode_value", "encode_function", "decode_value", "dumps", "loads"]

@@ -1,0 +1,309 @@
+"""Compile the instructor notebook's test cells into otter exception-format test files.
+
+Each autograded test cell (nbgrader ``grade: true``, ``solution: false``)
+becomes ``build/<a>/tests/<grade_id>.py``:
+
+* the cell's import statements are hoisted to module level, as are the
+  notebook's own imports of names the test uses (``np`` from a setup cell);
+* the code before ``### BEGIN HIDDEN TESTS`` becomes a visible test case, the
+  hidden region a hidden test case, run inside ``checks.concealed()`` so that
+  failure messages never show hidden expected values;
+* the cell's nbgrader ``points`` become the file's points (otter splits them
+  evenly over the cases);
+* every test function takes as parameters exactly the student-defined names
+  its code reads -- found by reading the code, not by convention -- and the
+  grader fills them from the student's kernel through the bridge.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import json
+import textwrap
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+_BUILTINS = set(dir(builtins))
+
+
+class CompileError(ValueError):
+    """A test cell cannot be compiled; the message names the cell and the reason."""
+
+
+@dataclass
+class Question:
+    grade_id: str
+    points: float
+    imports: list[str]
+    visible: str
+    hidden: str
+    visible_params: list[str] = field(default_factory=list)
+    hidden_params: list[str] = field(default_factory=list)
+
+    @property
+    def params(self) -> list[str]:
+        return list(dict.fromkeys(self.visible_params + self.hidden_params))
+
+
+@dataclass
+class Manifest:
+    """What the grader needs to know about an assignment, besides the test files."""
+
+    assignment: str
+    source_sha256: str
+    questions: list[dict[str, Any]]
+    test_cell_ids: list[str]
+    solution_cell_ids: list[str]
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(q["points"] for q in self.questions))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "Manifest":
+        return cls(**json.loads(text))
+
+
+# --------------------------------------------------------------------------- reading cells
+
+
+def nbgrader_meta(cell: Any) -> dict[str, Any]:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def is_test_cell(cell: Any) -> bool:
+    meta = nbgrader_meta(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def is_solution_cell(cell: Any) -> bool:
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
+def python_source(cell_source: str) -> str:
+    """Cell text as plain Python: IPython magics and shell escapes are translated away."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(cell_source)
+
+
+def split_hidden(source: str, where: str) -> tuple[str, str]:
+    """Split a test cell into its visible code and its hidden region."""
+    visible, hidden, inside = [], [], False
+    for line in source.splitlines():
+        marker = line.strip()
+        if marker == BEGIN_HIDDEN:
+            if inside:
+                raise CompileError(f"{where}: nested {BEGIN_HIDDEN}")
+            inside = True
+        elif marker == END_HIDDEN:
+            if not inside:
+                raise CompileError(f"{where}: {END_HIDDEN} without {BEGIN_HIDDEN}")
+            inside = False
+        else:
+            (hidden if inside else visible).append(line)
+    if inside:
+        raise CompileError(f"{where}: {BEGIN_HIDDEN} is never closed")
+    return "\n".join(visible), "\n".join(hidden)
+
+
+def _parse(code: str, where: str) -> ast.Module:
+    try:
+        return ast.parse(code)
+    except SyntaxError as err:
+        raise CompileError(f"{where}: syntax error on line {err.lineno}: {err.msg}") from err
+
+
+def _import_names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+
+
+def top_level_bindings(tree: ast.Module) -> tuple[dict[str, str], set[str]]:
+    """Names a cell binds at top level: (import name -> import statement, other names)."""
+    imports: dict[str, str] = {}
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for name in _import_names(node):
+                imports[name] = ast.unparse(node)
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                names.add(sub.id)
+            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(sub.name)  # defined inside an if/try at top level
+    return imports, names
+
+
+def free_names(tree: ast.AST) -> list[str]:
+    """Names the code reads but never binds, in order of first use (builtins excluded)."""
+    bound: set[str] = set()
+    loads: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loads.append(node.id) if isinstance(node.ctx, ast.Load) else bound.add(node.id))
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update(_import_names(node))
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    # ast.walk is breadth-first; order loads by position so parameters read naturally.
+    order = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            order.setdefault(node.id, (node.lineno, node.col_offset))
+    free = {name for name in loads if name not in bound and name not in _BUILTINS}
+    return sorted(free, key=lambda n: order[n])
+
+
+# --------------------------------------------------------------------------- compiling
+
+
+def _strip_imports(tree: ast.Module) -> tuple[list[str], str]:
+    imports = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    body = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom))]
+    return imports, ast.unparse(ast.Module(body=body, type_ignores=[])) if body else ""
+
+
+def compile_question(
+    cell: Any, notebook_imports: dict[str, str], notebook_names: set[str], where: str
+) -> Question:
+    """Compile one test cell, resolving every name it reads."""
+    meta = nbgrader_meta(cell)
+    grade_id = str(meta.get("grade_id") or "")
+    if not grade_id.isidentifier():
+        raise CompileError(f"{where}: test cell needs a grade_id that is a Python identifier, got {grade_id!r}")
+    points = meta.get("points")
+    if not isinstance(points, (int, float)) or points <= 0:
+        raise CompileError(f"{where} ({grade_id}): test cell needs positive nbgrader points, got {points!r}")
+    visible_src, hidden_src = split_hidden(python_source(cell["source"]), f"{where} ({grade_id})")
+    visible_tree = _parse(visible_src, f"{where} ({grade_id}) visible tests")
+    hidden_tree = _parse(hidden_src, f"{where} ({grade_id}) hidden tests")
+    cell_imports_v, visible = _strip_imports(visible_tree)
+    cell_imports_h, hidden = _strip_imports(hidden_tree)
+    imports = list(dict.fromkeys(cell_imports_v + cell_imports_h))
+    imported = {name for stmt in imports for name in _import_names(ast.parse(stmt).body[0])}  # type: ignore[arg-type]
+
+    def resolve(code: str, part: str) -> list[str]:
+        params = []
+        for name in free_names(ast.parse(code)):
+            if name in imported:
+                continue
+            if name in notebook_imports:
+                imports.append(notebook_imports[name])
+                imported.add(name)
+            elif name in notebook_names:
+                params.append(name)
+            else:
+                raise CompileError(
+                    f"{where} ({grade_id}) {part} tests use `{name}`, which no cell of the notebook defines"
+                    + (" (hidden tests cannot use variables of the visible part)" if part == "hidden" else "")
+                )
+        return params
+
+    question = Question(grade_id, float(points), imports, visible, hidden)
+    question.visible_params = resolve(visible, "visible")
+    question.hidden_params = resolve(hidden, "hidden")
+    question.imports = list(dict.fromkeys(imports))
+    return question
+
+
+def render_test_file(question: Question, source_name: str) -> str:
+    """The otter exception-format test file for one question."""
+    lines = [
+        f'"""Compiled by `mdl build` from {source_name}, cell {question.grade_id}.',
+        "",
+        "Instructor-only: contains hidden tests. Do not edit; edit the source notebook.",
+        '"""',
+        "from otter.test_files import test_case",
+        "from autograder.checks import concealed",
+        *question.imports,
+        "",
+        "OK_FORMAT = False",
+        f"name = {question.grade_id!r}",
+        f"points = {question.points!r}",
+        "",
+    ]
+    if question.visible.strip():
+        lines += [
+            "",
+            f'@test_case(name="{question.grade_id} (visible)", hidden=False)',
+            f"def visible_tests({', '.join(question.visible_params)}):",
+            textwrap.indent(question.visible, "    "),
+            "",
+        ]
+    if question.hidden.strip():
+        lines += [
+            "",
+            f'@test_case(name="{question.grade_id} (hidden)", hidden=True)',
+            f"def hidden_tests({', '.join(question.hidden_params)}):",
+            "    with concealed():",
+            textwrap.indent(question.hidden, "        "),
+            "",
+        ]
+    if not question.visible.strip() and not question.hidden.strip():
+        raise CompileError(f"{source_name} ({question.grade_id}): the test cell has no test code")
+    return "\n".join(lines)
+
+
+def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str, str]]:
+    """Compile every test cell of a source notebook: the manifest and {file name: source}."""
+    raw = path.read_bytes()
+    nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    notebook_imports: dict[str, str] = {}
+    notebook_names: set[str] = set()
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and not is_test_cell(cell):
+            imports, names = top_level_bindings(_parse(python_source(cell.source), f"{path.name} cell {index + 1}"))
+            notebook_imports.update(imports)
+            notebook_names |= names
+    questions, files = [], {}
+    for index, cell in enumerate(nb.cells):
+        if not is_test_cell(cell):
+            continue
+        question = compile_question(cell, notebook_imports, notebook_names, f"{path.name} cell {index + 1}")
+        if question.grade_id in files:
+            raise CompileError(f"{path.name}: grade_id {question.grade_id!r} is used by two test cells")
+        files[f"{question.grade_id}.py"] = render_test_file(question, f"source/{assignment_id}/{path.name}")
+        questions.append({"grade_id": question.grade_id, "points": question.points, "params": question.params})
+    if not questions:
+        raise CompileError(f"{path}: no autograded test cells (nbgrader grade: true) found")
+    manifest = Manifest(
+        assignment=assignment_id,
+        source_sha256=hashlib.sha256(raw).hexdigest(),
+        questions=questions,
+        test_cell_ids=[q["grade_id"] for q in questions],
+        solution_cell_ids=[str(nbgrader_meta(c).get("grade_id")) for c in nb.cells if is_solution_cell(c)],
+    )
+    return manifest, files
+
+
+def write_bundle(path: Path, assignment_id: str, out_dir: Path) -> Manifest:
+    """Write ``out_dir/tests/*.py`` and ``out_dir/manifest.json`` for one assignment."""
+    manifest, files = compile_notebook(path, assignment_id)
+    tests_dir = out_dir / "tests"
+    tests_dir.mkdir(parents=True, exist_ok=True)
+    for stale in tests_dir.glob("*.py"):
+        if stale.name not in files:
+            stale.unlink()
+    for name, text in files.items():
+        (tests_dir / name).write_text(text)
+    (out_dir / "manifest.json").write_text(manifest.to_json())
+    return manifest

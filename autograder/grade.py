@@ -1,0 +1,403 @@
+"""`mdl grade`: every submission gets a row, whatever it does.
+
+The pipeline for one submission, one step per function (nbgrader's
+"sanitize, then execute", with the verdicts moved out of the kernel):
+
+1. ``read_submission``   -- size limit, JSON, nbformat (v3 is converted), or ``invalid-notebook``;
+2. ``identify``          -- the notebook belongs to this assignment, or ``wrong-assignment``;
+3. ``student_cells``     -- the code cells to run: the submission's own test cells are dropped
+                            (tests come only from the build);
+4. ``run_cells``         -- in a sandboxed kernel, errors allowed; a cell that hangs or kills the
+                            kernel is stopped, the kernel restarted and the other cells replayed;
+5. ``score``             -- otter's test runner, in this process, on values that crossed the bridge;
+6. the outcome           -- a status, per-question scores, messages; written by :mod:`autograder.report`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
+
+from autograder.bridge import environment
+from autograder.compile_tests import Manifest, is_test_cell, nbgrader_meta
+from autograder.sandbox import Kernel, KernelDied, KernelError, KernelTimeout
+
+MAX_RESTARTS = 3
+
+# Status words, most serious first: the first one that applies is the row's status.
+STATUS_ORDER = ("invalid-notebook", "wrong-assignment", "missing", "timeout", "memory", "crashed", "ok")
+
+
+@dataclass
+class Bundle:
+    """Everything the grader uses for one assignment; nothing of it enters the sandbox but the release files."""
+
+    assignment: Assignment
+    manifest: Manifest
+    tests_dir: Path
+    release_files: dict[str, Path]
+
+    @classmethod
+    def load(cls, assignment: Assignment) -> "Bundle":
+        from autograder.build import ensure_bundle
+
+        manifest = ensure_bundle(assignment)
+        release_dir = PATHS.release / assignment.id
+        files = {
+            p.name: p
+            for p in sorted(release_dir.iterdir())
+            if p.is_file() and p.suffix != ".ipynb" and not p.name.startswith(".")
+        } if release_dir.is_dir() else {}
+        return cls(assignment, manifest, PATHS.build / assignment.id / "tests", files)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the tests change, so that old grades are not reused."""
+        digest = hashlib.sha256(self.manifest.source_sha256.encode())
+        for path in sorted(self.tests_dir.glob("*.py")):
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
+
+
+@dataclass
+class Submission:
+    student: str
+    path: Path | None  # None when the student's folder holds no notebook
+    note: str = ""
+
+    def sha256(self) -> str:
+        if self.path is None or not self.path.is_file():
+            return "missing"
+        digest = hashlib.sha256()
+        with self.path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+
+@dataclass
+class CellRun:
+    index: int  # 1-based position in the submitted notebook
+    ok: bool
+    error: str = ""
+    kind: str = ""  # "", "timeout", "memory", "crashed"
+
+
+@dataclass
+class Outcome:
+    student: str
+    assignment: str
+    status: str
+    scores: dict[str, float]
+    max_scores: dict[str, float]
+    messages: list[str] = field(default_factory=list)
+    results: Any = None  # otter GradingResults, when tests ran
+    sha256: str = ""
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(self.scores.values()), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(self.max_scores.values()), 6)
+
+
+class Rejected(Exception):
+    """The submission cannot be graded at all; ``status`` says why."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def discover_submissions(assignment: Assignment, folder: Path) -> list[Submission]:
+    """Submissions in nbgrader's layout (``<student>/<a>/<a>.ipynb``) or flat (``<student>.ipynb``)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"submissions folder {folder} does not exist")
+    found: list[Submission] = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file() and entry.suffix == ".ipynb":
+            found.append(Submission(entry.stem, entry))
+        elif entry.is_dir():
+            found.append(_nbgrader_layout_submission(assignment, entry))
+    return found
+
+
+def _nbgrader_layout_submission(assignment: Assignment, student_dir: Path) -> Submission:
+    folder = student_dir / assignment.id
+    expected = folder / assignment.notebook
+    if expected.is_file():
+        return Submission(student_dir.name, expected)
+    notebooks = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
+    if len(notebooks) == 1:
+        return Submission(student_dir.name, notebooks[0], f"notebook was renamed to {notebooks[0].name}")
+    if notebooks:
+        names = ", ".join(n.name for n in notebooks)
+        return Submission(student_dir.name, None, f"several notebooks ({names}) and none named {assignment.notebook}")
+    return Submission(student_dir.name, None, f"no notebook in {folder.relative_to(student_dir.parent)}/")
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+def read_submission(path: Path, limits: SandboxLimits) -> nbformat.NotebookNode:
+    """Parse the file as a notebook, or refuse it with a reason a student understands."""
+    size = path.stat().st_size
+    if size > limits.max_notebook_mb * 1024 * 1024:
+        raise Rejected("invalid-notebook", f"the file is {size / 2**20:.0f} MB, over the {limits.max_notebook_mb} MB limit")
+    if size == 0:
+        raise Rejected("invalid-notebook", "the file is empty")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected("invalid-notebook", "the file is not UTF-8 text (is it really a notebook?)") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise Rejected("invalid-notebook", f"the file is not valid notebook JSON ({err.__class__.__name__}: {str(err)[:80]})") from None
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        raise Rejected("invalid-notebook", "the file is JSON but not a Jupyter notebook (no cells)")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as err:  # nbformat raises many types for malformed notebooks
+        raise Rejected("invalid-notebook", f"the notebook could not be read ({type(err).__name__}: {str(err)[:120]})") from None
+    if not isinstance(nb.get("cells"), list):
+        raise Rejected("invalid-notebook", "the notebook has no list of cells")
+    return nb
+
+
+def identify(nb: nbformat.NotebookNode, manifest: Manifest) -> list[str]:
+    """Check the notebook is this assignment's; return notes on what was changed."""
+    ids = {str(nbgrader_meta(c).get("grade_id")) for c in nb.cells if nbgrader_meta(c).get("grade_id")}
+    expected = set(manifest.solution_cell_ids) | set(manifest.test_cell_ids)
+    if expected and not ids & expected:
+        raise Rejected(
+            "wrong-assignment",
+            f"none of this assignment's cells ({', '.join(sorted(expected)[:4])}, ...) are in the notebook; "
+            "was a notebook of another assignment submitted?",
+        )
+    notes = []
+    missing = [sid for sid in manifest.solution_cell_ids if sid not in ids]
+    if missing:
+        notes.append(f"answer cells missing from the notebook: {', '.join(missing)}")
+    return notes
+
+
+def student_cells(nb: nbformat.NotebookNode, manifest: Manifest) -> list[tuple[int, str]]:
+    """(1-based index, code) of every code cell to run: all but the test cells."""
+    test_ids = set(manifest.test_cell_ids)
+    cells = []
+    for index, cell in enumerate(nb.cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        if is_test_cell(cell) or nbgrader_meta(cell).get("grade_id") in test_ids:
+            continue
+        source = cell.get("source", "")
+        cells.append((index, source if isinstance(source, str) else "".join(source)))
+    return cells
+
+
+def _classify(reply: dict[str, Any]) -> str:
+    kind = reply.get("error_type", "")
+    return {"CellTimeout": "timeout", "MemoryError": "memory"}.get(kind, "")
+
+
+class NotebookRunner:
+    """Runs a notebook's cells in a kernel, surviving hangs and crashes by restart and replay."""
+
+    def __init__(self, files: dict[str, Path], slot: int, limits: SandboxLimits) -> None:
+        self.files, self.slot, self.limits = files, slot, limits
+        self.kernel: Kernel | None = None
+        self.runs: dict[int, CellRun] = {}
+        self.cells: list[tuple[int, str]] = []
+        self.deadline = 0.0
+        self.restarts = 0
+
+    def __enter__(self) -> "NotebookRunner":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.kernel is not None:
+            self.kernel.close()
+
+    def run(self, cells: list[tuple[int, str]]) -> list[CellRun]:
+        self.cells = cells
+        self.deadline = time.monotonic() + self.limits.seconds_per_notebook
+        self._start()
+        for index, code in cells:
+            self._run_one(index, code)
+        return [self.runs[i] for i, _ in cells if i in self.runs]
+
+    def _start(self) -> None:
+        self.kernel = Kernel(self.files, slot=self.slot, limits=self.limits)
+        self.kernel.start()
+
+    def _run_one(self, index: int, code: str) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self.runs[index] = CellRun(index, False, "not run: the notebook's time limit was reached", "timeout")
+            return
+        if self.kernel is None:
+            if not self._restart():
+                self.runs[index] = CellRun(index, False, "not run: the kernel could not be restarted", "crashed")
+                return
+        seconds = min(self.limits.seconds_per_cell, remaining)
+        try:
+            reply = self.kernel.run_cell(code, seconds)  # type: ignore[union-attr]
+        except KernelTimeout:
+            self.kernel = None
+            self.runs[index] = CellRun(index, False, f"stopped after {seconds:.0f} s (time limit)", "timeout")
+            return
+        except KernelDied as err:
+            self.kernel = None
+            kind = "memory" if "SIGKILL" in str(err) else "crashed"
+            self.runs[index] = CellRun(index, False, str(err), kind)
+            return
+        if reply.get("ok"):
+            self.runs[index] = CellRun(index, True)
+        else:
+            kind = _classify(reply)
+            error = reply.get("error", "error")
+            if kind == "timeout":
+                error = f"stopped after {seconds:.0f} s (time limit)"
+            self.runs[index] = CellRun(index, False, error, kind)
+
+    def _restart(self) -> bool:
+        """A fresh kernel, with every cell that ran before replayed (the bad ones skipped)."""
+        while self.restarts < MAX_RESTARTS:
+            self.restarts += 1
+            try:
+                self._start()
+                for index, code in self.cells:
+                    if index not in self.runs:
+                        return True
+                    if self.runs[index].kind in ("timeout", "crashed", "memory") and not self.runs[index].ok:
+                        continue
+                    remaining = self.deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self.kernel.run_cell(code, min(self.limits.seconds_per_cell, remaining))  # type: ignore[union-attr]
+                return True
+            except KernelError:
+                self.kernel = None
+        return False
+
+    def live_kernel(self) -> Kernel | None:
+        """The kernel for scoring, restarted (with replay) if the last cell killed it."""
+        if self.kernel is None or self.kernel.process is None:
+            self.kernel = None
+            self._restart()
+        return self.kernel
+
+
+def _concealing_test_file_class() -> type:
+    """otter's ExceptionTestFile, except that a failing hidden case shows no test text.
+
+    otter's own message quotes the failing line of the test file, which for a
+    hidden test would show hidden inputs and expected values.  A hidden case
+    keeps only messages made to be seen: the checks' concealed messages and the
+    student's own errors.
+    """
+    from otter.test_files.abstract_test import TestCaseResult
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    from autograder.bridge import StudentCodeError
+    from autograder.checks import CheckFailure
+
+    class ConcealingTestFile(ExceptionTestFile):
+        def run(self, global_environment: dict[str, Any]) -> None:
+            self.test_case_results = []
+            for tc in self.test_cases:
+                passed, message = True, "✅ Test case passed"
+                try:
+                    tc.body.call_func(global_environment)
+                except Exception as e:  # noqa: BLE001  (any failure of a test case is a failed case)
+                    passed = False
+                    if not tc.hidden:
+                        message = "❌ Test case failed\n" + self._generate_error_message(e)
+                    elif isinstance(e, (CheckFailure, StudentCodeError)):
+                        message = f"❌ Hidden test failed: {e}"
+                    else:
+                        message = f"❌ Hidden test failed ({type(e).__name__})"
+                self.test_case_results.append(TestCaseResult(test_case=tc, message=message, passed=passed))
+
+    return ConcealingTestFile
+
+
+def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
+    """Run every question's otter tests in this process; returns GradingResults and notes."""
+    from otter.test_files import GradingResults
+
+    test_file_class = _concealing_test_file_class()
+    test_files, notes = [], []
+    for question in bundle.manifest.questions:
+        test_file = test_file_class.from_file(str(bundle.tests_dir / f"{question['grade_id']}.py"))
+        kernel = runner.live_kernel()
+        if kernel is None:
+            test_file.run({})  # every name is None: the tests fail and say so
+            notes.append(f"{question['grade_id']}: the kernel was not running, no answers could be read")
+        else:
+            try:
+                env, problems = environment(kernel, question["params"])
+            except KernelError as err:
+                runner.kernel = None
+                env, problems = {}, {"kernel": f"the kernel stopped while answers were read ({err})"}
+            test_file.run(env)
+            notes += [f"{question['grade_id']}: {p}" for p in problems.values()]
+        test_files.append(test_file)
+    return GradingResults(test_files), notes
+
+
+# --------------------------------------------------------------------------- one submission
+
+
+def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, limits: SandboxLimits = LIMITS) -> Outcome:
+    """Grade one submission. Never raises for anything a submission can do."""
+    started = time.monotonic()
+    max_scores = {q["grade_id"]: float(q["points"]) for q in bundle.manifest.questions}
+    outcome = Outcome(submission.student, bundle.assignment.id, "ok", dict.fromkeys(max_scores, 0.0), max_scores)
+    outcome.sha256 = submission.sha256()
+    if submission.note:
+        outcome.messages.append(submission.note)
+    try:
+        if submission.path is None:
+            raise Rejected("missing", submission.note or "no notebook was submitted")
+        nb = read_submission(submission.path, limits)
+        outcome.messages += identify(nb, bundle.manifest)
+        cells = student_cells(nb, bundle.manifest)
+        files = dict(bundle.release_files)
+        files[bundle.assignment.notebook] = submission.path
+        with NotebookRunner(files, slot, limits) as runner:
+            runs = runner.run(cells)
+            outcome.messages += [f"cell {r.index}: {r.error}" for r in runs if not r.ok]
+            kinds = {r.kind for r in runs if r.kind}
+            outcome.status = next((s for s in STATUS_ORDER if s in kinds), "ok")
+            results, notes = score(runner, bundle)
+        outcome.messages += notes
+        outcome.results = results
+        for name, test_file in results.results.items():
+            outcome.scores[name] = round(float(test_file.score), 6)
+    except Rejected as rejected:
+        outcome.status = rejected.status
+        outcome.messages.append(str(rejected))
+    except KernelError as err:  # the kernel would not even start
+        outcome.status = "crashed"
+        outcome.messages.append(f"the kernel could not run this notebook: {err}")
+    outcome.seconds = round(time.monotonic() - started, 3)
+    return outcome

@@ -1,0 +1,146 @@
+"""Gradebook output: one record per submission, grades.csv, Gradescope results.json, a table.
+
+Only the grader process writes here, and every write is atomic (a temporary
+file in the same folder, then a rename), so a grader killed at any moment
+leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from autograder.grade import Outcome
+
+RECORD_NAME = "record.json"
+RESULTS_NAME = "results.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that readers see the old or the new content, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def gradescope_results(outcome: Outcome) -> dict[str, Any]:
+    """Gradescope's results.json schema, built by otter's own classes where tests ran."""
+    header = f"status: {outcome.status}"
+    notes = "\n".join(f"- {m}" for m in outcome.messages)
+    output = header + ("\n" + notes if notes else "")
+    if outcome.results is not None:
+        from otter.run.run_autograder.autograder_config import AutograderConfig
+
+        outcome.results.set_output(output)
+        data = outcome.results.to_gradescope_dict(AutograderConfig({"show_hidden": True}))
+        data["score"] = outcome.score
+    else:
+        data = {
+            "score": 0.0,
+            "output": output,
+            "tests": [
+                {"name": qid, "score": 0.0, "max_score": pts, "visibility": "visible", "output": f"not graded: {outcome.status}"}
+                for qid, pts in outcome.max_scores.items()
+            ],
+        }
+    data["extra_data"] = {"status": outcome.status, "student": outcome.student, "assignment": outcome.assignment}
+    return data
+
+
+def make_record(outcome: Outcome, fingerprint: str) -> dict[str, Any]:
+    """Everything kept about one graded submission; plain data, so it survives a process pool."""
+    return {
+        "student": outcome.student,
+        "assignment": outcome.assignment,
+        "status": outcome.status,
+        "score": outcome.score,
+        "max_score": outcome.max_score,
+        "scores": outcome.scores,
+        "max_scores": outcome.max_scores,
+        "messages": outcome.messages,
+        "sha256": outcome.sha256,
+        "fingerprint": fingerprint,
+        "seconds": outcome.seconds,
+        "results": gradescope_results(outcome),
+    }
+
+
+def save_record(record: dict[str, Any], out_dir: Path) -> None:
+    student_dir = out_dir / _safe_name(record["student"])
+    atomic_write_text(student_dir / RESULTS_NAME, json.dumps(record["results"], indent=2) + "\n")
+    atomic_write_text(student_dir / RECORD_NAME, json.dumps(record, indent=2) + "\n")
+
+
+def load_records(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """Records already written under out_dir (unreadable ones are ignored and regraded)."""
+    records = {}
+    if not out_dir.is_dir():
+        return records
+    for path in sorted(out_dir.glob(f"*/{RECORD_NAME}")):
+        try:
+            record = json.loads(path.read_text())
+            records[record["student"]] = record
+        except (OSError, ValueError, KeyError):
+            continue
+    return records
+
+
+def _safe_name(student: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in student).strip(".")
+    return cleaned or "_"
+
+
+def grades_csv(records: list[dict[str, Any]], question_ids: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "assignment", "score", "max_score", "status"] + [f"q:{q}" for q in question_ids])
+    for r in sorted(records, key=lambda r: r["student"]):
+        writer.writerow(
+            [r["student"], r["assignment"], _num(r["score"]), _num(r["max_score"]), r["status"]]
+            + [_num(r["scores"].get(q, 0.0)) for q in question_ids]
+        )
+    return buffer.getvalue()
+
+
+def write_gradebook(records: list[dict[str, Any]], question_ids: list[str], out_dir: Path) -> Path:
+    path = out_dir / "grades.csv"
+    atomic_write_text(path, grades_csv(records, question_ids))
+    return path
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if float(value) != int(value) else str(int(value))
+
+
+def summary_line(record: dict[str, Any]) -> str:
+    first = record["messages"][0] if record["messages"] else ""
+    first = first if len(first) < 90 else first[:87] + "..."
+    return (
+        f"{record['student']:<22} {_num(record['score']):>6}/{_num(record['max_score']):<6} "
+        f"{record['status']:<17} {record['seconds']:6.1f}s  {first}"
+    )
+
+
+def table(records: list[dict[str, Any]], question_ids: list[str]) -> str:
+    """The gradebook as a fixed-width table for the terminal."""
+    short = [q.split("_")[0] for q in question_ids]
+    head = f"{'student':<22} {'score':>9}  {'status':<17}" + "".join(f"{s:>6}" for s in short)
+    lines = [head, "-" * len(head)]
+    for r in sorted(records, key=lambda r: r["student"]):
+        cells = "".join(f"{_num(r['scores'].get(q, 0)):>6}" for q in question_ids)
+        score = f"{_num(r['score'])}/{_num(r['max_score'])}"
+        lines.append(f"{r['student']:<22} {score:>9}  {r['status']:<17}{cells}")
+    return "\n".join(lines)
