@@ -1,0 +1,228 @@
+"""Measure a trained policy against the reference it was trained from.
+
+Runs in the grader's own process, from a state dict (or a safetensors
+checkpoint) plus (profile, task, seed, beta).  The reference model is
+rebuilt here with ``train.sft_state`` - never taken from the student - and
+every log-probability is computed with the reference ``sequence_logprobs``.
+
+Metrics, all on held-out prompts that DPO never trained on:
+
+- ``reward_accuracy``: fraction of held-out pairs whose implicit reward
+  ``beta * log(pi / pi_ref)`` is strictly higher for the chosen completion
+  (strict ``>``, as TRL's ``rewards/accuracies``: at pi == pi_ref it is 0).
+- ``reward_margin``: mean of ``beta * (log-ratio chosen - log-ratio rejected)``.
+- ``preference_accuracy``: fraction of pairs with log pi(chosen) > log pi(rejected),
+  the policy's own ranking (meaningful for the reference model too).
+- ``kl``: KL(pi || pi_ref) of whole completions, estimated by sampling
+  completions from pi and summing the EXACT per-token KL between the two
+  next-token distributions along each sampled completion (up to and including
+  EOS).  By the chain rule of KL this is an unbiased estimate of the
+  sequence-level KL, with less variance than the sampled log-ratio.
+- ``greedy_reward`` / ``sampled_reward``: the scripted judge on greedy and on
+  sampled (temperature 1) completions.  Arithmetic: exact-match accuracy.
+  Sentiment: positive minus negative words.
+- ``win_rate``: sampled completions of pi against those of pi_ref, prompt by
+  prompt and sample by sample, judged by the scripted reward (tie = 1/2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import losses
+from .config import Profile, get_profile
+from .data import PreferencePair, make_task_data, scripted_reward
+from .model import model_from_state
+from .tokenizer import build_tokenizer, decode_completion
+from .train import StateDict, configure_torch, load_checkpoint, sft_state
+
+
+@dataclass
+class Metrics:
+    reward_accuracy: float
+    reward_margin: float
+    preference_accuracy: float
+    kl: float
+    greedy_reward: float
+    sampled_reward: float
+    win_rate: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def state_digest(state: StateDict) -> str:
+    """SHA-256 of a state dict's names and bytes: shows whether two references are identical."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+# --- log-probabilities of preference pairs ----------------------------------------
+
+
+def encode_pairs(pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Chosen rows then rejected rows: ``input_ids``, ``attention_mask``, completion ``mask``."""
+    tokenizer = build_tokenizer()
+    rows, starts = [], []
+    for completion_of in (lambda p: p.chosen, lambda p: p.rejected):
+        for pair in pairs:
+            rows.append(tokenizer(text=pair.prompt + completion_of(pair) + tokenizer.eos_token)["input_ids"])
+            starts.append(len(tokenizer(text=pair.prompt)["input_ids"]))
+    length = max(map(len, rows))
+    input_ids = torch.full((len(rows), length), tokenizer.pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    mask = torch.zeros_like(input_ids)
+    for i, (ids, start) in enumerate(zip(rows, starts)):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        attention_mask[i, : len(ids)] = 1
+        mask[i, start : len(ids)] = 1
+    return input_ids, attention_mask, mask
+
+
+@torch.no_grad()
+def pair_logprobs(model, pairs: list[PreferencePair], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed completion log-probs of the chosen and of the rejected completions."""
+    input_ids, attention_mask, mask = (t.to(device) for t in encode_pairs(pairs))
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    logps = losses.sequence_logprobs(logits.double(), input_ids, mask).cpu()
+    return logps[: len(pairs)], logps[len(pairs) :]
+
+
+# --- generation -------------------------------------------------------------------
+
+
+@torch.no_grad()
+def generate(
+    model, prompt_ids: torch.Tensor, max_new_tokens: int, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy (``generator=None``) or sampled completions of equal-length prompts.
+
+    Returns the new tokens (B, L) and a 0/1 mask of the tokens up to and
+    including the first EOS.  No padding is needed: all prompts in the batch
+    have the same length, and tokens after EOS are ignored through the mask.
+    """
+    eos = build_tokenizer().eos_token_id
+    sequence = prompt_ids
+    alive = torch.ones(len(prompt_ids), dtype=torch.bool, device=prompt_ids.device)
+    valid = []
+    for _ in range(max_new_tokens):
+        logits = model(input_ids=sequence, attention_mask=torch.ones_like(sequence), use_cache=False).logits[:, -1, :].double()
+        if generator is None:
+            token = logits.argmax(dim=-1)
+        else:
+            probs = torch.softmax(logits, dim=-1).cpu()
+            token = torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(sequence.device)
+        valid.append(alive.clone())
+        alive &= token != eos
+        sequence = torch.cat([sequence, token[:, None]], dim=1)
+    return sequence[:, prompt_ids.shape[1] :], torch.stack(valid, dim=1).long()
+
+
+@torch.no_grad()
+def completion_kl(policy, reference, prompt_ids: torch.Tensor, new_tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Sum over a completion's tokens of KL(pi(.|prefix) || pi_ref(.|prefix)), one per row."""
+    sequence = torch.cat([prompt_ids, new_tokens], dim=1)
+    start = prompt_ids.shape[1] - 1  # logits at position t predict token t + 1
+    ones = torch.ones_like(sequence)
+    log_p = F.log_softmax(policy(input_ids=sequence, attention_mask=ones).logits[:, start:-1].double(), dim=-1)
+    log_q = F.log_softmax(reference(input_ids=sequence, attention_mask=ones).logits[:, start:-1].double(), dim=-1)
+    per_token = (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+    return (per_token * valid).sum(dim=1)
+
+
+def prompt_groups(prompts: list[str]) -> dict[int, list[str]]:
+    """Prompts grouped by token length, so each group is one batch without padding."""
+    tokenizer = build_tokenizer()
+    groups: dict[int, list[str]] = {}
+    for prompt in prompts:
+        groups.setdefault(len(tokenizer(text=prompt)["input_ids"]), []).append(prompt)
+    return groups
+
+
+def generation_metrics(policy, reference, task: str, prompts: list[str], profile: Profile, seed: int, device: str):
+    """Scripted rewards of greedy and sampled completions, win rate, and KL."""
+    tokenizer = build_tokenizer()
+    n = profile.n_eval_samples
+    policy_gen = torch.Generator().manual_seed(10_000 + seed)
+    reference_gen = torch.Generator().manual_seed(20_000 + seed)
+    greedy, sampled, wins, kls = [], [], [], []
+    for _, group in sorted(prompt_groups(prompts).items()):
+        ids = torch.tensor([tokenizer(text=p)["input_ids"] for p in group], device=device)
+        tokens, _ = generate(policy, ids, profile.max_new_tokens, None)
+        greedy += [scripted_reward(task, p, decode_completion(t.tolist(), task)) for p, t in zip(group, tokens)]
+        repeated = ids.repeat_interleave(n, dim=0)
+        prompts_rep = [p for p in group for _ in range(n)]
+        pol_tokens, pol_valid = generate(policy, repeated, profile.max_new_tokens, policy_gen)
+        ref_tokens, _ = generate(reference, repeated, profile.max_new_tokens, reference_gen)
+        pol_r = [scripted_reward(task, p, decode_completion(t.tolist(), task)) for p, t in zip(prompts_rep, pol_tokens)]
+        ref_r = [scripted_reward(task, p, decode_completion(t.tolist(), task)) for p, t in zip(prompts_rep, ref_tokens)]
+        sampled += pol_r
+        wins += [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(pol_r, ref_r)]
+        kls += completion_kl(policy, reference, repeated, pol_tokens, pol_valid).tolist()
+    return {
+        "greedy_reward": float(np.mean(greedy)),
+        "sampled_reward": float(np.mean(sampled)),
+        "win_rate": float(np.mean(wins)),
+        "kl": float(np.mean(kls)),
+    }
+
+
+# --- entry points ---------------------------------------------------------------------
+
+
+def evaluate_policy(
+    policy_state: StateDict,
+    profile: Profile,
+    task: str,
+    seed: int,
+    beta: float,
+    reference_state: StateDict | None = None,
+) -> Metrics:
+    """All metrics of a policy against the reference rebuilt from (profile, task, seed).
+
+    ``reference_state`` is for this package's own use (e.g. to evaluate the
+    reference itself, or to reuse a reference already rebuilt in this
+    process); a grader leaves it out.
+    """
+    configure_torch(profile, seed)
+    device = profile.resolved_device()
+    if reference_state is None:
+        reference_state = sft_state(profile, task, seed)
+    policy = model_from_state(profile, policy_state).to(device).eval()
+    reference = model_from_state(profile, reference_state).to(device).eval()
+    data = make_task_data(task, profile, seed)
+    pol_c, pol_r = pair_logprobs(policy, data.heldout_pairs, device)
+    ref_c, ref_r = pair_logprobs(reference, data.heldout_pairs, device)
+    margins = beta * ((pol_c - ref_c) - (pol_r - ref_r))
+    generated = generation_metrics(policy, reference, task, data.heldout_prompts, profile, seed, device)
+    return Metrics(
+        reward_accuracy=float((margins > 0).double().mean()),
+        reward_margin=float(margins.mean()),
+        preference_accuracy=float((pol_c > pol_r).double().mean()),
+        **generated,
+    )
+
+
+def evaluate_checkpoint(path: str | Path, profile: Profile | None = None) -> dict:
+    """Evaluate a checkpoint written by ``train.save_checkpoint``; its JSON says task, seed, beta.
+
+    Returns the metadata, the metrics, and whether the reference rebuilt
+    here is bit-identical to the one training used (``reference_matches``,
+    informational: the metrics always use the rebuilt one).
+    """
+    state, meta = load_checkpoint(path)
+    profile = profile or get_profile(meta["profile"])
+    reference = sft_state(profile, meta["task"], meta["seed"])
+    metrics = evaluate_policy(state, profile, meta["task"], meta["seed"], meta["beta"], reference)
+    expected = meta.get("reference_sha256")
+    matches = None if expected is None else expected == state_digest(reference)
+    return {**meta, "metrics": metrics.to_dict(), "reference_matches": matches}

@@ -1,0 +1,386 @@
+"""The training job: SFT with a plain torch loop, then DPO with TRL's DPOTrainer.
+
+    make_task_data --> sft_state (deterministic: the reference model)
+                   --> DPO: policy and reference both start from the SFT weights;
+                       the loss is pluggable:
+                         "reference"  our losses.py, inside our compute_loss
+                         "student"    a student's three functions, same place
+                         "trl"        TRL's own built-in sigmoid loss, untouched
+                   --> the policy's state dict
+
+The grader needs two things from this file: ``train_policy`` (run inside the
+sandbox with a student's functions as plain callables; returns tensors only)
+and ``sft_state`` (run in the grader's own process to rebuild the reference
+model from (profile, task, seed), so a reference sent by a student is never
+trusted).
+
+Why the reference model cannot be trained by mistake here: it is a separate
+module whose parameters have ``requires_grad=False``, it runs under
+``torch.no_grad()``, and the optimizer holds only the policy's parameters.
+The student's ``sequence_logprobs`` sees the reference's logits as plain
+tensors with no graph behind them, so nothing it does (``enable_grad``,
+``requires_grad_``) can reach the reference weights.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from . import losses
+from .config import Profile
+from .data import Demonstration, PreferencePair, make_task_data
+from .model import build_model, model_from_state
+from .tokenizer import build_tokenizer
+
+StateDict = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LossFunctions:
+    """The three student-facing functions, as plain callables (see losses.py)."""
+
+    sequence_logprobs: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    dpo_loss: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    ipo_loss: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+
+
+REFERENCE_LOSSES = LossFunctions(losses.sequence_logprobs, losses.dpo_loss, losses.ipo_loss)
+
+
+def load_loss_functions(path: str | Path) -> LossFunctions:
+    """Import ``sequence_logprobs``, ``dpo_loss`` and ``ipo_loss`` from a Python file."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f"student_losses_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    missing = [name for name in ("sequence_logprobs", "dpo_loss") if not callable(getattr(module, name, None))]
+    if missing:
+        raise AttributeError(f"{path} must define {' and '.join(missing)} (see rlhf_capstone/losses.py)")
+    return LossFunctions(module.sequence_logprobs, module.dpo_loss, getattr(module, "ipo_loss", None))
+
+
+def resolve_losses(loss: str, student_file: str | Path | None = None) -> LossFunctions | None:
+    """``"reference"``, ``"student"`` (needs a file) or ``"trl"`` (``None``: TRL's own loss)."""
+    if loss == "reference":
+        return REFERENCE_LOSSES
+    if loss == "trl":
+        return None
+    if loss == "student":
+        if student_file is None:
+            raise ValueError("--loss student needs --student-file path.py")
+        return load_loss_functions(student_file)
+    raise ValueError(f"unknown loss {loss!r}; choose reference, trl or student")
+
+
+# --- reproducibility ---------------------------------------------------------
+
+
+def configure_torch(profile: Profile, seed: int) -> None:
+    """Seed torch and pin the thread count: same seed, same numbers (on one machine)."""
+    torch.set_num_threads(profile.num_threads)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+# --- SFT -------------------------------------------------------------------
+
+
+def encode_demonstrations(demos: list[Demonstration]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 off the completion)."""
+    tokenizer = build_tokenizer()
+    rows, starts = [], []
+    for demo in demos:
+        prompt_ids = tokenizer(text=demo.prompt)["input_ids"]
+        ids = tokenizer(text=demo.prompt + demo.completion + tokenizer.eos_token)["input_ids"]
+        rows.append(ids)
+        starts.append(len(prompt_ids))
+    length = max(map(len, rows))
+    input_ids = torch.full((len(rows), length), tokenizer.pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+    labels = torch.full((len(rows), length), losses.IGNORE_INDEX, dtype=torch.long)
+    for i, (ids, start) in enumerate(zip(rows, starts)):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        attention_mask[i, : len(ids)] = 1
+        labels[i, start : len(ids)] = torch.tensor(ids[start:])
+    return input_ids, attention_mask, labels
+
+
+def run_sft(profile: Profile, task: str, seed: int, progress: Callable[[int], None] | None = None) -> StateDict:
+    """Supervised fine-tuning on the task's demonstrations: next-token loss on completions."""
+    configure_torch(profile, seed)
+    device = profile.resolved_device()
+    input_ids, attention_mask, labels = encode_demonstrations(make_task_data(task, profile, seed).sft)
+    model = build_model(profile, seed).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=profile.sft_lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / profile.sft_steps)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(profile.sft_steps):
+        batch = torch.randint(len(input_ids), (profile.sft_batch_size,), generator=generator)
+        logits = model(
+            input_ids=input_ids[batch].to(device), attention_mask=attention_mask[batch].to(device), use_cache=False
+        ).logits
+        # Next-token cross-entropy on completion tokens: logits at t predict the token at t + 1.
+        loss = F.cross_entropy(
+            logits[:, :-1].flatten(0, 1), labels[batch, 1:].flatten().to(device), ignore_index=losses.IGNORE_INDEX
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if progress is not None:
+            progress(1)
+    return {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+
+
+_SFT_CACHE: dict[tuple[Profile, str, int], StateDict] = {}
+
+
+def sft_state(profile: Profile, task: str, seed: int, progress: Callable[[int], None] | None = None) -> StateDict:
+    """The SFT model's weights: the DPO starting point and the reference model.
+
+    Deterministic in (profile, task, seed) on a given machine, so the grader
+    rebuilds it instead of trusting one.  Cached in this process (a sweep
+    over beta runs SFT once); every call returns a fresh copy of the tensors.
+    """
+    key = (profile, task, seed)
+    if key not in _SFT_CACHE:
+        _SFT_CACHE[key] = run_sft(profile, task, seed, progress)
+    elif progress is not None:
+        progress(profile.sft_steps)
+    return {name: tensor.clone() for name, tensor in _SFT_CACHE[key].items()}
+
+
+# --- DPO -----------------------------------------------------------------------
+
+
+def preference_dataset(pairs: list[PreferencePair]):
+    """Pairs as a ``datasets.Dataset`` with the columns TRL expects."""
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {
+            "prompt": [p.prompt for p in pairs],
+            "chosen": [p.chosen for p in pairs],
+            "rejected": [p.rejected for p in pairs],
+        }
+    )
+
+
+def dpo_config(profile: Profile, seed: int, beta: float, output_dir: str, objective: str = "dpo"):
+    """A DPOConfig for a short, quiet, float32 run that saves nothing."""
+    from trl import DPOConfig
+
+    on_cpu = profile.resolved_device() == "cpu"
+    return DPOConfig(
+        output_dir=output_dir,
+        beta=beta,
+        loss_type=["sigmoid" if objective == "dpo" else "ipo"],  # used by the "trl" loss only
+        learning_rate=profile.dpo_lr,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        weight_decay=0.0,
+        max_steps=profile.dpo_steps,
+        per_device_train_batch_size=profile.dpo_batch_size,
+        gradient_accumulation_steps=1,
+        seed=seed,
+        data_seed=seed,
+        use_cpu=on_cpu,
+        bf16=False,  # DPOConfig defaults to bf16, which fails on a CPU-only machine
+        fp16=False,
+        activation_checkpointing=False,  # TRL's default (gradient checkpointing on) only costs time here
+        max_length=profile.n_positions,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="no",
+        eval_strategy="no",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+        dataset_num_proc=None,
+        remove_unused_columns=True,
+    )
+
+
+def _check_loss_output(output: object, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A loss function's result, or an error that says what was expected."""
+    if not (isinstance(output, tuple | list) and len(output) == 3):
+        raise TypeError("the loss function must return a tuple (loss, chosen_rewards, rejected_rewards)")
+    loss, chosen_rewards, rejected_rewards = output
+    if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
+        raise TypeError("the loss must be a scalar tensor (the mean over the batch)")
+    if not loss.requires_grad:
+        raise ValueError("the loss carries no gradient: it must be computed from the policy log-probs")
+    for name, rewards in (("chosen_rewards", chosen_rewards), ("rejected_rewards", rejected_rewards)):
+        if not (isinstance(rewards, torch.Tensor) and tuple(rewards.shape) == (batch_size,)):
+            raise TypeError(f"{name} must be a tensor of shape ({batch_size},)")
+    return loss, chosen_rewards, rejected_rewards
+
+
+def _pluggable_trainer_class():
+    """DPOTrainer with our compute_loss (TRL 1.16 has no dpo_loss hook to override)."""
+    from trl import DPOTrainer
+
+    class PluggableDPOTrainer(DPOTrainer):
+        """Every log-prob and the loss come from ``loss_fns``; TRL does the rest.
+
+        The batch from TRL's collator holds chosen rows then rejected rows.
+        We pass ``sequence_logprobs`` the sequence itself as labels, with -100
+        on padding, and a mask that is 0 on the prompt: so a student who
+        ignores the mask counts the prompt, one who ignores -100 counts the
+        padding.
+        """
+
+        def __init__(self, *args, loss_fns: LossFunctions, objective: str = "dpo", **kwargs):
+            super().__init__(*args, **kwargs)
+            self.loss_fns = loss_fns
+            self.objective_fn = loss_fns.dpo_loss if objective == "dpo" else loss_fns.ipo_loss
+            if self.objective_fn is None:
+                raise ValueError(f"objective {objective!r} needs an ipo_loss function")
+            self.history: list[dict[str, float]] = []
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
+            labels = input_ids.masked_fill(attention_mask == 0, losses.IGNORE_INDEX)
+            not_prompt = (inputs["completion_mask"].cumsum(dim=1) > 0).long()
+            seq_logps = self.loss_fns.sequence_logprobs
+
+            logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+            policy_logps = seq_logps(logits, labels, not_prompt)
+            with torch.no_grad():
+                ref_logits = self.ref_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+                ref_logps = seq_logps(ref_logits, labels, not_prompt)
+
+            n = input_ids.shape[0] // 2
+            output = self.objective_fn(policy_logps[:n], policy_logps[n:], ref_logps[:n], ref_logps[n:], self.beta)
+            loss, chosen_rewards, rejected_rewards = _check_loss_output(output, n)
+            if model.training:
+                margins = (chosen_rewards - rejected_rewards).detach()
+                self.history.append(
+                    {
+                        "loss": loss.item(),
+                        "reward_accuracy": (margins > 0).float().mean().item(),
+                        "reward_margin": margins.mean().item(),
+                    }
+                )
+            return (loss, {"logits": logits}) if return_outputs else loss
+
+    return PluggableDPOTrainer
+
+
+@dataclass
+class DPOResult:
+    policy_state: StateDict
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def run_dpo(
+    profile: Profile,
+    task: str,
+    loss_fns: LossFunctions | None,
+    seed: int,
+    beta: float,
+    objective: str = "dpo",
+    progress: Callable[[int], None] | None = None,
+) -> DPOResult:
+    """SFT (cached), then DPO from the SFT weights against the frozen SFT reference."""
+    from datasets.utils.logging import disable_progress_bar
+    from transformers import PrinterCallback, TrainerCallback
+    from transformers.utils import logging as hf_logging
+    from trl import DPOTrainer
+
+    disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+    start = sft_state(profile, task, seed, progress)
+    configure_torch(profile, seed)
+    # Two separate modules built from the same tensors before any trainer exists:
+    # a model TRL has touched must never be deepcopied (the copy runs the original's forward).
+    policy = model_from_state(profile, start)
+    reference = model_from_state(profile, start).eval().requires_grad_(False)
+    pairs = make_task_data(task, profile, seed).train_pairs
+
+    class Progress(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if progress is not None:
+                progress(1)
+
+    with tempfile.TemporaryDirectory(prefix="rlhf_capstone_") as output_dir:
+        common = dict(
+            model=policy,
+            ref_model=reference,  # explicit: with None, TRL would try to reload the model by name
+            args=dpo_config(profile, seed, beta, output_dir, objective),
+            train_dataset=preference_dataset(pairs),
+            processing_class=build_tokenizer(),
+            callbacks=[Progress()],
+        )
+        if loss_fns is None:
+            trainer = DPOTrainer(**common)
+        else:
+            trainer = _pluggable_trainer_class()(**common, loss_fns=loss_fns, objective=objective)
+        trainer.remove_callback(PrinterCallback)  # with tqdm off, it would print the final log dict
+        trainer.train()
+    history = getattr(trainer, "history", [])
+    state = {name: t.detach().cpu().clone() for name, t in trainer.model.state_dict().items()}
+    return DPOResult(policy_state=state, history=history)
+
+
+def train_policy(
+    profile: Profile,
+    task: str,
+    loss_fns: LossFunctions | None,
+    seed: int,
+    beta: float,
+    objective: str = "dpo",
+    progress: Callable[[int], None] | None = None,
+) -> StateDict:
+    """The grader's entry point: the DPO policy's weights (float32, CPU).
+
+    ``loss_fns`` is ``REFERENCE_LOSSES``, a student's ``LossFunctions``, or
+    ``None`` for TRL's built-in loss.  The reference model is ``sft_state(profile,
+    task, seed)``; it is not returned, because the grader rebuilds it.
+    """
+    return run_dpo(profile, task, loss_fns, seed, beta, objective, progress).policy_state
+
+
+# --- checkpoints ------------------------------------------------------------------
+
+
+def save_checkpoint(state: StateDict, path: str | Path, meta: dict | None = None) -> Path:
+    """Write ``state`` as safetensors at ``path`` and ``meta`` as JSON beside it.
+
+    The tied ``lm_head.weight`` (the same tensor as the token embedding) is
+    left out: safetensors refuses shared tensors, and ``model_from_state``
+    restores the tie.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items() if k != "lm_head.weight"}
+    save_file(tensors, str(path))
+    path.with_suffix(".json").write_text(json.dumps(meta or {}, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[StateDict, dict]:
+    """The tensors and the metadata written by ``save_checkpoint``."""
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return load_file(str(path)), meta
+
+
+def checkpoint_meta(profile: Profile, task: str, seed: int, beta: float, loss: str, objective: str = "dpo") -> dict:
+    return {"profile": profile.name, "task": task, "seed": seed, "beta": beta, "loss": loss, "objective": objective}
