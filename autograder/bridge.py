@@ -29,6 +29,7 @@ class StudentFunction:
     def __init__(self, kernel: Kernel, name: str) -> None:
         self._kernel = kernel
         self.__name__ = name
+        self._mdl_student_name = name  # how the codec sends it back to the kernel
 
     def __repr__(self) -> str:
         return f"<student function {self.__name__}>"
@@ -49,6 +50,29 @@ class StudentFunction:
             return decode_value(reply.get("value"))
         except CodecError as err:
             raise StudentCodeError(f"{self.__name__} returned a value the grader cannot read: {err}") from err
+
+
+def run_in_kernel(target: str, *args: Any, seconds: float, **kwargs: Any) -> Any:
+    """Run a trusted course function (``"package.module:function"``) inside the student's kernel.
+
+    Student functions among the arguments are passed as themselves, so a long
+    job that calls them often (the capstone's DPO training) runs next to them,
+    in the sandbox, and only its result crosses back through the codec.
+    """
+    kernels = {id(a._kernel): a._kernel for a in [*args, *kwargs.values()] if isinstance(a, StudentFunction)}
+    if len(kernels) != 1:
+        raise TypeError("run_in_kernel needs at least one student function argument (from one kernel)")
+    kernel = next(iter(kernels.values()))
+    try:
+        reply = kernel.job(target, encode_value(args, allow_functions=True), encode_value(kwargs, allow_functions=True), seconds)
+    except KernelError as err:
+        raise StudentCodeError(f"{target.split(':')[-1]}: {err}") from err
+    if not reply.get("ok"):
+        raise StudentCodeError(f"{target.split(':')[-1]} failed with your code: {reply.get('error', 'an error')}")
+    try:
+        return decode_value(reply.get("value"))
+    except CodecError as err:
+        raise StudentCodeError(f"{target.split(':')[-1]} returned a value the grader cannot read: {err}") from err
 
 
 def environment(kernel: Kernel, names: list[str]) -> tuple[dict[str, Any], dict[str, str]]:

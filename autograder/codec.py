@@ -66,6 +66,11 @@ def encode_value(value: Any, _depth: int = 0, *, allow_functions: bool = False) 
         raise CodecError(f"value is nested more than {MAX_DEPTH} levels deep")
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, (bytes, bytearray)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    student_name = getattr(value, "_mdl_student_name", None) if allow_functions else None
+    if isinstance(student_name, str):
+        return {"$student": student_name}  # a proxy going home: the kernel looks the name up
     if isinstance(value, int):
         return {"$int": str(int(value))}  # exact, whatever its size
     if isinstance(value, float):
@@ -159,11 +164,14 @@ def _float(text: Any) -> float:
         raise CodecError(f"malformed float payload {text[:40]!r}") from err
 
 
-def decode_value(data: Any, _depth: int = 0, *, allow_functions: bool = False) -> Any:
+def decode_value(
+    data: Any, _depth: int = 0, *, allow_functions: bool = False, namespace: dict[str, Any] | None = None
+) -> Any:
     """Rebuild a value from :func:`encode_value` output without running any code.
 
-    ``allow_functions`` is for the kernel side only (trusted functions sent by
-    the grader); the grader never decodes functions.
+    ``allow_functions`` and ``namespace`` are for the kernel side only (trusted
+    functions sent by the grader, and the student's own functions named by a
+    proxy); the grader never decodes functions.
     """
     if _depth > MAX_DEPTH:
         raise CodecError(f"value is nested more than {MAX_DEPTH} levels deep")
@@ -175,7 +183,7 @@ def decode_value(data: Any, _depth: int = 0, *, allow_functions: bool = False) -
         raise CodecError(f"unexpected payload of type {type(data).__name__}")
     tag = next(iter(data))
     body = data[tag]
-    recurse = lambda v: decode_value(v, _depth + 1, allow_functions=allow_functions)  # noqa: E731
+    recurse = lambda v: decode_value(v, _depth + 1, allow_functions=allow_functions, namespace=namespace)  # noqa: E731
     if tag == "$int":
         if not isinstance(body, str) or len(body) > 5000:
             raise CodecError("malformed or oversized integer payload")
@@ -185,6 +193,15 @@ def decode_value(data: Any, _depth: int = 0, *, allow_functions: bool = False) -
             raise CodecError("malformed integer payload") from err
     if tag == "$float":
         return _float(body)
+    if tag == "$bytes":
+        try:
+            return base64.b64decode(str(body).encode("ascii"), validate=True)
+        except ValueError as err:
+            raise CodecError("malformed bytes payload") from err
+    if tag == "$student" and allow_functions and namespace is not None:
+        if body not in namespace:
+            raise CodecError(f"`{body}` is not defined in the notebook")
+        return namespace[body]
     if tag == "$complex":
         if not isinstance(body, list) or len(body) != 2:
             raise CodecError("malformed complex payload")

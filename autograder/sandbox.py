@@ -12,12 +12,19 @@ size) and the per-cell time limit are applied by the agent itself before any
 student code runs; the grader adds a hard deadline on every request.
 
 Where bubblewrap is missing or refused, the kernel still runs in its own
-process with limits and a scrubbed environment, and :func:`isolation` says
+process with limits and a scrubbed environment (and, as root, as a user of its
+own when the Python installation allows it), and :func:`isolation` says
 loudly what is *not* guaranteed.
+
+Sandbox user ids are claimed with a lock file per id, not derived from the
+pool slot alone, so that two graders on one machine (two batches, a test run
+beside a real run) never share an id: process limits count per user, and
+the sweep that ends a kernel's stray processes kills by user.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -39,7 +46,9 @@ from autograder.codec import CodecError, dumps, loads
 
 _HEADER = struct.Struct(">Q")
 WORKDIR = "/home/student"
-BASE_UID = 61000  # slot k runs as uid BASE_UID + k when the grader is root
+BASE_UID = 61000  # sandbox users are BASE_UID, BASE_UID + 1, ... (slot k tries BASE_UID + k first)
+UID_COUNT = 1000  # how many ids the grader may claim
+UID_LOCK_DIR = Path(tempfile.gettempdir()) / "mdl-sandbox-uids"
 HARD_GRACE_S = 3.0  # the agent's own alarm fires first; this catches C-level hangs
 
 
@@ -55,23 +64,41 @@ class KernelDied(KernelError):
     """The kernel process ended (crash, ``os._exit``, killed for memory ...)."""
 
 
+class KernelProtocolError(KernelDied):
+    """The kernel answered something that is not a reply (a tampered agent); it was stopped."""
+
+
 @dataclass(frozen=True)
 class Isolation:
     """What the sandbox guarantees on this machine."""
 
     mechanism: str  # "bubblewrap" or "process"
-    filesystem: bool
-    network: bool
-    separate_user: bool
+    filesystem: bool  # student code sees only the Python installation, public code and its folder
+    network: bool  # student code has no network
+    separate_user: bool  # student code runs as an unprivileged user of its own (needs a root grader)
+
+    @property
+    def contains_processes(self) -> bool:
+        """Student code cannot signal the grader or other kernels (PID namespace or own user)."""
+        return self.mechanism == "bubblewrap" or self.separate_user
 
     def describe(self) -> str:
         if self.mechanism == "bubblewrap":
             user = "a separate unprivileged user" if self.separate_user else "the grader's own user"
             return f"bubblewrap: private file system, no network, own PID namespace, runs as {user}"
+        if self.separate_user:
+            who = ("student code runs as a separate unprivileged user, so it cannot signal the grader, "
+                   "but it can read any file that user can read (world-readable files) and reach the network")
+        elif os.geteuid() == 0:
+            who = ("student code runs AS ROOT: it can read and change any file, signal or kill any "
+                   "process (the grader included) and reach the network")
+        else:
+            who = ("student code runs as the grader's own user: it can read any file this user can read, "
+                   "signal or kill this user's processes (the grader included) and reach the network")
         return (
-            "WARNING: bubblewrap is not available, so student code can read any file this user can "
-            "read and can reach the network. Verdicts are still computed outside the student's "
-            "process and limits still apply. Install bubblewrap (make sandbox) before grading for real."
+            f"WARNING: bubblewrap is not available (or MDL_SANDBOX=process), so {who}. "
+            "Verdicts are still computed outside the student's process and limits still apply. "
+            "Install bubblewrap (make sandbox) before grading for real."
         )
 
 
@@ -87,13 +114,58 @@ def _bwrap_works(bwrap: str) -> bool:
     return done.returncode == 0
 
 
+def _separate_user_works() -> bool:
+    """Without bubblewrap, can an unprivileged user run the kernel (read Python and the course code)?"""
+    uid = BASE_UID + UID_COUNT - 1
+    probe = (
+        "import os, sys; os.setgroups([]); os.setgid({uid}); os.setuid({uid}); "
+        "sys.path.insert(0, {root!r}); import IPython, numpy, autograder.codec"
+    ).format(uid=uid, root=str(ROOT))
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", probe], cwd="/", capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 @functools.lru_cache(maxsize=1)
 def isolation() -> Isolation:
-    """Probe once which isolation this machine allows."""
+    """Probe once which isolation this machine allows (``MDL_SANDBOX=process`` forces the weakest)."""
+    root = os.geteuid() == 0
     bwrap = shutil.which("bwrap")
     if bwrap and os.environ.get("MDL_SANDBOX", "") != "process" and _bwrap_works(bwrap):
-        return Isolation("bubblewrap", filesystem=True, network=True, separate_user=os.geteuid() == 0)
-    return Isolation("process", filesystem=False, network=False, separate_user=False)
+        return Isolation("bubblewrap", filesystem=True, network=True, separate_user=root)
+    return Isolation("process", filesystem=False, network=False, separate_user=root and _separate_user_works())
+
+
+# --------------------------------------------------------------------------- sandbox users
+
+
+def _claim_uid(slot: int) -> tuple[int, int]:
+    """A sandbox uid no other kernel on this machine holds, and the locked file descriptor that holds it.
+
+    The lock (flock) ends with the descriptor, so a grader killed with SIGKILL frees its ids.
+    """
+    UID_LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for k in [slot % UID_COUNT] + list(range(UID_COUNT)):
+        fd = os.open(UID_LOCK_DIR / f"{BASE_UID + k}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return BASE_UID + k, fd
+    raise KernelError(f"all {UID_COUNT} sandbox user ids are in use")
+
+
+def _kill_all_processes_of(uid: int) -> None:
+    """SIGKILL every process of a sandbox user: what a kernel left behind (kill(-1) as that user)."""
+    try:
+        subprocess.run(["/bin/sh", "-c", "kill -9 -1"], user=uid, group=uid, extra_groups=[],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       cwd="/", env={}, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        pass
 
 
 def _ancestors(path: Path) -> list[Path]:
@@ -165,15 +237,22 @@ class Kernel:
         self.slot = slot
         self.limits = limits
         self.process: subprocess.Popen[bytes] | None = None
+        self.uid: int | None = None
+        self._uid_lock: int | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._write_fd = self._read_fd = -1
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
         iso = isolation()
+        if iso.separate_user:
+            self.uid, self._uid_lock = _claim_uid(self.slot)
+            _kill_all_processes_of(self.uid)  # whatever an earlier holder of this id left running
         to_kernel_r, to_kernel_w = os.pipe()
         from_kernel_r, from_kernel_w = os.pipe()
         config = {
-            "uid": BASE_UID + self.slot if iso.separate_user else None,
+            "uid": self.uid,
+            "pid_namespace": iso.mechanism == "bubblewrap",
             "memory_mb": self.limits.memory_mb,
             "max_file_mb": self.limits.max_file_mb,
             "max_processes": self.limits.max_processes,
@@ -190,6 +269,9 @@ class Kernel:
             self._tmp = tempfile.TemporaryDirectory(prefix="mdl-kernel-")
             for name, host_path in self.files.items():
                 shutil.copy(host_path, Path(self._tmp.name) / name)
+            if self.uid is not None:
+                for path in [Path(self._tmp.name), *Path(self._tmp.name).iterdir()]:
+                    os.chown(path, self.uid, self.uid)
             command, cwd, env = agent, self._tmp.name, _kernel_env(self._tmp.name)
         self.process = subprocess.Popen(
             command,
@@ -204,22 +286,31 @@ class Kernel:
         os.close(to_kernel_r)
         os.close(from_kernel_w)
         self._write_fd, self._read_fd = to_kernel_w, from_kernel_r
+        # The grader never blocks on the kernel: every read and write waits with a deadline.
+        os.set_blocking(self._write_fd, False)
         self._receive(deadline=time.monotonic() + 60)  # the agent's "ready"
 
     def close(self) -> None:
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.process.wait()
-        for fd in (self._write_fd, self._read_fd):
+        if self.process is not None:
             try:
-                os.close(fd)
-            except OSError:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
                 pass
-        self.process = None
+            self.process.wait()
+            self.process = None
+        for fd in (self._write_fd, self._read_fd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._write_fd = self._read_fd = -1
+        if self.uid is not None:
+            # Processes that left the kernel's process group (setsid, daemons) end here too.
+            _kill_all_processes_of(self.uid)
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)
+            self._uid_lock = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -232,27 +323,62 @@ class Kernel:
         self.close()
 
     # -- requests --------------------------------------------------------------------------------
+    # Replies are checked for shape here, so that a tampered agent cannot make the grader fail
+    # on a missing key or a value of the wrong type: it can only give wrong answers.
     def run_cell(self, code: str, seconds: float) -> dict[str, Any]:
-        return self.request({"op": "run", "code": code, "seconds": seconds}, seconds)
+        reply = self.request({"op": "run", "code": code, "seconds": seconds}, seconds)
+        clean: dict[str, Any] = {
+            "ok": reply.get("ok") is True,
+            "output": _text(reply.get("output"), self.limits.max_output_kb * 1024),
+            "output_dropped": reply.get("output_dropped") if isinstance(reply.get("output_dropped"), int) else 0,
+        }
+        if not clean["ok"]:
+            clean["error_type"] = _text(reply.get("error_type"), 100)
+            clean["error"] = _text(reply.get("error"), 500) or "error"
+            clean["traceback"] = _text(reply.get("traceback"), 2000)
+        return clean
 
     def lookup(self, names: list[str]) -> dict[str, Any]:
-        return self.request({"op": "lookup", "names": names}, self.limits.seconds_per_bridge_call)["names"]
+        reply = self.request({"op": "lookup", "names": names}, self.limits.seconds_per_bridge_call)
+        found = reply.get("names")
+        if not isinstance(found, dict) or not all(isinstance(v, dict) for v in found.values()):
+            self.close()
+            raise KernelProtocolError("the kernel sent a malformed answer to a lookup and was stopped")
+        return found
 
     def call(self, name: str, args: Any, kwargs: Any) -> dict[str, Any]:
         seconds = self.limits.seconds_per_bridge_call
-        return self.request({"op": "call", "name": name, "args": args, "kwargs": kwargs, "seconds": seconds}, seconds)
+        reply = self.request({"op": "call", "name": name, "args": args, "kwargs": kwargs, "seconds": seconds}, seconds)
+        if reply.get("ok") is not True:
+            return {"ok": False, "error_type": _text(reply.get("error_type"), 100),
+                    "error": _text(reply.get("error"), 500) or "an error"}  # fmt: skip
+        return reply
 
     def request(self, message: dict[str, Any], seconds: float) -> dict[str, Any]:
         if self.process is None:
             raise KernelDied("the kernel is not running")
         payload = dumps(message)
-        try:
-            os.write(self._write_fd, _HEADER.pack(len(payload)) + payload)
-        except OSError as err:
-            self._died()
-            raise KernelDied(f"the kernel stopped listening ({err.strerror})") from err
-        reply = self._receive(deadline=time.monotonic() + seconds + HARD_GRACE_S)
-        return reply
+        deadline = time.monotonic() + seconds + HARD_GRACE_S
+        self._write_all(_HEADER.pack(len(payload)) + payload, deadline)
+        return self._receive(deadline)
+
+    def _write_all(self, data: bytes, deadline: float) -> None:
+        """Write a request; a kernel that stops reading cannot block the grader past the deadline."""
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            _, ready, _ = select.select([], [self._write_fd], [], max(remaining, 0))
+            if not ready:
+                self.close()
+                raise KernelTimeout("the kernel stopped reading requests and was stopped")
+            try:
+                written = os.write(self._write_fd, view[: 1 << 16])
+            except BlockingIOError:
+                continue
+            except OSError as err:
+                self._died()
+                raise KernelDied(f"the kernel stopped listening ({err.strerror})") from err
+            view = view[written:]
 
     def _receive(self, deadline: float) -> dict[str, Any]:
         header = self._read_exact(_HEADER.size, deadline)
@@ -264,7 +390,7 @@ class Kernel:
             return loads(self._read_exact(size, deadline))
         except CodecError as err:
             self.close()
-            raise KernelDied(str(err)) from err
+            raise KernelProtocolError(str(err)) from err
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
         chunks: list[bytes] = []
@@ -297,4 +423,13 @@ class Kernel:
             return "the kernel stopped unexpectedly"
         if code < 0:
             return f"the kernel was killed by signal {signal.Signals(-code).name}"
+        if code > 128 and code - 128 in signal.valid_signals():
+            # bubblewrap reports a child killed by signal N as exit status 128 + N
+            return f"the kernel was killed by signal {signal.Signals(code - 128).name}"
         return f"the kernel exited with status {code}"
+
+
+def _text(value: Any, limit: int) -> str:
+    """A reply field as bounded text, whatever the agent sent."""
+    text = value if isinstance(value, str) else "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
