@@ -28,6 +28,7 @@ from typing import Any
 
 import nbformat
 
+SKIP_TAG = "skip-when-grading"  # cells students run for themselves (long training jobs, plots)
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 _BUILTINS = set(dir(builtins))
@@ -61,6 +62,7 @@ class Manifest:
     questions: list[dict[str, Any]]
     test_cell_ids: list[str]
     solution_cell_ids: list[str]
+    skipped_cell_ids: list[str] = field(default_factory=list)  # tagged skip-when-grading
 
     @property
     def max_score(self) -> float:
@@ -89,6 +91,12 @@ def is_test_cell(cell: Any) -> bool:
 
 def is_solution_cell(cell: Any) -> bool:
     return bool(nbgrader_meta(cell).get("solution"))
+
+
+def is_skipped_cell(cell: Any) -> bool:
+    """Cells the grader does not run: tagged `skip-when-grading` (students run them themselves)."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    return isinstance(tags, list) and SKIP_TAG in tags
 
 
 def python_source(cell_source: str) -> str:
@@ -291,6 +299,7 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
         questions=questions,
         test_cell_ids=[q["grade_id"] for q in questions],
         solution_cell_ids=[str(nbgrader_meta(c).get("grade_id")) for c in nb.cells if is_solution_cell(c)],
+        skipped_cell_ids=[str(nbgrader_meta(c).get("grade_id")) for c in nb.cells if is_skipped_cell(c)],
     )
     return manifest, files
 

@@ -27,7 +27,7 @@ import nbformat
 from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
 
 from autograder.bridge import environment
-from autograder.compile_tests import Manifest, is_test_cell, nbgrader_meta
+from autograder.compile_tests import Manifest, is_skipped_cell, is_test_cell, nbgrader_meta
 from autograder.sandbox import Kernel, KernelDied, KernelError, KernelTimeout
 
 MAX_RESTARTS = 3
@@ -200,13 +200,13 @@ def identify(nb: nbformat.NotebookNode, manifest: Manifest) -> list[str]:
 
 
 def student_cells(nb: nbformat.NotebookNode, manifest: Manifest) -> list[tuple[int, str]]:
-    """(1-based index, code) of every code cell to run: all but the test cells."""
-    test_ids = set(manifest.test_cell_ids)
+    """(1-based index, code) of every code cell to run: all but the test cells and those tagged skip."""
+    test_ids = set(manifest.test_cell_ids) | set(manifest.skipped_cell_ids)
     cells = []
     for index, cell in enumerate(nb.cells, start=1):
         if cell.get("cell_type") != "code":
             continue
-        if is_test_cell(cell) or nbgrader_meta(cell).get("grade_id") in test_ids:
+        if is_test_cell(cell) or is_skipped_cell(cell) or nbgrader_meta(cell).get("grade_id") in test_ids:
             continue
         source = cell.get("source", "")
         cells.append((index, source if isinstance(source, str) else "".join(source)))

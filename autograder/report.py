@@ -56,8 +56,16 @@ def gradescope_results(outcome: Outcome) -> dict[str, Any]:
                 for qid, pts in outcome.max_scores.items()
             ],
         }
-    data["extra_data"] = {"status": outcome.status, "student": outcome.student, "assignment": outcome.assignment}
+    data["extra_data"] = {"status": outcome.status, "student": outcome.student, "assignment": outcome.assignment,
+                          "sandbox": _sandbox()}
     return data
+
+
+def _sandbox() -> str:
+    """Which isolation graded this submission ("bubblewrap" or "process"): kept with every result."""
+    from autograder.sandbox import isolation
+
+    return isolation().mechanism
 
 
 def make_record(outcome: Outcome, fingerprint: str) -> dict[str, Any]:
@@ -74,6 +82,7 @@ def make_record(outcome: Outcome, fingerprint: str) -> dict[str, Any]:
         "sha256": outcome.sha256,
         "fingerprint": fingerprint,
         "seconds": outcome.seconds,
+        "sandbox": _sandbox(),
         "results": gradescope_results(outcome),
     }
 
@@ -129,7 +138,7 @@ def summary_line(record: dict[str, Any]) -> str:
     first = record["messages"][0] if record["messages"] else ""
     first = first if len(first) < 90 else first[:87] + "..."
     return (
-        f"{record['student']:<22} {_num(record['score']):>6}/{_num(record['max_score']):<6} "
+        f"{record['student']:<24} {_num(record['score']):>6}/{_num(record['max_score']):<6} "
         f"{record['status']:<17} {record['seconds']:6.1f}s  {first}"
     )
 
@@ -137,10 +146,11 @@ def summary_line(record: dict[str, Any]) -> str:
 def table(records: list[dict[str, Any]], question_ids: list[str]) -> str:
     """The gradebook as a fixed-width table for the terminal."""
     short = [q.split("_")[0] for q in question_ids]
-    head = f"{'student':<22} {'score':>9}  {'status':<17}" + "".join(f"{s:>6}" for s in short)
+    width = max([len("student")] + [len(r["student"]) for r in records])
+    head = f"{'student':<{width}} {'score':>9}  {'status':<17}" + "".join(f"{s:>6}" for s in short)
     lines = [head, "-" * len(head)]
     for r in sorted(records, key=lambda r: r["student"]):
         cells = "".join(f"{_num(r['scores'].get(q, 0)):>6}" for q in question_ids)
         score = f"{_num(r['score'])}/{_num(r['max_score'])}"
-        lines.append(f"{r['student']:<22} {score:>9}  {r['status']:<17}{cells}")
+        lines.append(f"{r['student']:<{width}} {score:>9}  {r['status']:<17}{cells}")
     return "\n".join(lines)

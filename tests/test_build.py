@@ -98,6 +98,7 @@ def test_hidden_tests_cannot_lean_on_visible_variables(tmp_path):
 def test_leak_check_names_the_cell_that_leaks(tmp_path):
     source = FIXTURES / "toy_source.ipynb"
     leaky = nbformat.read(source, as_version=4)
+    leaky.cells[2].source = "def double(x):\n    raise NotImplementedError()"
     leaky.cells[3].source = "assert np.allclose(double(1.0), 2.0)\n" \
         "assert np.allclose(double(np.arange(3)), np.arange(3) * 2.0)"
     path = tmp_path / "release.ipynb"

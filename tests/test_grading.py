@@ -91,7 +91,9 @@ import autograder.checks as checks
 checks.assert_close = lambda *a, **k: None
 checks.assert_equivalent = lambda *a, **k: None
 """
-    nb = _release_with({"setup_imports": nbformat.read(PATHS.release / "a1" / "a1.ipynb", 4).cells[2].source + cheat})
+    release = nbformat.read(PATHS.release / "a1" / "a1.ipynb", 4)
+    setup = next(c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup_imports")
+    nb = _release_with({"setup_imports": setup.source + cheat})
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
             cell.source = cell.source.replace("raise NotImplementedError()", "return 0") \
