@@ -33,7 +33,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -152,11 +152,20 @@ def _sympy_to_python(x: Any) -> Any:
         except (TypeError, ValueError):
             raise _Unusable(f"is the sympy object {_short(x)}, which is not a number") from None
         return value.real if value.imag == 0 else value
-    raise _Unusable(f"is a {type(x).__name__}, not a number")
+    raise _Unusable(f"is {_a(type(x).__name__)}, not a number")
 
 
 def _short(x: Any, limit: int = 60) -> str:
-    text = repr(x)
+    """repr(x), cut to `limit` characters."""
+    return _cut(repr(x), limit)
+
+
+def _a(word: str) -> str:
+    """The word with its indefinite article: "an object", "a list"."""
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
+def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -207,17 +216,19 @@ def _as_array(x: Any) -> np.ndarray:
                 where = np.unravel_index(index, arr.shape) if arr.ndim else ()
                 if isinstance(v, (list, tuple, np.ndarray)):
                     raise _Ragged("is a nested list whose rows have different lengths")
+                if arr.ndim == 0:
+                    raise _Unusable(f"is {_short(v)} ({_a(type(v).__name__)}), not a number")
                 raise _Unusable(
-                    f"has {_short(v)} (a {type(v).__name__}) at index {tuple(int(i) for i in where)}, "
+                    f"has {_short(v)} ({_a(type(v).__name__)}) at index {tuple(int(i) for i in where)}, "
                     f"where a number was expected")
         if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in flat):
             return arr  # big Python ints: compared exactly
         return arr.astype(complex if any(isinstance(v, (complex, np.complexfloating))
                                          for v in flat) else float)
     if arr.ndim == 0 and kind == "O":
-        raise _Unusable(f"is a {type(x).__name__}, not a number or array")
+        raise _Unusable(f"is {_a(type(x).__name__)}, not a number or array")
     raise _Unusable(f"has {_KIND_WORDS.get(kind, kind)} entries, but numbers were expected"
-                    if kind in "USMmV" else f"is a {type(x).__name__}, not a number or array")
+                    if kind in "USMmV" else f"is {_a(type(x).__name__)}, not a number or array")
 
 
 def _student_array(x: Any, name: str) -> np.ndarray:
@@ -340,7 +351,9 @@ def _fmt_number(v: Any) -> str:
     if isinstance(v, (complex, np.complexfloating)):
         return f"{complex(v):.10g}".strip("()")
     if isinstance(v, (float, np.floating)):
-        return f"{float(v):.10g}"
+        text = f"{float(v):.10g}"
+        # 2.0 rather than 2, so that a float never reads as an integer.
+        return text if any(c in text for c in ".ein") else text + ".0"
     return str(v)
 
 
@@ -390,7 +403,7 @@ def _compare(actual: Any, expected: Any, rtol: float | None, atol: float | None,
     if isinstance(expected, Mapping):
         if not isinstance(actual, Mapping):
             raise _fail(f"{name} should be a dict with keys {sorted(map(str, expected))}, "
-                        f"but it is a {type(actual).__name__}")
+                        f"but it is {_a(type(actual).__name__)}")
         missing = [k for k in expected if k not in actual]
         extra = [k for k in actual if k not in expected]
         if missing or extra:
@@ -406,7 +419,7 @@ def _compare(actual: Any, expected: Any, rtol: float | None, atol: float | None,
         # A tuple of differently shaped things: compare item by item.
         if not isinstance(actual, (list, tuple)) and not _is_torch(actual):
             raise _fail(f"{name} should be a sequence of {len(expected)} items, "
-                        f"but it is a {type(actual).__name__}") from None
+                        f"but it is {_a(type(actual).__name__)}") from None
         if len(actual) != len(expected):
             raise _fail(f"{name} has {len(actual)} items, but {len(expected)} were expected") from None
         for i, (a, e) in enumerate(zip(actual, expected)):
@@ -458,8 +471,18 @@ def _report_mismatch(a: np.ndarray, e: np.ndarray, bad: np.ndarray, name: str,
     av, ev = a[index], e[index]
     count, total = int(bad.sum()), int(bad.size)
     where = f" at index {index}" if a.ndim else ""
-    a_num = np.asarray(a, dtype=complex if a.dtype.kind == "c" else float) if a.dtype.kind == "O" else a
-    e_num = np.asarray(e, dtype=complex if e.dtype.kind == "c" else float) if e.dtype.kind == "O" else e
+    exact = rule == "exact"
+
+    def numeric(arr: np.ndarray) -> np.ndarray:
+        # Object arrays hold big Python ints; floats are close enough for errors.
+        if arr.dtype.kind != "O":
+            return arr
+        try:
+            return arr.astype(float)
+        except OverflowError:  # beyond 1e308: no error sizes, the values still show
+            return np.full(arr.shape, np.nan)
+
+    a_num, e_num = numeric(a), numeric(e)
     with np.errstate(all="ignore"):
         diff = np.abs(a_num - e_num)[bad]
         finite = np.isfinite(diff)
@@ -468,9 +491,10 @@ def _report_mismatch(a: np.ndarray, e: np.ndarray, bad: np.ndarray, name: str,
         max_rel = float(np.nanmax(rel)) if np.isfinite(rel).any() else math.inf
         sym = diff / np.maximum(np.abs(a_num)[bad], np.abs(e_num)[bad])
         sym_err = float(np.nanmax(sym)) if np.isfinite(sym).any() else math.inf
-    a_bad_nan = bool(np.isnan(a_num[index])) if a_num.dtype.kind in "fc" else False
+    a_nan = a.dtype.kind in "fc" and bool(np.isnan(a[index]))
+    e_nan = e.dtype.kind in "fc" and bool(np.isnan(e[index]))
     if is_concealed():
-        if a_bad_nan:
+        if a_nan:
             raise _fail(f"{name} is NaN (not a number){where}")
         scope = f" in {count} of {total} elements, first" if a.ndim else ""
         error = "" if not math.isfinite(sym_err) else f" (relative error {_coarse(sym_err)})"
@@ -480,20 +504,35 @@ def _report_mismatch(a: np.ndarray, e: np.ndarray, bad: np.ndarray, name: str,
     else:
         message = (f"{name} differs from the expected value in {count} of {total} elements; "
                    f"first at index {index}: yours {_fmt_number(av)}, expected {_fmt_number(ev)}")
-    if a_bad_nan:
+    if a_nan and e_nan:
+        message += " (NaN is accepted only where a test passes equal_nan=True)"
+    elif a_nan:
         message += " (NaN: an invalid operation such as 0/0, log of a negative or inf - inf?)"
+    elif exact:
+        message += " (integers are compared exactly)"
     elif math.isfinite(max_abs):
         message += f" (max abs error {max_abs:.3g}, max rel error {max_rel:.3g}; allowed: {rule})"
-    hint = _value_hint(a_num, e_num)
+    hint = "" if exact else _value_hint(a_num, e_num)
     if hint:
         message += f"; {hint}"
     raise _fail(message)
 
 
+def _fmt_ratio(r: float) -> str:
+    """2 rather than 2.0000001; a small fraction when it is one, else 4 digits."""
+    import fractions
+
+    guess = fractions.Fraction(r).limit_denominator(100)
+    if abs(r - guess) <= 1e-6 * max(1.0, abs(float(guess))):
+        return str(guess)
+    return f"{r:.4g}"
+
+
 def _value_hint(a: np.ndarray, e: np.ndarray) -> str:
     """Visible-only diagnosis: a sign slip, a constant factor, a transpose."""
     with np.errstate(all="ignore"):
-        if not (np.isfinite(a).all() and np.isfinite(e).all()) or a.size == 0:
+        if not (np.isfinite(a).all() and np.isfinite(e).all()) or a.size == 0 \
+                or "c" in a.dtype.kind + e.dtype.kind:
             return ""
         if a.ndim == 2 and a.shape[0] == a.shape[1] > 1 and np.allclose(a, e.T) \
                 and not np.allclose(a, e):
@@ -506,7 +545,7 @@ def _value_hint(a: np.ndarray, e: np.ndarray) -> str:
         if np.allclose(ratio, r, rtol=1e-6, atol=0) and not np.isclose(r, 1):
             if np.isclose(r, -1):
                 return "it is the negative of the expected value (a sign error?)"
-            return f"it is about {_fmt_number(np.round(r, 6))} times the expected value"
+            return f"it is about {_fmt_ratio(float(r))} times the expected value"
     return ""
 
 
@@ -578,7 +617,11 @@ def assert_function_matches(student_fn: Callable[..., Any], reference_fn: Callab
         try:
             result = student_fn(*stu_args, **stu_kwargs)
         except Exception as exc:
-            text = "" if is_concealed() else f": {_short(str(exc), 300)}"
+            if type(exc).__name__ == "StudentCodeError":
+                # The grader's bridge already wrote a student-facing message
+                # ("your function f raised ValueError: ...").
+                raise _fail(f"trial {trial} of {n} (inputs: {described}): {exc}") from None
+            text = "" if is_concealed() else f": {_cut(str(exc), 300)}"
             raise _fail(f"trial {trial} of {n} (inputs: {described}): your function raised "
                         f"{type(exc).__name__}{text}") from None
         try:
@@ -597,7 +640,7 @@ def _call_float(f: Callable[..., Any], x: np.ndarray, scalar_input: bool, who: s
     try:
         out = f(arg)
     except Exception as exc:
-        raise _fail(f"calling {who} raised {type(exc).__name__}: {_short(str(exc), 200)}") from None
+        raise _fail(f"calling {who} raised {type(exc).__name__}: {_cut(str(exc), 200)}") from None
     arr = _student_array(out, f"the value of {who}")
     if arr.dtype.kind == "c":
         raise _fail(f"{who} returned complex numbers; finite differences need real values")
@@ -679,7 +722,7 @@ def assert_gradient(f: Callable[..., Any], grad_f: Callable[..., Any], x: Any, *
     try:
         result = grad_f(arg)
     except Exception as exc:
-        raise _fail(f"computing {name} raised {type(exc).__name__}: {_short(str(exc), 200)}") from None
+        raise _fail(f"computing {name} raised {type(exc).__name__}: {_cut(str(exc), 200)}") from None
     analytic = np.asarray(_student_array(result, name))
     if analytic.dtype.kind == "c":
         raise _fail(f"{name} has complex entries; a real gradient was expected")
@@ -788,10 +831,11 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
     """Check that a sympy answer is mathematically equivalent to `expected`.
 
     `answer` may be a sympy expression, Matrix, equation (``Eq``), finite set,
-    Tuple, a Python number, a numpy array or list (for a Matrix), a Python set
-    or list (for a FiniteSet), or text such as ``"x**2*exp(x)"`` (read with
-    `autograder.safe_sympy.parse_answer_text`, never ``eval``).  `expected`
-    may be any of the same.
+    Tuple, a Python number, a numpy array or nested list (for a Matrix), a
+    Python set or list (for a FiniteSet), a tuple (for a Tuple), or text such
+    as ``"x**2*exp(x)"`` (read with `autograder.safe_sympy.parse_answer_text`,
+    never ``eval``).  `expected` may be any of the same.  `name` is how
+    messages refer to the answer.
 
     Symbols are matched by name: every free symbol of both sides is replaced
     by one symbol per name, carrying the declared assumptions: from
@@ -799,7 +843,7 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
     (Symbols, or a dict name -> Symbol), then the expected's own symbol of
     that name; otherwise a plain ``Symbol(name)``.  So an identity such as
     ``log(x*y) == log(x) + log(y)`` passes only when x and y are declared
-    positive, whatever assumptions the student gave his own symbols.
+    positive, whatever assumptions the student gave their own symbols.
 
     What is compared:
 
@@ -810,44 +854,50 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
       multiplied by a constant is *not* accepted);
     - finite sets: as sets of equivalence classes (each element of either set
       must be equivalent to some element of the other);
-    - Tuples: element by element;
+    - Tuples: item by item;
     - inequalities, boolean conditions and other sets: by canonical form only.
 
     Verdict rules for one pair of expressions (difference ``d = a - e``):
 
     1. numeric second opinion: both are evaluated with 30 significant digits
-       at `samples` random points (default ``TOLERANCES.symbolic_samples``):
-       points are drawn from `domain` (name or symbol -> (low, high)) or, by
-       assumptions, from (0.1, 5) for positive, (-5, -0.1) for negative,
-       small integers for integer and (-5, 5) otherwise, rounded to three
-       decimals; points where either side is undefined are skipped.  They
-       agree at a point if ``|va - ve| <= rtol * max(|va|, |ve|) + 1e-20``
-       with ``rtol = TOLERANCES.symbolic_sample_rtol``;
+       at `samples` points (default ``TOLERANCES.symbolic_samples``) where
+       both are defined, out of 3 * `samples` candidates drawn with a fixed
+       seed (so a message is the same on every run) from `domain` (name or
+       symbol -> (low, high)) or, by assumptions, from (0.1, 5) for
+       positive/nonnegative, (-5, -0.1) for negative/nonpositive, 1..9 or
+       -9..9 for integers and (-5, 5) otherwise, rounded to three decimals.
+       They agree at a point if ``|va - ve| <= rtol * max(|va|, |ve|) +
+       1e-20`` with ``rtol = TOLERANCES.symbolic_sample_rtol``.  An
+       expression with an undefined function ``f(x)``, or defined at too few
+       points, gets no numeric opinion;
     2. if they differ at any point: fail, naming the point and the values
-       ("differs at x = 0.3: your expression gives 1.2, the expected one
-       0.8");
-    3. otherwise the algebra tries, in order: ``d == 0``, expand, cancel,
-       simplify, expand_log and logcombine (without force: assumptions
-       decide), rewriting in exp, trigsimp, Piecewise folding, ``d.equals(0)``;
-       it proves "equal" when one gives 0 and "different" when one gives a
-       nonzero constant;
+       ("at x = 0.3 yours gives 1.2, the expected one 0.8");
+    3. otherwise the algebra tries, in order: ``d == 0``, expand, cancel;
+       then, by what ``d`` contains, Piecewise folding (Abs, Max, Piecewise,
+       Heaviside), trigsimp, rewriting in exp (trigonometric, hyperbolic,
+       exp), expand_log and logcombine (without force, so the assumptions
+       decide); then simplify, and ``d.equals(0)`` when the numeric stage had
+       no opinion.  It proves "equal" when a step gives 0 and "different"
+       when a step gives a nonzero constant.  (A power with an exponent above
+       200, such as ``(x + 1)**1000000``, is never expanded: the algebra
+       declares itself inconclusive at once);
     4. algebra equal -> pass; numeric agreed at every point and the algebra
        is inconclusive or runs out of time -> pass (the tight, high-precision
        agreement at all points is the evidence); algebra proves different
        while numeric agreed -> fail, "could not decide" (a disagreement);
-       numeric undefined everywhere (e.g. undefined functions) -> the algebra
-       alone decides, and if it cannot: fail, "could not decide".
+       no numeric opinion -> the algebra alone decides, and if it cannot:
+       fail, "could not decide".
 
     The whole comparison gets `timeout` seconds (default
-    ``TOLERANCES.symbolic_timeout_s``) in a forked child process that is
-    killed when the time is up, so no input can hang the check; on platforms
-    without ``fork`` (Windows) it runs in-process without a hard limit.
-    Answers containing decimals (Floats) are compared numerically with the
-    same tolerance and get a hint to use exact fractions.
+    ``TOLERANCES.symbolic_timeout_s``) in a forked child process (address
+    space capped at 2 GiB above the parent's) that is killed when the time is
+    up, so no input can hang the check; only answers that are structurally
+    identical to the expected one skip the fork.  On platforms without
+    ``fork`` (Windows) it runs in-process without a hard limit.  Answers
+    containing decimals (Floats) are compared numerically with the same
+    tolerance and get a hint to use exact fractions.
     """
-    import sympy as sp
-
-    from autograder.safe_sympy import UnsafeExpression, parse_answer_text
+    from autograder.safe_sympy import UnsafeExpression
 
     timeout = TOLERANCES.symbolic_timeout_s if timeout is None else float(timeout)
     samples = TOLERANCES.symbolic_samples if samples is None else int(samples)
@@ -947,7 +997,7 @@ def _coerce_leaf(x: Any, text_symbols: dict[str, Any]) -> Any:
 
     if isinstance(x, fractions.Fraction):
         return sp.Rational(x.numerator, x.denominator)
-    raise _Unusable(f"is a {type(x).__name__}, but a sympy expression was expected")
+    raise _Unusable(f"is {_a(type(x).__name__)}, but a sympy expression was expected")
 
 
 def _coerce_symbolic(x: Any, expected: Any, text_symbols: dict[str, Any]) -> Any:
@@ -961,14 +1011,18 @@ def _coerce_symbolic(x: Any, expected: Any, text_symbols: dict[str, Any]) -> Any
     if isinstance(x, (set, frozenset)):
         return sp.FiniteSet(*[_coerce_leaf(v, text_symbols) for v in x])
     if isinstance(x, (list, tuple)):
+        if isinstance(expected, sp.FiniteSet):
+            return sp.FiniteSet(*[_coerce_symbolic(v, None, text_symbols) for v in x])
+        if isinstance(expected, sp.Tuple) or (expected is None and isinstance(x, tuple)):
+            # Item by item, each read as the kind its expected item suggests.
+            hints = list(expected) if isinstance(expected, sp.Tuple) else []
+            hints += [None] * (len(x) - len(hints))
+            return sp.Tuple(*[_coerce_symbolic(v, h, text_symbols) for v, h in zip(x, hints)])
+
         def nested(v: Any) -> Any:
             return [nested(w) for w in v] if isinstance(v, (list, tuple)) else _coerce_leaf(v, text_symbols)
 
         items = [nested(v) for v in x]
-        if isinstance(expected, sp.FiniteSet):
-            return sp.FiniteSet(*items)
-        if isinstance(expected, sp.Tuple) or expected is None and isinstance(x, tuple):
-            return sp.Tuple(*items)
         try:
             return sp.ImmutableMatrix(items)
         except Exception as exc:
@@ -1006,8 +1060,6 @@ def _kind_of(obj: Any) -> str:
 
 def _check_kind(answer: Any, expected: Any, name: str) -> None:
     """Cheap structural checks, done before any fork: kind, shape, length."""
-    import sympy as sp
-
     got, want = _kind_of(answer), _kind_of(expected)
     if got != want:
         hints = {
@@ -1015,7 +1067,8 @@ def _check_kind(answer: Any, expected: Any, name: str) -> None:
             ("expression", "equation"): " (write it as an equation, e.g. Eq(y, ...))",
             ("expression", "matrix"): " (build it with sympy.Matrix([[...], [...]]))",
         }
-        raise _fail(f"{name} is a {got}, but a {want} was expected{hints.get((got, want), '')}")
+        raise _fail(f"{name} is {_a(got)}, but {_a(want)} was expected"
+                    f"{hints.get((got, want), '')}")
     if got == "matrix" and answer.shape != expected.shape:
         r, c = answer.shape
         R, C = expected.shape
@@ -1059,7 +1112,12 @@ def _run_with_deadline(work: Callable[..., None], args: tuple[Any, ...],
     from multiprocessing.connection import Connection
 
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # e.g. a process limit: decide here, without a hard limit
+        os.close(read_fd)
+        os.close(write_fd)
+        return _run_inline(work, args)
     if pid == 0:  # the child: never return into the caller's code
         try:
             os.close(read_fd)
@@ -1148,8 +1206,6 @@ class _Unit:
 def _decide(answer: Any, expected: Any, options: dict[str, Any],
             emit: Callable[[dict[str, Any]], None]) -> None:
     """Child process: numeric stage, provisional verdict, algebra, final verdict."""
-    import sympy as sp
-
     answer, expected = _canonicalize(answer, expected, options["declared"])
     symbols = sorted({*_free_symbols(answer), *_free_symbols(expected)}, key=lambda s: s.name)
     sampler = _Sampler(symbols, options["domain"], options["samples"])
@@ -1187,10 +1243,11 @@ def _make_units(answer: Any, expected: Any, sampler: "_Sampler",
     if isinstance(expected, sp.Tuple):
         units: list[_Unit] = []
         for i, (a, e) in enumerate(zip(answer, expected)):
-            if _kind_of(a) != _kind_of(e):
+            try:
+                _check_kind(a, e, "it")
+            except CheckFailure as exc:  # a matrix of the wrong shape, ...
                 return [], {"status": "different", "kind": "structure",
-                            "where": f"item {i}",
-                            "reason": f"is a {_kind_of(a)}, but a {_kind_of(e)} was expected"}
+                            "where": f"item {i}", "reason": str(exc)[3:]}
             if isinstance(e, sp.Expr):
                 units.append(_Unit(f"item {i}", a, e))
             else:
@@ -1236,6 +1293,9 @@ def _pair_set_elements(answer: Any, expected: Any, sampler: "_Sampler",
         found = [j for j, ev in enumerate(e_vals) if matches(a_vals[i], ev) is not False]
         if not found:
             return [], {"status": "different", "kind": "set-extra", "element": _short_expr(a)}
+        # Prefer the same element, then one that agreed numerically, then one
+        # that could not be evaluated (left to the algebra).
+        found.sort(key=lambda j: (e_items[j] != a, matches(a_vals[i], e_vals[j]) is not True))
         units.append(_Unit(f"element {_short_expr(a)}", a, e_items[found[0]]))
     for j, e in enumerate(e_items):
         if not any(matches(av, e_vals[j]) is not False for av in a_vals):
@@ -1290,6 +1350,8 @@ class _Sampler:
 
     def values(self, expr: Any) -> list[Any]:
         """The value at each point (None where undefined), up to `needed` valid."""
+        if _has_undefined_function(expr):
+            return [None] * len(self.points)
         out: list[Any] = []
         valid = 0
         for point in self.points:
@@ -1300,6 +1362,28 @@ class _Sampler:
             valid += v is not None
         return out
 
+    def pairs(self, a: Any, e: Any) -> list[tuple[int, Any, Any]]:
+        """(point index, a's value, e's value) at up to `needed` points where
+        both are defined."""
+        if _has_undefined_function(a) or _has_undefined_function(e):
+            return []
+        out = []
+        for i, point in enumerate(self.points):
+            if len(out) >= self.needed:
+                break
+            ve = _evaluate(e, point)
+            va = _evaluate(a, point) if ve is not None else None
+            if va is not None:
+                out.append((i, va, ve))
+        return out
+
+
+def _has_undefined_function(expr: Any) -> bool:
+    # f(x) has no value at a point, and evalf can be very slow finding that out.
+    from sympy.core.function import AppliedUndef
+
+    return bool(expr.atoms(AppliedUndef))
+
 
 def _evaluate(expr: Any, point: dict[Any, Any]) -> Any:
     """expr at point as an mpmath complex with 30 digits, or None if undefined."""
@@ -1307,10 +1391,10 @@ def _evaluate(expr: Any, point: dict[Any, Any]) -> Any:
     import sympy as sp
 
     try:
+        # evalf with subs substitutes numerically (never computing, say, an
+        # exact rational to the millionth power) and resolves Piecewise
+        # conditions, Max, Heaviside and unevaluated integrals.
         v = expr.evalf(30, subs=point)
-        if not v.is_number:
-            # Piecewise conditions and the like resolve after substitution.
-            v = expr.xreplace(point).evalf(30)
         if not v.is_number or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
             return None
         re, im = v.as_real_imag()
@@ -1340,18 +1424,14 @@ def _fmt_point(point: dict[Any, Any]) -> str:
 
 def _numeric_stage(unit: _Unit, sampler: _Sampler, rtol: float) -> None:
     """Compare the unit at the sample points; fill unit.numeric and detail."""
-    ev = sampler.values(unit.e)
-    av = sampler.values(unit.a)
-    if unit.equation:
+    pairs = sampler.pairs(unit.a, unit.e)
+    if unit.equation and pairs:
         # lhs - rhs may match the expected one up to sign: pick the sign that
-        # agrees at the first point where both are defined.
-        for x, y in zip(av, ev):
-            if x is not None and y is not None:
-                if not _agree(x, y, rtol) and _agree(x, -y, rtol):
-                    unit.e = -unit.e
-                    ev = [None if y is None else -y for y in ev]
-                break
-    pairs = [(i, x, y) for i, (x, y) in enumerate(zip(av, ev)) if x is not None and y is not None]
+        # agrees at the first point.
+        _, x, y = pairs[0]
+        if not _agree(x, y, rtol) and _agree(x, -y, rtol):
+            unit.e = -unit.e
+            pairs = [(i, va, -ve) for i, va, ve in pairs]
     differing = [(i, x, y) for i, x, y in pairs if not _agree(x, y, rtol)]
     if differing:
         i, x, y = differing[0]
@@ -1376,36 +1456,61 @@ def _symbolic_hint(pairs: list[tuple[int, Any, Any]], rtol: float) -> str:
             r = ratios[0]
             if _agree(r, mpmath.mpc(-1), 1e-9):
                 return "it is the negative of the expected one (a sign error?)"
-            return f"it is {_fmt_value(r)} times the expected one"
+            return f"it is {_fmt_simple(r)} times the expected one"
         shifts = [x - y for _, x, y in pairs]
         if all(_agree(s, shifts[0], 1e-6) for s in shifts):
-            return f"it differs from the expected one by the constant {_fmt_value(shifts[0])}"
+            return f"it differs from the expected one by the constant {_fmt_simple(shifts[0])}"
     return ""
 
 
+def _fmt_simple(v: Any) -> str:
+    """A number as a small fraction when it is one (2, -1/2), else 8 digits."""
+    import fractions
+
+    if v.imag == 0:
+        guess = fractions.Fraction(float(v.real)).limit_denominator(100)
+        if abs(float(v.real) - guess) <= 1e-9 * max(1.0, abs(float(guess))):
+            return str(guess)
+    return _fmt_value(v)
+
+
 def _algebra_stage(unit: _Unit) -> tuple[str, str]:
-    """Try to prove d = a - e zero or a nonzero constant; (verdict, d as text)."""
+    """Try to prove d = a - e zero or a nonzero constant; (verdict, d as text).
+
+    The steps are chosen by what d contains, cheapest and most likely first:
+    sympy's simplify tries everything and is slow on expressions it cannot
+    reduce, while a targeted rewrite (Piecewise for Abs/Max, exp for
+    hyperbolic functions, expand_log for logs) usually settles it at once.
+    ``d.equals(0)`` can take many seconds and is tried only when the numeric
+    stage could not give an opinion.
+    """
     import sympy as sp
 
     d = unit.a - unit.e
     floats = bool(d.atoms(sp.Float))
     # Expanding or simplifying (x + 1)**1000000 never finishes: leave such
     # answers to the numeric stage.
-    huge = any(p.exp.is_Number and abs(p.exp) > 200 for p in d.atoms(sp.Pow))
-    if huge:
+    if any(p.exp.is_Number and abs(p.exp) > 200 for p in d.atoms(sp.Pow)):
         return "unknown", ""
+    trig = (sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc,
+            sp.sinh, sp.cosh, sp.tanh, sp.coth, sp.sech, sp.csch)
     steps: list[Callable[[Any], Any]] = [
         lambda z: z,
         sp.expand,
         lambda z: sp.cancel(sp.together(z)),
-        sp.simplify,
-        lambda z: sp.simplify(sp.expand_log(z, force=False)),
-        lambda z: sp.logcombine(z, force=False),
-        lambda z: sp.simplify(z.rewrite(sp.exp)),
-        sp.trigsimp,
-        lambda z: sp.simplify(sp.piecewise_fold(z.rewrite(sp.Piecewise))),
-        lambda z: z.equals(0),
     ]
+    if d.has(sp.Abs, sp.Piecewise, sp.Max, sp.Min, sp.Heaviside, sp.sign):
+        steps.append(lambda z: sp.simplify(sp.piecewise_fold(z.rewrite(sp.Piecewise))))
+    if d.has(*trig):
+        steps.append(sp.trigsimp)
+    if d.has(*trig, sp.exp):
+        steps.append(lambda z: sp.simplify(z.rewrite(sp.exp)))
+    if d.has(sp.log):
+        steps += [lambda z: sp.simplify(sp.expand_log(z, force=False)),
+                  lambda z: sp.logcombine(z, force=False)]
+    steps.append(sp.simplify)
+    if unit.numeric != "equal":
+        steps.append(lambda z: z.equals(0))
     for step in steps:
         try:
             r = step(d)
@@ -1486,8 +1591,10 @@ def _raise_for_verdict(verdict: dict[str, Any] | None, ended: str, name: str, ti
         message = f"{subject} is not equivalent to the expected {what}"
         if verdict.get("difference") and not hidden:
             message += f": the difference simplifies to {verdict['difference']}"
-        else:
+        elif verdict.get("difference"):
             message += ": the difference simplifies to a nonzero constant"
+        else:
+            message += ": the algebra shows that they differ"
     elif kind == "set-extra":
         message = (f"{name} contains {verdict['element']}, which is not equivalent to "
                    f"any element of the expected set")
@@ -1500,7 +1607,7 @@ def _raise_for_verdict(verdict: dict[str, Any] | None, ended: str, name: str, ti
         message = (f"{name} is not equivalent to the expected {_kind_of(answer)} "
                    f"(conditions, inequalities and sets other than finite sets are compared "
                    f"by their form)")
-    floats = sorted(answer.atoms(sp.Float), key=str) if isinstance(answer, sp.Basic) else []
+    floats = sorted(answer.atoms(sp.Float), key=str) if hasattr(answer, "atoms") else []
     if floats:
         message += (f". Your answer contains the decimal number {float(floats[0]):.10g}: "
                     f"symbolic answers "

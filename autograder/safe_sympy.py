@@ -235,7 +235,7 @@ def parse_answer_text(text: str, symbols: Mapping[str, Any] | Iterable[Any] | No
     """Parse a student's typed answer into a sympy object, safely.
 
     Accepted: numbers (``1/2`` is exactly one half; ``0.5`` is a Float;
-    ``2j`` is ``2*I``), names, ``+ - * / ** ^ @`` (``^`` means power, as in
+    ``2j`` is ``2.0*I``), names, ``+ - * / ** ^ @`` (``^`` means power, as in
     maths), unary ``+ -``, comparisons and ``and``/``or``/``not`` (for
     Piecewise conditions), tuples, lists (for ``Matrix([[...]])``), set
     literals (``{1, 2}`` is a FiniteSet), and calls to a fixed table of
@@ -480,9 +480,13 @@ class _AnswerBuilder:
     # -- calls ---------------------------------------------------------------
 
     def _Call(self, node: ast.Call, depth: int) -> tuple[Any, bool]:
+        if isinstance(node.func, ast.Attribute):
+            raise UnsafeExpression(
+                f"{_describe(node.func)} is not allowed in an answer{_column(node.func)}")
         if not isinstance(node.func, ast.Name):
             raise UnsafeExpression(
-                f"only calls to named functions such as sin(x) are allowed{_column(node)}")
+                f"calling anything but a named function such as sin(x) is not allowed "
+                f"in an answer{_column(node)}")
         name = node.func.id
         fn = self.functions.get(name)
         if fn is None:
