@@ -73,6 +73,11 @@ class SandboxLimits:
     max_output_kb: int = 256  # captured stdout/stderr per cell; the rest is cut
     max_notebook_mb: int = 20  # larger submissions are refused unread
     max_bridge_message_mb: int = 64
+    # The grader's own tests of one question run in a child process with these limits, so that an
+    # answer that is cheap to send and ruinous to check (a**(10**12), then a substitution) costs
+    # that question, not the grader.
+    seconds_per_question: float = 60.0
+    checker_memory_mb: int = 1024
 
 
 @dataclass(frozen=True)
@@ -96,3 +101,28 @@ def assignment(assignment_id: str) -> Assignment:
             return a
     known = ", ".join(a.id for a in ASSIGNMENTS)
     raise KeyError(f"unknown assignment {assignment_id!r}; known assignments: {known}")
+
+
+@dataclass(frozen=True)
+class CapstoneThresholds:
+    """What the capstone's DPO job must reach, measured by the grader on held-out data.
+
+    Set from the reference loss over seeds 0-4 of the `cpu` profile (see
+    rlhf_capstone/checks.py and benchmarks/bench_capstone.py), with room to
+    spare, and chosen so that the broken example submissions miss them.
+    """
+
+    # The student's functions against rlhf_capstone/losses.py on fixed batches (values and gradients).
+    function_tolerance: float = 1e-6
+    # The task whose training outcome is graded (one DPO run per beta of the sweep).
+    graded_task: str = "sentiment"
+    # Held-out implicit-reward accuracy at the profile's beta: beta*log(pi/pi_ref) higher for the chosen.
+    min_reward_accuracy: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.75, "arithmetic": 0.55})
+    # Held-out mean implicit-reward margin at the profile's beta.
+    min_reward_margin: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.15, "arithmetic": 0.1})
+    # Beta limits drift: the held-out log-ratio gap (margin / beta) at the largest beta of the sweep
+    # may be at most this fraction of the gap at the smallest beta.
+    max_gap_ratio: float = 0.7
+
+
+CAPSTONE = CapstoneThresholds()

@@ -28,7 +28,7 @@ from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
 
 from autograder.bridge import environment
 from autograder.compile_tests import Manifest, is_skipped_cell, is_test_cell, nbgrader_meta
-from autograder.sandbox import Kernel, KernelDied, KernelError, KernelTimeout
+from autograder.sandbox import ChildStopped, Kernel, KernelDied, KernelError, KernelTimeout, run_in_child
 
 MAX_RESTARTS = 3
 
@@ -179,6 +179,11 @@ def read_submission(path: Path, limits: SandboxLimits) -> nbformat.NotebookNode:
         raise Rejected("invalid-notebook", f"the notebook could not be read ({type(err).__name__}: {str(err)[:120]})") from None
     if not isinstance(nb.get("cells"), list):
         raise Rejected("invalid-notebook", "the notebook has no list of cells")
+    for index, cell in enumerate(nb.cells, start=1):  # nbformat reads these without complaint
+        meta = cell.get("metadata") if isinstance(cell, dict) else None
+        grade_id = nbgrader_meta(cell).get("grade_id", "") if isinstance(meta, dict) else ""
+        if not isinstance(meta, dict) or not isinstance(cell.get("source", ""), str) or not isinstance(grade_id, str):
+            raise Rejected("invalid-notebook", f"cell {index} is malformed (its source, metadata or grade_id is not what a notebook holds)")
     return nb
 
 
@@ -228,6 +233,7 @@ class NotebookRunner:
         self.cells: list[tuple[int, str]] = []
         self.deadline = 0.0
         self.restarts = 0
+        self.notes: list[str] = []  # what happened that is not an error (output cut)
 
     def __enter__(self) -> "NotebookRunner":
         return self
@@ -266,9 +272,12 @@ class NotebookRunner:
             return
         except KernelDied as err:
             self.kernel = None
-            kind = "memory" if "SIGKILL" in str(err) else "crashed"
+            kind = "memory" if "out of memory" in str(err) else "crashed"
             self.runs[index] = CellRun(index, False, str(err), kind)
             return
+        if reply.get("output_dropped"):
+            self.notes.append(f"cell {index}: printed more than {self.limits.max_output_kb} KB of output; "
+                              f"the rest ({reply['output_dropped'] / 2**20:.1f} MB) was cut, not kept")
         if reply.get("ok"):
             self.runs[index] = CellRun(index, True)
         else:
@@ -340,6 +349,35 @@ def _concealing_test_file_class() -> type:
     return ConcealingTestFile
 
 
+def _run_tests_in_child(test_file: Any, env: dict[str, Any], runner: NotebookRunner) -> None:
+    """``test_file.run(env)`` in a forked child (see sandbox.run_in_child): a student's answer that is
+    cheap to send and ruinous to check (``a**(10**12)``, then a substitution) costs its question, not the grader."""
+    from otter.test_files.abstract_test import TestCaseResult
+
+    def work() -> dict[str, Any]:
+        test_file.run(env)
+        alive = runner.kernel is not None and runner.kernel.process is not None
+        return {"cases": [[r.passed, r.message] for r in test_file.test_case_results], "kernel_alive": alive}
+
+    done: dict[str, Any] = {"kernel_alive": False}  # a child that stopped may have been in mid-call
+    try:
+        done = run_in_child(work, seconds=runner.limits.seconds_per_question, memory_mb=runner.limits.checker_memory_mb)
+    finally:
+        if not done["kernel_alive"] and runner.kernel is not None:
+            runner.kernel.close()
+            runner.kernel = None
+    test_file.test_case_results = [
+        TestCaseResult(test_case=tc, message=message, passed=passed)
+        for tc, (passed, message) in zip(test_file.test_cases, done["cases"])
+    ]
+
+
+def _fail_every_case(test_file: Any, message: str) -> None:
+    from otter.test_files.abstract_test import TestCaseResult
+
+    test_file.test_case_results = [TestCaseResult(test_case=tc, message=message, passed=False) for tc in test_file.test_cases]
+
+
 def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
     """Run every question's otter tests in this process; returns GradingResults and notes."""
     from otter.test_files import GradingResults
@@ -358,7 +396,11 @@ def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
             except KernelError as err:
                 runner.kernel = None
                 env, problems = {}, {"kernel": f"the kernel stopped while answers were read ({err})"}
-            test_file.run(env)
+            try:
+                _run_tests_in_child(test_file, env, runner)
+            except ChildStopped as err:
+                _fail_every_case(test_file, f"❌ The grader stopped checking this answer: {err}.")
+                problems["checker"] = f"the grader stopped checking this answer: {err}"
             notes += [f"{question['grade_id']}: {p}" for p in problems.values()]
         test_files.append(test_file)
     return GradingResults(test_files), notes
@@ -385,7 +427,7 @@ def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, l
         files[bundle.assignment.notebook] = submission.path
         with NotebookRunner(files, slot, limits) as runner:
             runs = runner.run(cells)
-            outcome.messages += [f"cell {r.index}: {r.error}" for r in runs if not r.ok]
+            outcome.messages += [f"cell {r.index}: {r.error}" for r in runs if not r.ok] + runner.notes
             kinds = {r.kind for r in runs if r.kind}
             outcome.status = next((s for s in STATUS_ORDER if s in kinds), "ok")
             results, notes = score(runner, bundle)

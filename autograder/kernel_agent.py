@@ -13,6 +13,11 @@ grader over a pipe (8-byte length, then a JSON object):
 It has no access to tests or expected values, so whatever it answers is only
 "the student's answer": a student who tampers with this process changes their
 own answers and nothing else.
+
+Processes that a cell starts do not outlive the request that started them
+(inside the sandbox's own PID namespace, every process but the agent is ended
+after each request), so a fork bomb or a background busy loop costs the other
+kernels on the machine at most one cell's time.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import resource
 import signal
 import struct
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -64,11 +70,17 @@ class BoundedText(io.TextIOBase):
 
 def _apply_limits(config: dict[str, Any]) -> None:
     """Drop privileges and set resource limits before any student code runs."""
+    try:  # if the machine runs out of memory, the student's processes go first, not the grader
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000")
+    except OSError:
+        pass
     uid = config.get("uid")
     if uid is not None and os.getuid() == 0:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
+    _die_with_parent()
     mb = 1024 * 1024
     limits = [
         (resource.RLIMIT_AS, config["memory_mb"] * mb),
@@ -83,6 +95,66 @@ def _apply_limits(config: dict[str, Any]) -> None:
             pass  # reported by the grader's own isolation report, not here
     # Writing past the file-size limit should fail the write, not kill the kernel.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _die_with_parent() -> None:
+    """End with the grader even when no sandbox does it for us (set after setuid, which clears it)."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _end_stray_processes() -> None:
+    """Kill every process in this PID namespace but the agent (and the namespace's init), then reap."""
+    me = os.getpid()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:  # a fork bomb may spawn while we look: look again
+        others = [pid for pid in _live_pids() if pid not in (1, me)]
+        for pid in others:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        reaped = _reap_children()
+        if not others and not reaped:
+            return
+        time.sleep(0.002)
+
+
+def _live_pids() -> list[int]:
+    """Processes in /proc that are not zombies."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state != "Z":
+                pids.append(int(entry))
+    return pids
+
+
+def _reap_children() -> int:
+    """Collect the exit status of every child that has ended; how many there were."""
+    count = 0
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return count
+        if pid == 0:
+            return count
+        count += 1
+
+
+def _error_type(error: BaseException) -> str:
+    """The error's class name; every kind of MemoryError (numpy's too) is reported as MemoryError."""
+    return "MemoryError" if isinstance(error, MemoryError) else type(error).__name__
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
@@ -151,12 +223,20 @@ class Agent:
         output, dropped = self.stdout.take()
         reply: dict[str, Any] = {"ok": error is None, "output": output, "output_dropped": dropped}
         if error is not None:
-            reply["error_type"] = type(error).__name__
+            reply["error_type"] = _error_type(error)
             reply["error"] = _short(f"{type(error).__name__}: {error}")
             reply["traceback"] = _short("".join(traceback.format_exception(error)[-3:]), 2000)
         return reply
 
     def lookup(self, request: dict[str, Any]) -> dict[str, Any]:
+        # Encoding a value can run student code (a sympy subclass, an array-like): it gets a time limit.
+        try:
+            return self._with_alarm(request.get("seconds", 20.0), lambda: self._lookup(request))
+        except CellTimeout:
+            return {"ok": True, "names": {n: {"kind": "error", "error": f"`{n}`: reading the value took too long"}
+                                          for n in request["names"]}}
+
+    def _lookup(self, request: dict[str, Any]) -> dict[str, Any]:
         found: dict[str, Any] = {}
         for name in request["names"]:
             if name not in self.shell.user_ns:
@@ -170,6 +250,10 @@ class Agent:
                 found[name] = {"kind": "value", "value": encode_value(value)}
             except (CodecError, RecursionError) as err:
                 found[name] = {"kind": "error", "error": f"`{name}`: {err}"}
+            except MemoryError:
+                found[name] = {"kind": "error", "error": f"`{name}` is too large to send to the grader"}
+            except Exception as err:  # noqa: BLE001  (a student object may fail in any way while encoded)
+                found[name] = {"kind": "error", "error": _short(f"`{name}` could not be read: {type(err).__name__}: {err}")}
         return {"ok": True, "names": found}
 
     def call(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -183,19 +267,28 @@ class Agent:
 
     def _call_guarded(self, thunk: Any, seconds: float) -> dict[str, Any]:
         sys.stdout = sys.stderr = self.stdout  # prints during tests never reach feedback
+        stage = "call"
+
+        def call_and_encode() -> dict[str, Any]:
+            # Encoding the result can run student code too (a subclass's methods): same time limit.
+            nonlocal stage
+            value = thunk()
+            stage = "encode"
+            return {"ok": True, "value": encode_value(value)}
+
         try:
-            value = self._with_alarm(seconds, thunk)
+            return self._with_alarm(seconds, call_and_encode)
         except CellTimeout:
             return {"ok": False, "error_type": "CellTimeout", "error": "the call ran past its time limit"}
+        except (CodecError, RecursionError) as err:
+            if stage == "encode":
+                return {"ok": False, "error_type": "CodecError", "error": str(err)}
+            return {"ok": False, "error_type": _error_type(err), "error": _short(f"{type(err).__name__}: {err}")}
         except BaseException as err:  # noqa: BLE001  (student code may raise anything)
-            return {"ok": False, "error_type": type(err).__name__, "error": _short(f"{type(err).__name__}: {err}")}
+            return {"ok": False, "error_type": _error_type(err), "error": _short(f"{type(err).__name__}: {err}")}
         finally:
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
             self.stdout.take()
-        try:
-            return {"ok": True, "value": encode_value(value)}
-        except (CodecError, RecursionError) as err:
-            return {"ok": False, "error_type": "CodecError", "error": str(err)}
 
     def job(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run a trusted course function next to the student's code (e.g. the capstone's training)."""
@@ -222,7 +315,9 @@ class Agent:
             try:
                 reply = handler(request) if handler else {"ok": False, "error": "unknown request"}
             except BaseException as err:  # noqa: BLE001  (keep serving whatever happens)
-                reply = {"ok": False, "error_type": type(err).__name__, "error": _short(f"agent error: {err!r}")}
+                reply = {"ok": False, "error_type": _error_type(err), "error": _short(f"agent error: {err!r}")}
+            if self.config.get("pid_namespace"):
+                _end_stray_processes()
             self.send(reply)
 
 

@@ -28,6 +28,7 @@ import fcntl
 import functools
 import json
 import os
+import resource
 import select
 import shutil
 import signal
@@ -38,7 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from grading_config import LIMITS, ROOT, SandboxLimits
 
@@ -159,9 +160,14 @@ def _claim_uid(slot: int) -> tuple[int, int]:
 
 
 def _kill_all_processes_of(uid: int) -> None:
-    """SIGKILL every process of a sandbox user: what a kernel left behind (kill(-1) as that user)."""
+    """SIGKILL every process of a sandbox user: what a kernel left behind (kill(-1) as that user).
+
+    Repeated until no process of the user is left to signal (a fork bomb forks while it is being
+    killed), a bounded number of times (zombies waiting for their parent also answer kill).
+    """
+    sweep = "n=0; while kill -9 -1 2>/dev/null && [ $n -lt 50 ]; do n=$((n+1)); sleep 0.01; done"
     try:
-        subprocess.run(["/bin/sh", "-c", "kill -9 -1"], user=uid, group=uid, extra_groups=[],
+        subprocess.run(["/bin/sh", "-c", sweep], user=uid, group=uid, extra_groups=[],
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        cwd="/", env={}, timeout=10)  # fmt: skip
     except (OSError, subprocess.SubprocessError):
@@ -241,6 +247,7 @@ class Kernel:
         self._uid_lock: int | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._write_fd = self._read_fd = -1
+        self._oom_kills_at_start = 0
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -248,6 +255,7 @@ class Kernel:
         if iso.separate_user:
             self.uid, self._uid_lock = _claim_uid(self.slot)
             _kill_all_processes_of(self.uid)  # whatever an earlier holder of this id left running
+        self._oom_kills_at_start = _oom_kills()
         to_kernel_r, to_kernel_w = os.pipe()
         from_kernel_r, from_kernel_w = os.pipe()
         config = {
@@ -339,7 +347,8 @@ class Kernel:
         return clean
 
     def lookup(self, names: list[str]) -> dict[str, Any]:
-        reply = self.request({"op": "lookup", "names": names}, self.limits.seconds_per_bridge_call)
+        seconds = self.limits.seconds_per_bridge_call
+        reply = self.request({"op": "lookup", "names": names, "seconds": seconds}, seconds)
         found = reply.get("names")
         if not isinstance(found, dict) or not all(isinstance(v, dict) for v in found.values()):
             self.close()
@@ -349,6 +358,15 @@ class Kernel:
     def call(self, name: str, args: Any, kwargs: Any) -> dict[str, Any]:
         seconds = self.limits.seconds_per_bridge_call
         reply = self.request({"op": "call", "name": name, "args": args, "kwargs": kwargs, "seconds": seconds}, seconds)
+        if reply.get("ok") is not True:
+            return {"ok": False, "error_type": _text(reply.get("error_type"), 100),
+                    "error": _text(reply.get("error"), 500) or "an error"}  # fmt: skip
+        return reply
+
+    def job(self, target: str, args: Any, kwargs: Any, seconds: float) -> dict[str, Any]:
+        """Run a trusted course function (``"package.module:function"``) inside the kernel."""
+        message = {"op": "job", "target": target, "args": args, "kwargs": kwargs, "seconds": seconds}
+        reply = self.request(message, seconds)
         if reply.get("ok") is not True:
             return {"ok": False, "error_type": _text(reply.get("error_type"), 100),
                     "error": _text(reply.get("error"), 500) or "an error"}  # fmt: skip
@@ -421,12 +439,99 @@ class Kernel:
         code = getattr(self, "_returncode", None)
         if code is None:
             return "the kernel stopped unexpectedly"
-        if code < 0:
-            return f"the kernel was killed by signal {signal.Signals(-code).name}"
-        if code > 128 and code - 128 in signal.valid_signals():
-            # bubblewrap reports a child killed by signal N as exit status 128 + N
-            return f"the kernel was killed by signal {signal.Signals(code - 128).name}"
+        # bubblewrap reports a child killed by signal N as exit status 128 + N
+        signum = -code if code < 0 else code - 128 if code > 128 and code - 128 in signal.valid_signals() else 0
+        if signum == signal.SIGKILL and _oom_kills() > self._oom_kills_at_start:
+            return "the kernel ran out of memory (killed by the system's out-of-memory killer)"
+        if signum:
+            return f"the kernel was killed by signal {signal.Signals(signum).name}"
         return f"the kernel exited with status {code}"
+
+
+class ChildStopped(Exception):
+    """Trusted work given to :func:`run_in_child` did not finish: out of time or memory, or it died."""
+
+
+def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int) -> Any:
+    """Run trusted grader code (one question's tests) in a forked child with a deadline and a memory cap.
+
+    Tests run on values the student chose: ``det_L = a**(10**12)`` is harmless until a test
+    substitutes a number, and then one C call computes a 10**12-bit integer, which no alarm can
+    interrupt and which would take the grader's memory.  In a child, that costs the question
+    its points, not the grader its life.  ``work`` returns JSON data, which comes back.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into the caller's code
+        status = 1
+        try:
+            os.close(read_fd)
+            _cap_address_space(memory_mb)
+            try:
+                payload = {"value": work()}
+            except MemoryError:
+                payload = {"error": f"checking it needed more than {memory_mb} MB"}
+            except Exception as err:  # noqa: BLE001  (a fault of the grader itself: reported as such)
+                payload = {"crash": f"{type(err).__name__}: {err}"}
+            data = json.dumps(payload).encode()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(write_fd, view) :]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    stopped = ""
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            ready, _, _ = select.select([read_fd], [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                stopped = f"checking it took longer than {seconds:.0f} s"
+                os.kill(pid, signal.SIGKILL)
+                break
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        _, wait_status = os.waitpid(pid, 0)
+    if stopped:
+        raise ChildStopped(stopped)
+    try:
+        reply = json.loads(b"".join(chunks))
+    except ValueError:
+        signum = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else 0
+        raise ChildStopped(f"checking it stopped the checker ({signal.Signals(signum).name if signum else 'no result'})") from None
+    if "crash" in reply:
+        raise RuntimeError(f"the grader's own code failed in its child process: {reply['crash']}")
+    if "error" in reply:
+        raise ChildStopped(str(reply["error"]))
+    return reply["value"]
+
+
+def _cap_address_space(memory_mb: int) -> None:
+    """Let this process grow by at most `memory_mb` beyond what it already maps."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        mapped_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmSize:"))
+        limit = mapped_kb * 1024 + memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    except (OSError, ValueError, StopIteration):
+        pass
+
+
+def _oom_kills() -> int:
+    """How many processes the kernel's out-of-memory killer has killed since boot (Linux >= 4.13)."""
+    try:
+        for line in Path("/proc/vmstat").read_text().splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _text(value: Any, limit: int) -> str:

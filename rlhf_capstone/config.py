@@ -73,12 +73,12 @@ CPU = Profile(
     n_train_pairs=512,
     n_heldout_pairs=256,
     heldout_fraction=0.25,
-    sft_steps=300,
+    sft_steps=400,
     sft_batch_size=32,
     sft_lr=3e-3,
-    dpo_steps=80,
+    dpo_steps=100,
     dpo_batch_size=16,
-    dpo_lr=1e-3,
+    dpo_lr=5e-4,
     beta=0.1,
     sweep_betas=(0.03, 0.1, 0.3, 1.0),
     n_eval_samples=4,
@@ -113,8 +113,10 @@ GPU = Profile(
 PROFILES: dict[str, Profile] = {p.name: p for p in (CPU, GPU)}
 
 
-def get_profile(name: str) -> Profile:
-    """Look up a profile by name, with a message that lists the known ones."""
+def get_profile(name: str | Profile) -> Profile:
+    """Look up a profile by name (a Profile passes through), with a message that lists the known ones."""
+    if isinstance(name, Profile):
+        return name
     try:
         return PROFILES[name]
     except KeyError:

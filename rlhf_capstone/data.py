@@ -5,9 +5,9 @@ Two tasks, both small enough to train on two CPU cores:
 ``arithmetic``
     Prompt ``"12+7="``; the chosen answer is right (``"19"``), the rejected one
     a near miss (``"18"``, ``"29"``, ``"91"``).  The SFT demonstrations come
-    from a sloppy annotator who is right only half of the time, so the SFT
-    model hesitates between the right answer and near misses; DPO should
-    make it prefer the right one.
+    from a sloppy annotator who is right 70% of the time, so the SFT model
+    hesitates between the right answer and near misses; DPO should make it
+    prefer the right one.
 
 ``sentiment``
     In the spirit of the controlled-sentiment experiment of the DPO paper
@@ -42,6 +42,8 @@ NOUNS = ("movie", "film", "plot", "acting", "ending", "story", "music", "cast", 
 OPENINGS = ("the {} was", "i thought the {} was", "honestly the {} felt", "to me the {} seemed")
 PROMPT_WORDS = ("the", "was", "i", "thought", "honestly", "felt", "to", "me", "seemed")
 SYMBOLS = ("+", "=", ".")
+
+ANNOTATOR_ACCURACY = 0.7  # how often the sloppy arithmetic annotator is right
 DIGITS = tuple("0123456789")
 
 
@@ -116,9 +118,9 @@ def arithmetic_prompts(profile: Profile) -> list[str]:
 
 
 def arithmetic_demonstration(prompt: str, rng: random.Random) -> Demonstration:
-    """The sloppy annotator: right half of the time, else a near miss."""
+    """The sloppy annotator: right ``ANNOTATOR_ACCURACY`` of the time, else a near miss."""
     answer = arithmetic_answer(prompt)
-    if rng.random() < 0.5:
+    if rng.random() < ANNOTATOR_ACCURACY:
         return Demonstration(prompt, str(answer))
     return Demonstration(prompt, str(rng.choice(near_misses(answer))))
 

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from . import losses
-from .config import Profile
+from .config import Profile, get_profile
 from .data import Demonstration, PreferencePair, make_task_data
 from .model import build_model, model_from_state
 from .tokenizer import build_tokenizer
@@ -68,6 +68,23 @@ def load_loss_functions(path: str | Path) -> LossFunctions:
     if missing:
         raise AttributeError(f"{path} must define {' and '.join(missing)} (see rlhf_capstone/losses.py)")
     return LossFunctions(module.sequence_logprobs, module.dpo_loss, getattr(module, "ipo_loss", None))
+
+
+def as_loss_functions(loss_fns: object) -> LossFunctions | None:
+    """Accept what a caller can send: ``LossFunctions``, ``None`` or ``"trl"`` (TRL's loss),
+    ``"reference"``, a tuple ``(sequence_logprobs, dpo_loss[, ipo_loss])`` or a dict of them.
+
+    Tuples and dicts of plain callables are what crosses the grader's bridge.
+    """
+    if loss_fns is None or isinstance(loss_fns, LossFunctions):
+        return loss_fns
+    if isinstance(loss_fns, str):
+        return resolve_losses(loss_fns)
+    if isinstance(loss_fns, dict):
+        return LossFunctions(loss_fns["sequence_logprobs"], loss_fns["dpo_loss"], loss_fns.get("ipo_loss"))
+    if isinstance(loss_fns, tuple | list) and len(loss_fns) in (2, 3):
+        return LossFunctions(*loss_fns)
+    raise TypeError("loss_fns must be LossFunctions, None, 'trl', 'reference', a tuple or a dict of the functions")
 
 
 def resolve_losses(loss: str, student_file: str | Path | None = None) -> LossFunctions | None:
@@ -284,7 +301,8 @@ def _pluggable_trainer_class():
 @dataclass
 class DPOResult:
     policy_state: StateDict
-    history: list[dict[str, float]] = field(default_factory=list)
+    reference_unchanged: bool  # the frozen reference ended bit-identical to the SFT weights
+    history: list[dict[str, float]] = field(default_factory=list)  # per step: loss, reward accuracy, margin
 
 
 def run_dpo(
@@ -297,6 +315,10 @@ def run_dpo(
     progress: Callable[[int], None] | None = None,
 ) -> DPOResult:
     """SFT (cached), then DPO from the SFT weights against the frozen SFT reference."""
+    profile = get_profile(profile)
+    loss_fns = as_loss_functions(loss_fns)
+    if objective not in ("dpo", "ipo"):
+        raise ValueError(f"unknown objective {objective!r}; choose dpo or ipo")
     from datasets.utils.logging import disable_progress_bar
     from transformers import PrinterCallback, TrainerCallback
     from transformers.utils import logging as hf_logging
@@ -333,15 +355,16 @@ def run_dpo(
             trainer = _pluggable_trainer_class()(**common, loss_fns=loss_fns, objective=objective)
         trainer.remove_callback(PrinterCallback)  # with tqdm off, it would print the final log dict
         trainer.train()
-    history = getattr(trainer, "history", [])
     state = {name: t.detach().cpu().clone() for name, t in trainer.model.state_dict().items()}
-    return DPOResult(policy_state=state, history=history)
+    final_reference = trainer.ref_model.state_dict()
+    unchanged = all(torch.equal(final_reference[name].cpu(), start[name]) for name in start)
+    return DPOResult(policy_state=state, reference_unchanged=unchanged, history=getattr(trainer, "history", []))
 
 
 def train_policy(
-    profile: Profile,
+    profile: Profile | str,
     task: str,
-    loss_fns: LossFunctions | None,
+    loss_fns: LossFunctions | tuple | dict | str | None,
     seed: int,
     beta: float,
     objective: str = "dpo",
@@ -349,11 +372,17 @@ def train_policy(
 ) -> StateDict:
     """The grader's entry point: the DPO policy's weights (float32, CPU).
 
-    ``loss_fns`` is ``REFERENCE_LOSSES``, a student's ``LossFunctions``, or
-    ``None`` for TRL's built-in loss.  The reference model is ``sft_state(profile,
-    task, seed)``; it is not returned, because the grader rebuilds it.
+    Arguments are plain values so that the call can cross the grader's bridge:
+    ``profile`` a name or a Profile; ``loss_fns`` anything ``as_loss_functions``
+    accepts (the student's functions as a tuple or dict, ``"reference"``, or
+    ``None``/``"trl"`` for TRL's built-in loss).  The reference model is
+    ``sft_state(profile, task, seed)``; it is not returned, because the grader
+    rebuilds it.  Raises ``RuntimeError`` if the reference changed during training.
     """
-    return run_dpo(profile, task, loss_fns, seed, beta, objective, progress).policy_state
+    result = run_dpo(profile, task, loss_fns, seed, beta, objective, progress)
+    if not result.reference_unchanged:
+        raise RuntimeError("the reference model changed during DPO training; it must stay frozen")
+    return result.policy_state
 
 
 # --- checkpoints ------------------------------------------------------------------

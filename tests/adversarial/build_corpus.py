@@ -1,0 +1,561 @@
+"""Build the attack corpus: hostile and broken A1 submissions, and the outcome each must get.
+
+Run from the repository root after the A1 release changes::
+
+    .venv/bin/python tests/adversarial/build_corpus.py
+
+It writes ``tests/adversarial/submissions/`` (small notebooks, committed) and
+``tests/adversarial/expected.json``.  The few submissions that are large or
+that must name paths known only at test time (binary garbage, a 50 MB
+notebook, an attack on the grader's output folder, a copy of another student's
+notebook by absolute path) are made by :func:`generate_at_test_time` into a
+temporary folder and are never committed.
+
+Every notebook is the A1 release with one of two answer sets and the attack
+added, so that "a cheat scores what the same submission scores without the
+cheat":
+
+* ``full``: every answer right (30 points);
+* ``partial``: Q1, Q2, Q6, Q7, Q8 right and Q3, Q4, Q5 wrong (16 points).
+  A cheat that worked would lift it above 16.
+
+Attack code goes into a cell of its own right after the setup cell (before
+every answer), unless the attack is a change to the notebook itself.
+
+``requires`` in expected.json names the isolation an entry needs:
+``filesystem`` and ``network`` (bubblewrap), ``contained_processes``
+(bubblewrap or a separate user: without either, these attacks would really
+kill the grader or the machine, so they are not run at all).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SUBMISSIONS = HERE / "submissions"
+EXPECTED = HERE / "expected.json"
+
+FULL, PARTIAL = 30.0, 16.0
+
+# Wrong answers for Q3, Q4, Q5 (the partial answer set).
+WRONG = {
+    "triangular_answer": "det_L = a * c\nL_inv = sp.eye(3)\n",
+    "rank_one_answer": "det_A = sp.Integer(1)\nA_inv = sp.eye(3)\n",
+    "projection_matrix_answer": (
+        "def projection_matrix(A):\n"
+        "    A = np.asarray(A, dtype=float)\n"
+        "    return np.zeros((A.shape[0], A.shape[0]))\n"
+    ),
+}
+
+
+# --------------------------------------------------------------------------- answer sets
+
+
+def solutions() -> dict[str, str]:
+    """The source notebook's solutions, markers removed: grade_id -> cell source."""
+    source = nbformat.read(ROOT / "source" / "a1" / "a1.ipynb", as_version=4)
+    answers = {}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            answers[meta["grade_id"]] = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", cell.source, flags=re.M)
+    return answers
+
+
+def release_with(answer_set: str) -> nbformat.NotebookNode:
+    nb = nbformat.read(ROOT / "release" / "a1" / "a1.ipynb", as_version=4)
+    answers = solutions()
+    if answer_set == "partial":
+        answers.update(WRONG)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+def _setup_index(nb: nbformat.NotebookNode) -> int:
+    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "setup_imports")
+
+
+def with_cell(code: str, answer_set: str = "partial", where: str = "after_setup") -> nbformat.NotebookNode:
+    """The answer set with one more code cell (the student's own scratch cell)."""
+    nb = release_with(answer_set)
+    cell = nbformat.v4.new_code_cell(code)
+    if where == "after_setup":
+        nb.cells.insert(_setup_index(nb) + 1, cell)
+    else:  # "middle": between Q4 and Q5, so answers run before and after it
+        q5 = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "setup_plot_projection")
+        nb.cells.insert(q5, cell)
+    return nb
+
+
+def test_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+
+
+# --------------------------------------------------------------------------- attacks
+
+MONKEYPATCH_NUMPY = """\
+# Make every numpy comparison succeed (full marks in graders that test in the student's kernel).
+import numpy as np, numpy.testing
+np.allclose = lambda *a, **k: True
+np.isclose = lambda a, b, *r, **k: np.ones(np.broadcast(np.asarray(a), np.asarray(b)).shape, bool)
+np.array_equal = lambda *a, **k: True
+np.all = lambda *a, **k: True
+np.linalg.matrix_rank = lambda *a, **k: 0
+for name in ("assert_allclose", "assert_array_equal", "assert_array_almost_equal", "assert_equal"):
+    setattr(numpy.testing, name, lambda *a, **k: None)
+"""
+
+MONKEYPATCH_SYMPY = """\
+# Make sympy say that everything is equal to everything.
+import sympy as sp
+sp.simplify = lambda *a, **k: sp.Integer(0)
+sp.Expr.equals = lambda self, other, *a, **k: True
+sp.MatrixBase.equals = lambda self, other, *a, **k: True
+"""
+
+MONKEYPATCH_CHECKS = """\
+# Turn every check of the course into a no-op, and the CheckFailure into something never raised.
+import autograder.checks as checks
+for name in dir(checks):
+    if name.startswith("assert_"):
+        setattr(checks, name, lambda *a, **k: None)
+checks.CheckFailure = type("NeverRaised", (Exception,), {})
+"""
+
+INPUT_TRANSFORMER = """\
+# Blank every later cell that tests anything: nothing left to fail.
+def _blank_tests(lines):
+    text = "".join(lines)
+    return [] if ("assert" in text or "autograder.checks" in text) else lines
+
+get_ipython().input_transformers_cleanup.append(_blank_tests)
+"""
+
+SHOWTRACEBACK = """\
+# Hide every error: a test cell that fails looks like one that passed.
+import sys
+ip = get_ipython()
+ip.showtraceback = lambda *a, **k: None
+ip.showsyntaxerror = lambda *a, **k: None
+ip._showtraceback = lambda *a, **k: None
+sys.excepthook = lambda *a, **k: None
+"""
+
+READ_SOURCE = """\
+# Copy the instructor's solutions out of the source notebook.
+import json, os
+answers = None
+for path in ["../../source/a1/a1.ipynb", "../source/a1/a1.ipynb", "/work/main/source/a1/a1.ipynb",
+             os.path.expanduser("~/source/a1/a1.ipynb")]:
+    try:
+        answers = json.load(open(path))
+        break
+    except OSError as err:
+        last = err
+if answers is None:
+    raise FileNotFoundError(f"no source notebook to copy: {last}")
+for cell in answers["cells"]:
+    if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        exec("".join(cell["source"]).replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""))
+"""
+
+READ_BUILD = """\
+# Read the hidden tests of the grading bundle.
+hidden = None
+for path in ["/work/main/build/a1/tests/q1_affine.py", "../../build/a1/tests/q1_affine.py", "build/a1/tests/q1_affine.py"]:
+    try:
+        hidden = open(path).read()
+        break
+    except OSError as err:
+        last = err
+if hidden is None:
+    raise FileNotFoundError(f"no hidden tests to read: {last}")
+"""
+
+READ_OTHERS = """\
+# Look for other students' notebooks anywhere on the machine and copy the first full one.
+import glob, json, os
+mine = os.path.realpath("a1.ipynb")
+patterns = ("../*.ipynb", "../*/a1/*.ipynb", "/tmp/**/*.ipynb", "/home/**/*.ipynb", "/root/**/*.ipynb",
+            "/work/main/tests/adversarial/submissions/*.ipynb", "/work/main/examples/submissions/a1/*.ipynb")
+others = [p for pattern in patterns
+          for p in glob.glob(pattern, recursive=True) if os.path.realpath(p) != mine]
+for path in others:
+    try:
+        nb = json.load(open(path))
+    except (OSError, ValueError):
+        continue
+    for cell in nb.get("cells", []):
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            exec("".join(cell["source"]))
+if not others:
+    raise FileNotFoundError("found no other notebook to copy")
+"""
+
+FAKE_RESULTS = """\
+# Write a perfect results.json and gradebook wherever the grader might look.
+import json, os
+perfect = {"score": 30.0, "tests": [], "extra_data": {"status": "ok"}}
+row = "student,assignment,score,max_score,status\\nfake_results,a1,30,30,ok\\n"
+written = []
+for folder in [".", "..", "/tmp", os.path.expanduser("~"), "/work/main/graded/a1"]:
+    for name, text in [("results.json", json.dumps(perfect)), ("grades.csv", row),
+                       ("record.json", json.dumps({"student": "fake_results", "score": 30.0}))]:
+        try:
+            with open(os.path.join(folder, name), "w") as handle:
+                handle.write(text)
+            written.append(os.path.join(folder, name))
+        except OSError:
+            pass
+print("wrote", written)
+"""
+
+NETWORK = """\
+# Phone a friend (or an answer server).
+import socket, urllib.request
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=3).close()
+    reached = "1.1.1.1"
+except OSError as err:
+    reached = None
+    reason = err
+if reached is None:
+    raise OSError(f"no network: {reason}")
+"""
+
+TAMPER_AGENT = """\
+# Find the grader's agent in this process and make it send garbage instead of answers.
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Agent" and hasattr(obj, "send"):
+        def send(message, _send=obj.send):
+            if "names" in message:
+                message = {"ok": True, "names": ["not", "a", "dict"]}
+            elif "value" in message:
+                message = {"ok": True, "value": {"$tensor": "garbage", "dtype": "torch.float32"}}
+            _send(message)
+        obj.send = send
+"""
+
+ATTACKS: list[dict[str, Any]] = []
+
+
+def attack(name: str, build: Callable[[], nbformat.NotebookNode] | None, *, status: str, score: float,
+           message: str, description: str, requires: str | None = None, layout: str = "flat",
+           raw: bytes | None = None) -> None:
+    ATTACKS.append(dict(name=name, build=build, raw=raw, status=status, score=score, message=message,
+                        description=description, requires=requires, layout=layout))
+
+
+def corpus() -> None:
+    """The committed corpus: one call per submission."""
+    attack("control_full", lambda: release_with("full"), status="ok", score=FULL, message="",
+           description="control: every answer right, no attack")
+    attack("control_partial", lambda: release_with("partial"), status="ok", score=PARTIAL, message="",
+           description="control: Q3, Q4, Q5 wrong, no attack (the base of every cheat)")
+    # -- cheats: must score what the partial answers score
+    attack("monkeypatch_numpy", lambda: with_cell(MONKEYPATCH_NUMPY), status="ok", score=PARTIAL, message="",
+           description="replaces np.allclose, np.isclose, np.all, numpy.testing asserts by always-true versions")
+    attack("monkeypatch_sympy", lambda: with_cell(MONKEYPATCH_SYMPY), status="ok", score=PARTIAL, message="",
+           description="replaces sympy's simplify and equals by always-equal versions")
+    attack("monkeypatch_checks", lambda: with_cell(MONKEYPATCH_CHECKS), status="ok", score=PARTIAL, message="",
+           description="turns every autograder.checks assert_* into a no-op")
+    attack("input_transformer", lambda: with_cell(INPUT_TRANSFORMER), status="ok", score=PARTIAL, message="",
+           description="an IPython input transformer that blanks every later cell holding a test")
+    attack("showtraceback", lambda: with_cell(SHOWTRACEBACK), status="ok", score=PARTIAL, message="",
+           description="overrides showtraceback / excepthook so that failing cells look clean")
+    attack("tamper_agent", lambda: with_cell(TAMPER_AGENT, "full"), status="ok", score=0.0, message="malformed",
+           description="finds the grader's agent object in the kernel and makes it answer garbage")
+    # -- the notebook itself tampered with
+    attack("edit_test_cells", _edit_test_cells, status="ok", score=PARTIAL, message="",
+           description="the locked test cells replaced by `pass` (metadata kept)")
+    attack("delete_test_cells", _delete_test_cells, status="ok", score=PARTIAL, message="",
+           description="every test cell deleted")
+    attack("test_cells_unlocked", _unlock_test_cells, status="ok", score=PARTIAL, message="",
+           description="test cells turned into answer cells with their asserts removed, points set to 1000")
+    attack("kernelspec_changed", _kernelspec_changed, status="ok", score=FULL, message="",
+           description="kernelspec and language_info say R; notebook metadata rewritten")
+    attack("points_inflated", _points_inflated, status="ok", score=FULL, message="",
+           description="test cells claim 1000 points each; the notebook claims another assignment name")
+    # -- stopping the kernel or the grader
+    attack("sys_exit", lambda: with_cell("import sys\nsys.exit(0)", "full", "middle"), status="ok", score=FULL,
+           message="SystemExit", description="sys.exit(0) in the middle of the notebook")
+    attack("os_exit", lambda: with_cell("import os\nos._exit(0)", "full", "middle"), status="crashed", score=FULL,
+           message="exited with status 0", description="os._exit(0): the kernel process ends")
+    attack("kill_parent", lambda: with_cell("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "full", "middle"),
+           status="ok", score=FULL, message="PermissionError", requires="contained_processes",
+           description="os.kill(os.getppid(), SIGKILL): tries to kill the grader")
+    attack("killpg", lambda: with_cell("import os, signal\nos.killpg(0, signal.SIGKILL)", "full", "middle"),
+           status="crashed", score=FULL, message="SIGKILL", requires="contained_processes",
+           description="os.killpg(0, SIGKILL): kills its own process group")
+    attack("kill_everything", lambda: with_cell("import os\nos.system('kill -9 -1')", "full", "middle"),
+           status="crashed", score=FULL, message="SIGKILL", requires="contained_processes",
+           description="kill -9 -1: every process the kernel may signal")
+    # -- limits
+    attack("infinite_loop", lambda: with_cell("while True:\n    pass", "full", "middle"), status="timeout", score=FULL,
+           message="time limit", description="while True: pass")
+    attack("sleep_forever", lambda: with_cell("import time\ntime.sleep(10**6)", "full", "middle"), status="timeout",
+           score=FULL, message="time limit", description="time.sleep(10**6)")
+    attack("alarm_disabled_loop",
+           lambda: with_cell("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass", "full", "middle"),
+           status="timeout", score=FULL, message="time limit",
+           description="ignores the agent's SIGALRM, then loops: only the grader's hard deadline stops it")
+    attack("memory_bomb", lambda: with_cell("hog = [bytes(2**30) for _ in range(100)]", "full", "middle"),
+           status="memory", score=FULL, message="MemoryError", description="asks for 100 blocks of 1 GB")
+    attack("fork_bomb", lambda: with_cell(FORK_BOMB, "full", "middle"), status="timeout", score=FULL,
+           message="time limit", requires="contained_processes", description="forks until the process limit, forever")
+    attack("stdout_flood", lambda: with_cell("print('x' * (100 * 2**20))", "full", "middle"), status="ok", score=FULL,
+           message="was cut, not kept", description="prints 100 MB to stdout")
+    attack("disk_filler", lambda: with_cell(DISK_FILLER, "full", "middle"), status="ok", score=FULL,
+           message="File too large", description="writes 1 GB into its working folder and into /tmp")
+    # -- reading what it must not
+    attack("read_source", lambda: with_cell(READ_SOURCE), status="ok", score=PARTIAL, message="no source notebook",
+           requires="filesystem", description="reads ../../source/a1/a1.ipynb and /work/main/source/a1/a1.ipynb, runs the solutions")
+    attack("read_build", lambda: with_cell(READ_BUILD), status="ok", score=PARTIAL, message="no hidden tests",
+           requires="filesystem", description="reads /work/main/build/a1/tests/q1_affine.py (the hidden tests)")
+    attack("read_other_students", lambda: with_cell(READ_OTHERS), status="ok", score=PARTIAL,
+           message="no other notebook", requires="filesystem",
+           description="globs the machine for other notebooks and runs their answers")
+    attack("fake_results", lambda: with_cell(FAKE_RESULTS), status="ok", score=PARTIAL, message="",
+           requires="filesystem", description="writes a perfect results.json, grades.csv and record.json into cwd, .., /tmp, ~")
+    attack("network", lambda: with_cell(NETWORK), status="ok", score=PARTIAL, message="no network",
+           requires="network", description="opens a TCP connection to 1.1.1.1:53")
+    # -- answers that attack the bridge
+    attack("oversized_answer", lambda: with_cell("y_example = np.zeros(10**7)", "full", "middle"), status="ok",
+           score=FULL - 2, message="over the bridge's limit",
+           description="an 80 MB answer (base64 over the bridge's 64 MB message limit) for Q2 (2 points)")
+    attack("nested_answer", lambda: with_cell("y_example = []\nfor _ in range(5000):\n    y_example = [y_example]", "full", "middle"),
+           status="ok", score=FULL - 2, message="y_example", description="an answer nested 5000 lists deep for Q2")
+    attack("sympy_bomb", lambda: with_cell("det_L = a**(10**12)", "full", "middle"), status="ok",
+           score=FULL - 4, message="stopped checking",
+           description="det_L = a**(10**12): substituting a number makes sympy compute a 10**12-bit integer")
+    # -- not a notebook of this assignment, or not a notebook
+    attack("renamed", lambda: release_with("full"), status="ok", score=FULL, message="renamed", layout="nbgrader:renamed.ipynb",
+           description="nbgrader layout with the notebook renamed: renamed/a1/renamed.ipynb")
+    attack("missing", None, status="missing", score=0.0, message="no notebook", layout="nbgrader:notes.txt",
+           description="a student folder with no notebook in it")
+    attack("other_assignment", _other_assignment, status="wrong-assignment", score=0.0, message="another assignment",
+           description="a notebook of another assignment (cells with other grade_ids)")
+    attack("nbformat3", _nbformat3, status="ok", score=FULL, message="",
+           description="the full answers saved as nbformat 3 (worksheets)")
+    attack("malformed_json", None, raw=_malformed_json(), status="invalid-notebook", score=0.0,
+           message="not valid notebook JSON", description="a notebook cut off in the middle")
+    attack("empty_file", None, raw=b"", status="invalid-notebook", score=0.0, message="empty", description="0 bytes")
+    attack("invalid_utf8", None, raw=_invalid_utf8(), status="invalid-notebook", score=0.0, message="not UTF-8",
+           description="a notebook with a byte that is not UTF-8 inside a cell")
+    attack("json_not_notebook", None, raw=b'{"hello": "world", "answers": [1, 2, 3]}', status="invalid-notebook",
+           score=0.0, message="not a Jupyter notebook", description="JSON, but not a notebook")
+    attack("cells_not_cells", None, raw=_cells_not_cells(), status="invalid-notebook", score=0.0,
+           message="could not be read", description="nbformat 4 JSON whose cells are numbers, strings and sources of the wrong type")
+    attack("cell_source_not_text", None, raw=_cell_source_not_text(), status="invalid-notebook", score=0.0,
+           message="malformed", description="an answer cell whose source is a number, another whose grade_id is a list")
+    attack("deep_json", None, raw=b"[" * 200_000 + b"]" * 200_000, status="invalid-notebook", score=0.0,
+           message="not valid notebook JSON", description="200,000 nested JSON lists (recursion bomb for parsers)")
+
+
+FORK_BOMB = """\
+import os
+while True:
+    try:
+        os.fork()
+    except OSError:
+        pass
+"""
+
+DISK_FILLER = """\
+block = b"0" * 2**20
+for path in ["big.bin", "/tmp/big.bin"]:
+    try:
+        with open(path, "wb") as handle:
+            for _ in range(1024):
+                handle.write(block)
+    except OSError as err:
+        failure = err
+raise failure
+"""
+
+
+def _edit_test_cells() -> nbformat.NotebookNode:
+    nb = release_with("partial")
+    for cell in test_cells(nb):
+        cell.source = "pass  # tests? what tests?"
+    return nb
+
+
+def _delete_test_cells() -> nbformat.NotebookNode:
+    nb = release_with("partial")
+    nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+    return nb
+
+
+def _unlock_test_cells() -> nbformat.NotebookNode:
+    nb = release_with("partial")
+    for cell in test_cells(nb):
+        meta = cell.metadata["nbgrader"]
+        meta.update(grade=False, solution=True, locked=False, points=1000, grade_id=meta["grade_id"] + "_mine")
+        cell.source = "# my own tests\npass"
+    return nb
+
+
+def _kernelspec_changed() -> nbformat.NotebookNode:
+    nb = release_with("full")
+    nb.metadata = {"kernelspec": {"name": "ir", "display_name": "R", "language": "R"},
+                   "language_info": {"name": "R", "version": "4.3.0"}, "nbgrader": {"hacked": True}}
+    return nb
+
+
+def _points_inflated() -> nbformat.NotebookNode:
+    nb = release_with("full")
+    for cell in test_cells(nb):
+        cell.metadata["nbgrader"]["points"] = 1000
+    nb.metadata["nbgrader"] = {"assignment": "capstone", "max_score": 30000}
+    return nb
+
+
+def _other_assignment() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A2 · Calculus"),
+        nbformat.v4.new_code_cell("def derivative(f, x):\n    return (f(x + 1e-6) - f(x - 1e-6)) / 2e-6",
+                                  metadata={"nbgrader": {"grade": False, "solution": True, "locked": False,
+                                                         "grade_id": "derivative_answer", "schema_version": 3}}),
+        nbformat.v4.new_code_cell("assert abs(derivative(lambda t: t**2, 3.0) - 6) < 1e-6",
+                                  metadata={"nbgrader": {"grade": True, "solution": False, "locked": True, "points": 5,
+                                                         "grade_id": "q1_derivative", "schema_version": 3}}),
+    ]
+    return nb
+
+
+def _nbformat3() -> bytes:
+    v3 = nbformat.convert(release_with("full"), 3)
+    return nbformat.writes(v3, version=3).encode("utf-8")
+
+
+def _malformed_json() -> bytes:
+    text = nbformat.writes(release_with("full"))
+    return text[: len(text) // 2].encode("utf-8")
+
+
+def _invalid_utf8() -> bytes:
+    text = nbformat.writes(release_with("full")).encode("utf-8")
+    return text.replace(b"def affine(", b"def aff\xff\xfeine(", 1)
+
+
+def _cell_source_not_text() -> bytes:
+    nb = json.loads(nbformat.writes(release_with("full")))
+    for cell in nb["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "affine_answer":
+            cell["source"] = 42
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "y_example_answer":
+            cell["metadata"]["nbgrader"]["grade_id"] = ["not", "text"]
+    return json.dumps(nb).encode()
+
+
+def _cells_not_cells() -> bytes:
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [1, "two", None, {"cell_type": "code", "source": 42, "metadata": [], "outputs": {}},
+                    {"cell_type": "code", "source": ["x = 1\n", 2], "metadata": {"nbgrader": {"grade_id": "affine_answer",
+                                                                                          "solution": True}}}]}
+    return json.dumps(nb).encode()
+
+
+# --------------------------------------------------------------------------- generated at test time
+
+
+def generate_at_test_time(folder: Path, out_dir: Path, expected: dict[str, Any]) -> None:
+    """Write the large or path-dependent submissions into ``folder`` and add their expectations.
+
+    ``out_dir`` is the grader's --out folder for this run: one attack writes into it by absolute path.
+    """
+    rng = random.Random(4)
+    (folder / "binary_garbage.ipynb").write_bytes(bytes(rng.getrandbits(8) for _ in range(200_000)))
+    expected["binary_garbage"] = dict(status="invalid-notebook", score=0.0, message="not UTF-8", requires=None,
+                                      description="200 kB of random bytes")
+    huge = release_with("full")
+    huge.cells.insert(_setup_index(huge) + 1, nbformat.v4.new_code_cell("# " + "x" * (50 * 2**20)))
+    nbformat.write(huge, folder / "huge_notebook.ipynb")
+    expected["huge_notebook"] = dict(status="invalid-notebook", score=0.0, message="MB limit", requires=None,
+                                     description="a 50 MB notebook (a comment line of 50 MB)")
+    outdir_attack = f"""\
+# Forge the gradebook in the grader's own output folder (its absolute path leaked somehow).
+import json, os
+out = {str(out_dir)!r}
+os.makedirs(os.path.join(out, "write_into_out_dir"), exist_ok=True)
+with open(os.path.join(out, "grades.csv"), "w") as handle:
+    handle.write("student,assignment,score,max_score,status\\nwrite_into_out_dir,a1,30,30,ok\\n")
+for student in ("write_into_out_dir", "control_full"):
+    os.makedirs(os.path.join(out, student), exist_ok=True)
+    with open(os.path.join(out, student, "record.json"), "w") as handle:
+        json.dump({{"student": student, "score": 30.0, "status": "ok"}}, handle)
+"""
+    nbformat.write(with_cell(outdir_attack), folder / "write_into_out_dir.ipynb")
+    expected["write_into_out_dir"] = dict(status="ok", score=PARTIAL, message="",
+                                          requires="filesystem",
+                                          description="writes a fake grades.csv and record.json into the --out folder by absolute path")
+    full_path = folder / "control_full.ipynb"
+    copy_attack = f"""\
+# Copy the answers of another student of this batch, whose notebook's absolute path is known.
+import json
+nb = json.load(open({str(full_path)!r}))
+for cell in nb["cells"]:
+    if cell.get("metadata", {{}}).get("nbgrader", {{}}).get("solution"):
+        exec("".join(cell["source"]))
+"""
+    nbformat.write(with_cell(copy_attack), folder / "copy_other_student.ipynb")
+    expected["copy_other_student"] = dict(status="ok", score=PARTIAL, message="No such file or directory",
+                                          requires="filesystem",
+                                          description="opens another student's notebook of the same batch by its absolute path")
+
+
+# --------------------------------------------------------------------------- write
+
+
+def write_corpus() -> None:
+    if SUBMISSIONS.exists():
+        shutil.rmtree(SUBMISSIONS)
+    SUBMISSIONS.mkdir(parents=True)
+    corpus()
+    expected = {}
+    for a in ATTACKS:
+        if a["layout"] == "flat":
+            path = SUBMISSIONS / f"{a['name']}.ipynb"
+        else:
+            path = SUBMISSIONS / a["name"] / "a1" / a["layout"].split(":", 1)[1]
+            path.parent.mkdir(parents=True)
+        if a["raw"] is not None:
+            path.write_bytes(a["raw"])
+        elif a["build"] is None:
+            path.write_text("This student submitted a text file instead of the notebook.\n")
+        else:
+            built = a["build"]()
+            if isinstance(built, bytes):
+                path.write_bytes(built)
+            else:
+                nbformat.write(built, path)
+        expected[a["name"]] = {k: a[k] for k in ("status", "score", "message", "requires", "description")}
+    EXPECTED.write_text(json.dumps(expected, indent=2) + "\n")
+    big = [p for p in SUBMISSIONS.rglob("*") if p.is_file() and p.stat().st_size > 1_000_000]
+    assert not big, f"corpus files over 1 MB: {big}"
+    print(f"{len(expected)} submissions in {SUBMISSIONS.relative_to(ROOT)}; expectations in {EXPECTED.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    write_corpus()

@@ -1,0 +1,158 @@
+"""The attack corpus (tests/adversarial/), graded in one batch: every submission gets its expected row.
+
+For each hostile or broken submission, tests/adversarial/expected.json gives
+the status, the score, and a piece of the message it must get.  The cheats are
+built on answers worth 16 of 30 points, so a cheat that worked would show.
+Whatever the submissions do, the batch finishes, every one gets a row, the
+gradebook holds only what the grader wrote, and the grader survives.
+
+Entries that need an isolation this machine lacks are not graded at all (the
+kill attacks would really kill the grader without a PID namespace or a user
+of their own), and their tests skip saying why.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from grading_config import LIMITS, assignment
+from autograder.batch import grade_batch
+from autograder.report import load_records
+from autograder.sandbox import isolation
+
+pytestmark = pytest.mark.slow
+
+CORPUS = Path(__file__).resolve().parent / "adversarial"
+sys.path.insert(0, str(CORPUS))
+import build_corpus  # noqa: E402  (the corpus's own generator: the few submissions made at test time)
+
+# grading_config's limits, with short cells and notebooks so that the loops cost seconds, not minutes
+FAST = dataclasses.replace(LIMITS, seconds_per_cell=5.0, seconds_per_notebook=60.0)
+EXPECTED = json.loads((CORPUS / "expected.json").read_text())
+GENERATED = ["binary_garbage", "huge_notebook", "write_into_out_dir", "copy_other_student"]
+CHEATS = ["monkeypatch_numpy", "monkeypatch_sympy", "monkeypatch_checks", "input_transformer", "showtraceback",
+          "edit_test_cells", "delete_test_cells", "test_cells_unlocked", "read_source", "read_build",
+          "read_other_students", "fake_results", "network", "write_into_out_dir", "copy_other_student"]
+
+
+def missing_isolation(requires: str | None) -> str | None:
+    """Why an entry cannot be graded meaningfully (or safely) here, or None."""
+    iso = isolation()
+    if requires in ("filesystem", "network") and not getattr(iso, requires):
+        return f"needs bubblewrap's {requires} isolation; this machine grades with '{iso.mechanism}': {iso.describe()}"
+    if requires == "contained_processes" and not iso.contains_processes:
+        return ("student code here is neither in a PID namespace nor a separate user, "
+                "so this attack would really kill the grader: not run")
+    return None
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    work = tmp_path_factory.mktemp("adversarial")
+    subs, out = work / "subs", work / "out"
+    shutil.copytree(CORPUS / "submissions", subs)
+    expected = dict(EXPECTED)
+    build_corpus.generate_at_test_time(subs, out, expected)
+    assert sorted(expected) == sorted([*EXPECTED, *GENERATED])
+    skipped = {}
+    for name, want in expected.items():
+        reason = missing_isolation(want["requires"])
+        if reason:
+            skipped[name] = reason
+            for path in (subs / f"{name}.ipynb", subs / name):
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    lines: list[str] = []
+    started = time.monotonic()
+    records = grade_batch(assignment("a1"), subs, out, jobs=2, limits=FAST, echo=lines.append, progress=False)
+    seconds = time.monotonic() - started
+    print(f"\nattack corpus: {len(records)} submissions graded in {seconds:.1f} s (jobs=2)")
+    return SimpleNamespace(records={r["student"]: r for r in records}, expected=expected, skipped=skipped,
+                           out=out, lines=lines, seconds=seconds)
+
+
+def feedback(batch, name: str) -> str:
+    """Everything the student is told: the record's messages and the results.json text."""
+    record = batch.records[name]
+    results = (batch.out / name / "results.json").read_text()
+    return "\n".join(record["messages"]) + "\n" + results
+
+
+@pytest.mark.parametrize("name", sorted([*EXPECTED, *GENERATED]))
+def test_each_attack_gets_its_expected_row(batch, name):
+    if name in batch.skipped:
+        pytest.skip(batch.skipped[name])
+    want = batch.expected[name]
+    got = batch.records[name]
+    assert got["status"] == want["status"], (name, got["messages"])
+    assert got["score"] == pytest.approx(want["score"]), (name, got["scores"], got["messages"])
+    assert want["message"] in feedback(batch, name), (name, got["messages"])
+    results = json.loads((batch.out / name / "results.json").read_text())
+    assert results["score"] == pytest.approx(got["score"])
+    assert results["extra_data"]["status"] == got["status"]
+
+
+def test_the_batch_finished_with_a_row_for_every_submission(batch):
+    graded = set(batch.expected) - set(batch.skipped)
+    assert set(batch.records) == graded
+    with (batch.out / "grades.csv").open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == graded
+    for name, row in rows.items():
+        assert row["status"] == batch.records[name]["status"]
+        assert float(row["score"]) == pytest.approx(batch.records[name]["score"])
+    assert "grader-error" not in {r["status"] for r in batch.records.values()}
+
+
+def test_cheats_score_exactly_what_their_honest_answers_score(batch):
+    honest = batch.records["control_partial"]["scores"]
+    for name in CHEATS:
+        if name not in batch.skipped:
+            assert batch.records[name]["scores"] == honest, name
+
+
+def test_limits_cost_only_what_could_not_run(batch):
+    full = batch.records["control_full"]["scores"]
+    for name in ("sys_exit", "os_exit", "infinite_loop", "sleep_forever", "alarm_disabled_loop", "memory_bomb",
+                 "stdout_flood", "disk_filler", "kill_parent", "killpg", "kill_everything", "fork_bomb", "renamed"):
+        if name not in batch.skipped:
+            assert batch.records[name]["scores"] == full, name
+
+
+@pytest.mark.skipif(not isolation().filesystem, reason="needs bubblewrap's private file system")
+def test_forged_gradebook_files_are_neither_read_nor_left(batch):
+    on_disk = load_records(batch.out)
+    assert set(on_disk) == set(batch.records)
+    for name, record in on_disk.items():
+        assert record == batch.records[name]
+    assert batch.records["control_full"]["score"] == 30 and batch.records["write_into_out_dir"]["score"] == 16
+    with (batch.out / "grades.csv").open() as handle:
+        assert "fake_results" not in {r["student"] for r in csv.DictReader(handle) if float(r["score"]) == 30}
+
+
+def test_every_result_says_which_sandbox_graded_it(batch):
+    mechanism = isolation().mechanism
+    assert batch.lines[0] == f"sandbox: {isolation().describe()}"
+    for name in batch.records:
+        assert batch.records[name]["sandbox"] == mechanism
+        results = json.loads((batch.out / name / "results.json").read_text())
+        assert results["extra_data"]["sandbox"] == mechanism
+
+
+def test_the_grader_is_unharmed(batch):
+    assert subprocess.run(["true"]).returncode == 0
+    assert os.getppid() > 1
+    from test_sandbox import leftover_sandbox_processes
+
+    time.sleep(0.5)
+    assert leftover_sandbox_processes() == []

@@ -1,0 +1,346 @@
+"""The sandbox, one kernel at a time: limits, isolation, environment, and a grader that survives.
+
+These tests talk to `autograder.sandbox.Kernel` directly (start a kernel, run a
+cell, look a name up), so that each guarantee of README "Sandbox and what the
+grader guarantees" is checked where it is made.  Isolation tests skip, saying
+why, where bubblewrap is not available (or `MDL_SANDBOX=process` forces the
+weaker mode).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grading_config import LIMITS, PATHS, ROOT
+from autograder.codec import decode_value
+from autograder.sandbox import (
+    BASE_UID,
+    UID_COUNT,
+    UID_LOCK_DIR,
+    ChildStopped,
+    Kernel,
+    KernelDied,
+    KernelProtocolError,
+    KernelTimeout,
+    isolation,
+    run_in_child,
+)
+
+RELEASE = PATHS.release / "a1" / "a1.ipynb"
+FAST = dataclasses.replace(LIMITS, seconds_per_cell=5.0, seconds_per_bridge_call=5.0)
+
+ISO = isolation()
+needs_bubblewrap = pytest.mark.skipif(
+    ISO.mechanism != "bubblewrap",
+    reason=f"needs bubblewrap's private file system and network namespace; this machine grades with "
+    f"'{ISO.mechanism}' isolation ({ISO.describe()})",
+)
+needs_contained_processes = pytest.mark.skipif(
+    not ISO.contains_processes,
+    reason="student code here is neither in a PID namespace nor a separate user: "
+    "this attack would really kill the grader (and more)",
+)
+
+
+@pytest.fixture
+def kernel():
+    with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as k:
+        yield k
+
+
+def value(k: Kernel, name: str):
+    entry = k.lookup([name])[name]
+    assert entry["kind"] == "value", entry
+    return decode_value(entry["value"])
+
+
+def run_ok(k: Kernel, code: str, seconds: float = 5.0) -> dict:
+    reply = k.run_cell(code, seconds)
+    assert reply["ok"], reply
+    return reply
+
+
+def leftover_sandbox_processes() -> list[int]:
+    """Processes of sandbox users whose id no live kernel holds (so: leaked by a kernel that ended)."""
+    leaked = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            uid = os.stat(f"/proc/{entry}").st_uid
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if not BASE_UID <= uid < BASE_UID + UID_COUNT or state == "Z":
+            continue
+        lock = UID_LOCK_DIR / f"{uid}.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            leaked.append(int(entry))  # nobody holds this id, yet it runs processes
+        except OSError:
+            pass  # a live kernel (of this or another grader) holds it
+        finally:
+            os.close(fd)
+    return leaked
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def test_kernel_sees_no_grading_flags_tokens_or_instructor_paths(monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_fake_token_for_the_test")
+    monkeypatch.setenv("MDL_SECRET", "instructor-secret")
+    monkeypatch.setenv("MDL_CAPSTONE_PROFILE", "gpu")
+    monkeypatch.setenv("MDL_SOURCE_DIR", str(PATHS.source))
+    with Kernel({"a1.ipynb": RELEASE}, limits=FAST) as k:
+        run_ok(k, "import os\nenv = dict(os.environ)")
+        env = value(k, "env")
+    assert "GITHUB_TOKEN" not in env and "MDL_SECRET" not in env
+    assert not [key for key in env if key.startswith("MDL_")]
+    assert "ghp_fake_token_for_the_test" not in json.dumps(env)
+    for private in (PATHS.source, PATHS.build):
+        assert str(private) not in json.dumps(env)
+    assert env["HOME"] != os.environ.get("HOME")
+
+
+# --------------------------------------------------------------------------- limits
+
+
+def test_memory_limit_gives_memory_error_and_numpy_and_torch_still_import(kernel):
+    run_ok(kernel, "import numpy as np, sympy as sp, matplotlib.pyplot as plt", 30)
+    reply = kernel.run_cell("hog = [bytes(2**30) for _ in range(100)]", 5)
+    assert not reply["ok"] and reply["error_type"] == "MemoryError"
+    reply = kernel.run_cell("x = np.ones(10**10)", 5)  # numpy's own MemoryError subclass
+    assert not reply["ok"] and reply["error_type"] == "MemoryError"
+    run_ok(kernel, "import torch\nt = torch.ones(3).sum().item()", 30)
+    assert value(kernel, "t") == 3.0
+
+
+def test_cell_time_limit_stops_the_cell_and_the_kernel_lives_on(kernel):
+    started = time.monotonic()
+    reply = kernel.run_cell("import time\ntime.sleep(10**6)", 2)
+    assert not reply["ok"] and reply["error_type"] == "CellTimeout"
+    assert time.monotonic() - started < 2 + 2
+    run_ok(kernel, "alive = 1")
+    assert value(kernel, "alive") == 1
+
+
+def test_hard_deadline_stops_a_kernel_that_ignores_its_alarm(kernel):
+    run_ok(kernel, "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)")
+    started = time.monotonic()
+    with pytest.raises(KernelTimeout):
+        kernel.run_cell("while True:\n    pass", 1)
+    assert time.monotonic() - started < 1 + 3 + 2
+    assert kernel.process is None  # stopped, not left running
+
+
+def test_file_size_limit_applies_in_the_workdir_and_in_tmp(kernel):
+    for path in ("big.bin", "/tmp/big.bin"):
+        reply = kernel.run_cell(
+            f"with open({path!r}, 'wb') as handle:\n    for _ in range(1024):\n        handle.write(b'0' * 2**20)", 10
+        )
+        assert not reply["ok"] and "File too large" in reply["error"], reply
+    run_ok(kernel, "import os\nsizes = [os.path.getsize('big.bin'), os.path.getsize('/tmp/big.bin')]")
+    assert value(kernel, "sizes") == [FAST.max_file_mb * 2**20] * 2
+
+
+def test_huge_output_is_cut_not_stored(kernel):
+    started = time.monotonic()
+    reply = run_ok(kernel, "print('x' * (100 * 2**20))", 30)
+    assert len(reply["output"]) <= FAST.max_output_kb * 1024
+    assert reply["output_dropped"] >= 100 * 2**20 - FAST.max_output_kb * 1024
+    assert time.monotonic() - started < 10
+
+
+def test_an_answer_over_the_bridge_limit_stops_the_kernel_not_the_grader(kernel):
+    run_ok(kernel, "import numpy as np\ny = np.zeros(10**7)")  # 80 MB: over 64 MB once base64-encoded
+    with pytest.raises(KernelDied, match="over the bridge's limit"):
+        kernel.lookup(["y"])
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@needs_contained_processes
+def test_process_limit_holds_a_fork_bomb_and_other_kernels_keep_working():
+    with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as bomber, \
+         Kernel({"a1.ipynb": RELEASE}, slot=1, limits=FAST) as neighbour:  # fmt: skip
+        if ISO.separate_user:
+            assert bomber.uid != neighbour.uid
+        run_ok(bomber, "import os\npids = []")
+        bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+        try:  # the agent's alarm answers, or (starved of CPU by its children) the hard deadline stops it
+            assert bomber.run_cell(bomb, 3)["error_type"] == "CellTimeout"
+        except KernelTimeout:
+            pass
+        run_ok(neighbour, "import os\nr = os.fork()\nif r == 0:\n    os._exit(0)\nos.waitpid(r, 0)\nok = 1")
+        assert value(neighbour, "ok") == 1
+    assert subprocess.run(["true"]).returncode == 0  # the grader can still start processes
+    time.sleep(0.5)
+    assert leftover_sandbox_processes() == []
+
+
+@needs_bubblewrap
+def test_processes_a_cell_starts_do_not_outlive_it(kernel):
+    run_ok(kernel, "import os\nfor _ in range(3):\n    if os.fork() == 0:\n        while True:\n            pass")
+    run_ok(kernel, "import os\nothers = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())]")
+    assert value(kernel, "others") == []
+
+
+@needs_contained_processes
+@pytest.mark.parametrize(
+    "attack",
+    ["import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "import os, signal\nos.killpg(0, signal.SIGKILL)",
+     "import os\nos.system('kill -9 -1')", "import os, signal\nos.kill(1, signal.SIGKILL)"],
+    ids=["kill-parent", "killpg", "kill-minus-one", "kill-init"],
+)
+def test_kill_attacks_hurt_only_the_kernel_itself(attack):
+    with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as k, \
+         Kernel({"a1.ipynb": RELEASE}, slot=1, limits=FAST) as neighbour:  # fmt: skip
+        try:
+            k.run_cell(attack, 5)
+        except KernelDied:
+            pass  # killing itself is allowed
+        run_ok(neighbour, "still = 'here'")
+        assert value(neighbour, "still") == "here"
+    assert os.getppid() > 1  # this process and its parent survived
+
+
+def test_a_kernel_that_stops_reading_cannot_block_the_grader(kernel):
+    # swap the agent's request pipe for a dead one: the grader's next (large) request fills the pipe
+    run_ok(kernel, "import os, sys\nfd = int(sys.argv[1])\nkeep = os.dup(fd)\nr, w = os.pipe()\nos.dup2(r, fd)")
+    started = time.monotonic()
+    with pytest.raises(KernelTimeout):
+        kernel.run_cell("x = 1\n" + "#" * 1_000_000, 2)
+    assert time.monotonic() - started < 2 + 3 + 2
+
+
+def test_a_tampered_agent_gives_errors_not_grader_crashes(kernel):
+    run_ok(kernel, """\
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Agent":
+        def send(message, _send=obj.send):
+            _send({"ok": True, "names": ["not", "a", "dict"]} if "names" in message else message)
+        obj.send = send
+""")
+    with pytest.raises(KernelProtocolError):
+        kernel.lookup(["anything"])
+    assert kernel.process is None
+
+
+def test_garbage_on_the_pipe_is_an_error_not_a_grader_crash(kernel):
+    run_ok(kernel, "import os, sys, struct\nWFD = int(sys.argv[2])")
+    with pytest.raises(KernelProtocolError):
+        kernel.run_cell("os.write(WFD, struct.pack('>Q', 5) + b'\\xff\\xfe{{{')", 5)
+
+
+# --------------------------------------------------------------------------- file system and network
+
+
+@needs_bubblewrap
+@pytest.mark.parametrize(
+    "path",
+    [str(PATHS.source / "a1" / "a1.ipynb"), str(PATHS.build / "a1" / "tests" / "q1_affine.py"),
+     "../../source/a1/a1.ipynb", "../build/a1/manifest.json", str(ROOT / "source"), str(ROOT / ".git"), "/etc/shadow"],
+)
+def test_student_cannot_read_course_private_files(kernel, path):
+    reply = kernel.run_cell(f"import os\nopen({path!r}).read() if os.path.isfile({path!r}) else os.listdir({path!r})", 5)
+    assert not reply["ok"] and reply["error_type"] in ("FileNotFoundError", "PermissionError"), reply
+
+
+@needs_bubblewrap
+def test_student_cannot_read_other_submissions_or_the_gradebook(tmp_path):
+    other = tmp_path / "submissions" / "bob.ipynb"
+    other.parent.mkdir()
+    other.write_text('{"secret": "bob\'s answers"}')
+    gradebook = tmp_path / "graded" / "grades.csv"
+    gradebook.parent.mkdir()
+    gradebook.write_text("student,score\nbob,30\n")
+    with Kernel({"a1.ipynb": RELEASE}, limits=FAST) as k:
+        for path in (other, gradebook, tmp_path):
+            reply = k.run_cell(f"import os\nopen({str(path)!r}).read() if os.path.isfile({str(path)!r}) else os.listdir({str(path)!r})", 5)
+            assert not reply["ok"] and reply["error_type"] == "FileNotFoundError", (path, reply)
+        run_ok(k, f"import os\nos.makedirs({str(gradebook.parent)!r}, exist_ok=True)\n"
+                  f"open({str(gradebook)!r}, 'w').write('student,score\\nbob,0\\n')")  # its own private /tmp
+        run_ok(k, "import os\nvisible = sorted(os.listdir('.'))")
+        assert value(k, "visible") == [".ipython", "a1.ipynb"]
+    assert gradebook.read_text() == "student,score\nbob,30\n"
+
+
+@needs_bubblewrap
+def test_the_submission_is_read_only_and_the_course_code_too(kernel):
+    for path in ("a1.ipynb", str(ROOT / "autograder" / "checks.py"), str(ROOT / "grading_config.py")):
+        reply = kernel.run_cell(f"open({path!r}, 'a').write('# tampered')", 5)
+        assert not reply["ok"] and reply["error_type"] in ("OSError", "PermissionError"), reply
+
+
+@needs_bubblewrap
+def test_no_network(kernel):
+    reply = kernel.run_cell("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=3)", 10)
+    assert not reply["ok"] and reply["error_type"] in ("OSError", "TimeoutError", "ConnectionRefusedError"), reply
+    run_ok(kernel, "import socket\ninterfaces = sorted(name for _, name in socket.if_nameindex())")
+    assert value(kernel, "interfaces") == ["lo"]
+
+
+# --------------------------------------------------------------------------- users, and saying what is guaranteed
+
+
+@pytest.mark.skipif(not ISO.separate_user, reason="separate sandbox users need a grader running as root")
+def test_each_kernel_runs_as_a_user_of_its_own_even_with_the_same_slot():
+    with Kernel({"a1.ipynb": RELEASE}, slot=3, limits=FAST) as a, Kernel({"a1.ipynb": RELEASE}, slot=3, limits=FAST) as b:
+        run_ok(a, "import os\nuid = os.getuid()")
+        run_ok(b, "import os\nuid = os.getuid()")
+        assert value(a, "uid") == a.uid != value(b, "uid") == b.uid
+        assert value(a, "uid") != 0
+
+
+def test_without_bubblewrap_the_grader_says_so_loudly(tmp_path):
+    """MDL_SANDBOX=process: a warning at the start of the run, and in every results.json."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "blank.ipynb").write_bytes(RELEASE.read_bytes())
+    env = {**os.environ, "MDL_SANDBOX": "process"}
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "a1", str(subs), "--out", str(tmp_path / "out"), "--jobs", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("sandbox: WARNING: bubblewrap is not available"), first
+    results = json.loads((tmp_path / "out" / "blank" / "results.json").read_text())
+    assert results["extra_data"]["sandbox"] == "process"
+    record = json.loads((tmp_path / "out" / "blank" / "record.json").read_text())
+    assert record["sandbox"] == "process"
+
+
+def test_describe_names_what_is_not_guaranteed():
+    from autograder.sandbox import Isolation
+
+    assert "WARNING" not in Isolation("bubblewrap", True, True, True).describe()
+    for separate_user in (True, False):
+        text = Isolation("process", False, False, separate_user).describe()
+        assert text.startswith("WARNING") and "read" in text and "network" in text
+
+
+# --------------------------------------------------------------------------- the grader's own child processes
+
+
+def test_checks_run_in_a_child_that_cannot_take_the_grader_with_it():
+    assert run_in_child(lambda: {"answer": [1, 2]}, seconds=10, memory_mb=100) == {"answer": [1, 2]}
+    with pytest.raises(ChildStopped, match="more than 200 MB"):
+        run_in_child(lambda: len(bytearray(10**10)), seconds=10, memory_mb=200)
+    started = time.monotonic()
+    with pytest.raises(ChildStopped, match="longer than 1 s"):
+        run_in_child(lambda: 2 ** (10**12) > 0, seconds=1, memory_mb=4000)  # one C call: no alarm stops it
+    assert time.monotonic() - started < 5
