@@ -13,3 +13,5 @@ import os
 for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
     os.environ.setdefault(_name, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Deterministic cuBLAS on a GPU (see configure_torch in train.py).
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

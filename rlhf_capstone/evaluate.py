@@ -39,7 +39,7 @@ from . import losses
 from .config import Profile, get_profile
 from .data import PreferencePair, make_task_data, scripted_reward
 from .model import model_from_state
-from .tokenizer import build_tokenizer, decode_completion
+from .tokenizer import build_tokenizer, decode_completion, encode_example, pad_batch
 from .train import StateDict, configure_torch, load_checkpoint, sft_state
 
 
@@ -70,22 +70,9 @@ def state_digest(state: StateDict) -> str:
 
 
 def encode_pairs(pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Chosen rows then rejected rows: ``input_ids``, ``attention_mask``, completion ``mask``."""
-    tokenizer = build_tokenizer()
-    rows, starts = [], []
-    for completion_of in (lambda p: p.chosen, lambda p: p.rejected):
-        for pair in pairs:
-            rows.append(tokenizer(text=pair.prompt + completion_of(pair) + tokenizer.eos_token)["input_ids"])
-            starts.append(len(tokenizer(text=pair.prompt)["input_ids"]))
-    length = max(map(len, rows))
-    input_ids = torch.full((len(rows), length), tokenizer.pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros_like(input_ids)
-    mask = torch.zeros_like(input_ids)
-    for i, (ids, start) in enumerate(zip(rows, starts)):
-        input_ids[i, : len(ids)] = torch.tensor(ids)
-        attention_mask[i, : len(ids)] = 1
-        mask[i, start : len(ids)] = 1
-    return input_ids, attention_mask, mask
+    """Chosen rows then rejected rows: ``input_ids``, ``attention_mask``, ``completion_mask``."""
+    rows = [encode_example(p.prompt, p.chosen) for p in pairs] + [encode_example(p.prompt, p.rejected) for p in pairs]
+    return pad_batch(rows)
 
 
 @torch.no_grad()

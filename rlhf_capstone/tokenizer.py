@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
@@ -76,3 +77,27 @@ def decode_completion(token_ids: list[int], task: str) -> str:
     if task == "arithmetic":
         return "".join(tokens)
     return " " + " ".join(tokens) if tokens else ""
+
+
+def encode_example(prompt: str, completion: str) -> tuple[list[int], int]:
+    """Token ids of ``prompt + completion + EOS``, and the index where the completion starts."""
+    tokenizer = build_tokenizer()
+    start = len(tokenizer(text=prompt)["input_ids"])
+    return tokenizer(text=prompt + completion + tokenizer.eos_token)["input_ids"], start
+
+
+def pad_batch(examples: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``completion_mask`` (1 on completion tokens).
+
+    The same layout as TRL's ``DataCollatorForPreference``.
+    """
+    pad_id = build_tokenizer().pad_token_id
+    length = max(len(ids) for ids, _ in examples)
+    input_ids = torch.full((len(examples), length), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(examples), length), dtype=torch.long)
+    completion_mask = torch.zeros((len(examples), length), dtype=torch.long)
+    for i, (ids, start) in enumerate(examples):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        attention_mask[i, : len(ids)] = 1
+        completion_mask[i, start : len(ids)] = 1
+    return input_ids, attention_mask, completion_mask

@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +38,9 @@ from safetensors.torch import load_file, save_file
 
 from . import losses
 from .config import Profile, get_profile
-from .data import Demonstration, PreferencePair, make_task_data
+from .data import PreferencePair, make_task_data
 from .model import build_model, model_from_state
-from .tokenizer import build_tokenizer
+from .tokenizer import build_tokenizer, encode_example, pad_batch
 
 StateDict = dict[str, torch.Tensor]
 
@@ -116,31 +117,13 @@ def configure_torch(profile: Profile, seed: int) -> None:
 # --- SFT -------------------------------------------------------------------
 
 
-def encode_demonstrations(demos: list[Demonstration]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 off the completion)."""
-    tokenizer = build_tokenizer()
-    rows, starts = [], []
-    for demo in demos:
-        prompt_ids = tokenizer(text=demo.prompt)["input_ids"]
-        ids = tokenizer(text=demo.prompt + demo.completion + tokenizer.eos_token)["input_ids"]
-        rows.append(ids)
-        starts.append(len(prompt_ids))
-    length = max(map(len, rows))
-    input_ids = torch.full((len(rows), length), tokenizer.pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-    labels = torch.full((len(rows), length), losses.IGNORE_INDEX, dtype=torch.long)
-    for i, (ids, start) in enumerate(zip(rows, starts)):
-        input_ids[i, : len(ids)] = torch.tensor(ids)
-        attention_mask[i, : len(ids)] = 1
-        labels[i, start : len(ids)] = torch.tensor(ids[start:])
-    return input_ids, attention_mask, labels
-
-
 def run_sft(profile: Profile, task: str, seed: int, progress: Callable[[int], None] | None = None) -> StateDict:
     """Supervised fine-tuning on the task's demonstrations: next-token loss on completions."""
     configure_torch(profile, seed)
     device = profile.resolved_device()
-    input_ids, attention_mask, labels = encode_demonstrations(make_task_data(task, profile, seed).sft)
+    demos = make_task_data(task, profile, seed).sft
+    input_ids, attention_mask, completion_mask = pad_batch([encode_example(d.prompt, d.completion) for d in demos])
+    labels = input_ids.masked_fill(completion_mask == 0, losses.IGNORE_INDEX)  # learn the completions only
     model = build_model(profile, seed).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=profile.sft_lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / profile.sft_steps)
@@ -166,13 +149,14 @@ def run_sft(profile: Profile, task: str, seed: int, progress: Callable[[int], No
 _SFT_CACHE: dict[tuple[Profile, str, int], StateDict] = {}
 
 
-def sft_state(profile: Profile, task: str, seed: int, progress: Callable[[int], None] | None = None) -> StateDict:
+def sft_state(profile: Profile | str, task: str, seed: int, progress: Callable[[int], None] | None = None) -> StateDict:
     """The SFT model's weights: the DPO starting point and the reference model.
 
     Deterministic in (profile, task, seed) on a given machine, so the grader
     rebuilds it instead of trusting one.  Cached in this process (a sweep
     over beta runs SFT once); every call returns a fresh copy of the tensors.
     """
+    profile = get_profile(profile)
     key = (profile, task, seed)
     if key not in _SFT_CACHE:
         _SFT_CACHE[key] = run_sft(profile, task, seed, progress)
@@ -205,7 +189,8 @@ def dpo_config(profile: Profile, seed: int, beta: float, output_dir: str, object
     return DPOConfig(
         output_dir=output_dir,
         beta=beta,
-        loss_type=["sigmoid" if objective == "dpo" else "ipo"],  # used by the "trl" loss only
+        # Used by the "trl" loss only.  TRL's "ipo" averages log-probs over tokens (see losses.ipo_loss).
+        loss_type=["sigmoid" if objective == "dpo" else "ipo"],
         learning_rate=profile.dpo_lr,
         lr_scheduler_type="linear",
         warmup_steps=0,
@@ -354,7 +339,9 @@ def run_dpo(
         else:
             trainer = _pluggable_trainer_class()(**common, loss_fns=loss_fns, objective=objective)
         trainer.remove_callback(PrinterCallback)  # with tqdm off, it would print the final log dict
-        trainer.train()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # transformers 5 renames inside TRL: not ours to fix
+            trainer.train()
     state = {name: t.detach().cpu().clone() for name, t in trainer.model.state_dict().items()}
     final_reference = trainer.ref_model.state_dict()
     unchanged = all(torch.equal(final_reference[name].cpu(), start[name]) for name in start)

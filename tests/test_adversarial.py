@@ -122,11 +122,12 @@ def test_cheats_score_exactly_what_their_honest_answers_score(batch):
 
 
 def test_limits_cost_only_what_could_not_run(batch):
-    full = batch.records["control_full"]["scores"]
+    """A cell stopped in the middle of the notebook: every answer before and after it still counts."""
     for name in ("sys_exit", "os_exit", "infinite_loop", "sleep_forever", "alarm_disabled_loop", "memory_bomb",
                  "stdout_flood", "disk_filler", "kill_parent", "killpg", "kill_everything", "fork_bomb", "renamed"):
         if name not in batch.skipped:
-            assert batch.records[name]["scores"] == full, name
+            honest = "control_full" if batch.expected[name]["score"] == 30 else "control_partial"
+            assert batch.records[name]["scores"] == batch.records[honest]["scores"], name
 
 
 @pytest.mark.skipif(not isolation().filesystem, reason="needs bubblewrap's private file system")

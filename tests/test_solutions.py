@@ -7,8 +7,10 @@ in a fresh kernel (the interpreter running pytest, via the same runner as
 fail when the stated answer is wrong, and render one notebook to HTML.
 
 The notebooks are independent (each runs in its own kernel, in solutions/,
-and writes no files), so they may run side by side; the whole module takes
-well under a minute on two cores.
+and writes no files), so one session fixture runs all of them, and the
+mutated copies, side by side; the first test that needs it pays for all
+(about 60 s of CPU in total, so about half a minute of wall time on two free
+cores). The static tests (format, README) are fast and not marked slow.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ NOTEBOOK_IDS = [path.stem for path in NOTEBOOKS]
 ANSWER_LINE = re.compile(r"^(?P<indent>\s*)(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>.+?)\s*#\s*ANSWER\s*$", re.MULTILINE)
 # Notebooks whose first stated answer is doubled, one per kind of check:
 # symbolic differentiation, symbolic integration, exact matrix algebra, an exact count.
-MUTATION_TARGETS = ["udl_7_12_13", "udl_7_14", "udl_16_4", "udl_4_8"]
+MUTATION_TARGETS = ["udl_7_12_13", "udl_9_3", "udl_16_4", "udl_4_8"]
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -90,6 +92,7 @@ def test_there_are_at_least_fifteen_solutions():
     assert len(NOTEBOOKS) >= 15, [path.name for path in NOTEBOOKS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NOTEBOOK_IDS)
 def test_notebook_runs_and_its_checks_pass(path: Path, executed):
     nb, result = executed[("original", path.stem)]
@@ -122,6 +125,7 @@ def test_readme_indexes_every_notebook():
     assert not missing, f"solutions/README.md does not link {missing}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MUTATION_TARGETS)
 def test_check_fails_when_the_stated_answer_is_wrong(name: str, executed):
     nb, result = executed[("mutated", name)]
@@ -133,12 +137,14 @@ def test_check_fails_when_the_stated_answer_is_wrong(name: str, executed):
     assert failed == [_code_cells(nb)[-1]], f"{name}: the mutation broke a cell before the check cell"
 
 
+@pytest.mark.slow
 def test_kernel_is_the_interpreter_running_the_tests(executed):
     nb, result = executed[("probe", "kernel")]
     assert not isinstance(result, CellExecutionError), result
     assert nb.cells[0].outputs[0]["text"].strip() == sys.executable
 
 
+@pytest.mark.slow
 def test_render_html_has_the_title_and_an_embedded_figure(tmp_path: Path):
     notebook = SOLUTIONS_DIR / "udl_4_8.ipynb"
     exit_code = runner.main(["--out", str(tmp_path), str(notebook)])

@@ -279,7 +279,7 @@ def corpus() -> None:
            description="an IPython input transformer that blanks every later cell holding a test")
     attack("showtraceback", lambda: with_cell(SHOWTRACEBACK), status="ok", score=PARTIAL, message="",
            description="overrides showtraceback / excepthook so that failing cells look clean")
-    attack("tamper_agent", lambda: with_cell(TAMPER_AGENT, "full"), status="ok", score=0.0, message="malformed",
+    attack("tamper_agent", lambda: with_cell(TAMPER_AGENT, "partial"), status="ok", score=0.0, message="malformed",
            description="finds the grader's agent object in the kernel and makes it answer garbage")
     # -- the notebook itself tampered with
     attack("edit_test_cells", _edit_test_cells, status="ok", score=PARTIAL, message="",
@@ -293,35 +293,35 @@ def corpus() -> None:
     attack("points_inflated", _points_inflated, status="ok", score=FULL, message="",
            description="test cells claim 1000 points each; the notebook claims another assignment name")
     # -- stopping the kernel or the grader
-    attack("sys_exit", lambda: with_cell("import sys\nsys.exit(0)", "full", "middle"), status="ok", score=FULL,
+    attack("sys_exit", lambda: with_cell("import sys\nsys.exit(0)", "partial", "middle"), status="ok", score=PARTIAL,
            message="SystemExit", description="sys.exit(0) in the middle of the notebook")
     attack("os_exit", lambda: with_cell("import os\nos._exit(0)", "full", "middle"), status="crashed", score=FULL,
            message="exited with status 0", description="os._exit(0): the kernel process ends")
-    attack("kill_parent", lambda: with_cell("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "full", "middle"),
-           status="ok", score=FULL, message="PermissionError", requires="contained_processes",
+    attack("kill_parent", lambda: with_cell("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "partial", "middle"),
+           status="ok", score=PARTIAL, message="PermissionError", requires="contained_processes",
            description="os.kill(os.getppid(), SIGKILL): tries to kill the grader")
-    attack("killpg", lambda: with_cell("import os, signal\nos.killpg(0, signal.SIGKILL)", "full", "middle"),
-           status="crashed", score=FULL, message="SIGKILL", requires="contained_processes",
+    attack("killpg", lambda: with_cell("import os, signal\nos.killpg(0, signal.SIGKILL)", "partial", "middle"),
+           status="crashed", score=PARTIAL, message="SIGKILL", requires="contained_processes",
            description="os.killpg(0, SIGKILL): kills its own process group")
-    attack("kill_everything", lambda: with_cell("import os\nos.system('kill -9 -1')", "full", "middle"),
-           status="crashed", score=FULL, message="SIGKILL", requires="contained_processes",
+    attack("kill_everything", lambda: with_cell("import os\nos.system('kill -9 -1')", "partial", "middle"),
+           status="crashed", score=PARTIAL, message="SIGKILL", requires="contained_processes",
            description="kill -9 -1: every process the kernel may signal")
     # -- limits
     attack("infinite_loop", lambda: with_cell("while True:\n    pass", "full", "middle"), status="timeout", score=FULL,
            message="time limit", description="while True: pass")
-    attack("sleep_forever", lambda: with_cell("import time\ntime.sleep(10**6)", "full", "middle"), status="timeout",
-           score=FULL, message="time limit", description="time.sleep(10**6)")
+    attack("sleep_forever", lambda: with_cell("import time\ntime.sleep(10**6)", "partial", "middle"), status="timeout",
+           score=PARTIAL, message="time limit", description="time.sleep(10**6)")
     attack("alarm_disabled_loop",
-           lambda: with_cell("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass", "full", "middle"),
-           status="timeout", score=FULL, message="time limit",
+           lambda: with_cell("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass", "partial", "middle"),
+           status="timeout", score=PARTIAL, message="time limit",
            description="ignores the agent's SIGALRM, then loops: only the grader's hard deadline stops it")
-    attack("memory_bomb", lambda: with_cell("hog = [bytes(2**30) for _ in range(100)]", "full", "middle"),
-           status="memory", score=FULL, message="MemoryError", description="asks for 100 blocks of 1 GB")
-    attack("fork_bomb", lambda: with_cell(FORK_BOMB, "full", "middle"), status="timeout", score=FULL,
+    attack("memory_bomb", lambda: with_cell("hog = [bytes(2**30) for _ in range(100)]", "partial", "middle"),
+           status="memory", score=PARTIAL, message="MemoryError", description="asks for 100 blocks of 1 GB")
+    attack("fork_bomb", lambda: with_cell(FORK_BOMB, "partial", "middle"), status="timeout", score=PARTIAL,
            message="time limit", requires="contained_processes", description="forks until the process limit, forever")
-    attack("stdout_flood", lambda: with_cell("print('x' * (100 * 2**20))", "full", "middle"), status="ok", score=FULL,
+    attack("stdout_flood", lambda: with_cell("print('x' * (100 * 2**20))", "partial", "middle"), status="ok", score=PARTIAL,
            message="was cut, not kept", description="prints 100 MB to stdout")
-    attack("disk_filler", lambda: with_cell(DISK_FILLER, "full", "middle"), status="ok", score=FULL,
+    attack("disk_filler", lambda: with_cell(DISK_FILLER, "partial", "middle"), status="ok", score=PARTIAL,
            message="File too large", description="writes 1 GB into its working folder and into /tmp")
     # -- reading what it must not
     attack("read_source", lambda: with_cell(READ_SOURCE), status="ok", score=PARTIAL, message="no source notebook",
@@ -336,13 +336,13 @@ def corpus() -> None:
     attack("network", lambda: with_cell(NETWORK), status="ok", score=PARTIAL, message="no network",
            requires="network", description="opens a TCP connection to 1.1.1.1:53")
     # -- answers that attack the bridge
-    attack("oversized_answer", lambda: with_cell("y_example = np.zeros(10**7)", "full", "middle"), status="ok",
-           score=FULL - 2, message="over the bridge's limit",
+    attack("oversized_answer", lambda: with_cell("y_example = np.zeros(10**7)", "partial", "middle"), status="ok",
+           score=PARTIAL - 2, message="over the bridge's limit",
            description="an 80 MB answer (base64 over the bridge's 64 MB message limit) for Q2 (2 points)")
-    attack("nested_answer", lambda: with_cell("y_example = []\nfor _ in range(5000):\n    y_example = [y_example]", "full", "middle"),
-           status="ok", score=FULL - 2, message="y_example", description="an answer nested 5000 lists deep for Q2")
-    attack("sympy_bomb", lambda: with_cell("det_L = a**(10**12)", "full", "middle"), status="ok",
-           score=FULL - 4, message="stopped checking",
+    attack("nested_answer", lambda: with_cell("y_example = []\nfor _ in range(5000):\n    y_example = [y_example]", "partial", "middle"),
+           status="ok", score=PARTIAL - 2, message="y_example", description="an answer nested 5000 lists deep for Q2")
+    attack("sympy_bomb", lambda: with_cell("det_L = a**(10**12)", "partial", "middle"), status="ok",
+           score=PARTIAL, message="MemoryError",
            description="det_L = a**(10**12): substituting a number makes sympy compute a 10**12-bit integer")
     # -- not a notebook of this assignment, or not a notebook
     attack("renamed", lambda: release_with("full"), status="ok", score=FULL, message="renamed", layout="nbgrader:renamed.ipynb",
