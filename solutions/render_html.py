@@ -89,23 +89,24 @@ async def _execute_one(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.Noteboo
 
 def execute_notebooks(
     notebooks: list[nbformat.NotebookNode], cwd: Path = SOLUTIONS_DIR, parallel: int = DEFAULT_PARALLEL
-) -> list[nbformat.NotebookNode | CellExecutionError]:
+) -> list[nbformat.NotebookNode | Exception]:
     """Run every cell of each notebook, each in a fresh kernel started in ``cwd``.
 
     Up to ``parallel`` kernels run at once, driven from one event loop (as a
     Jupyter server does). The notebooks are modified in place (outputs filled
-    in). For each notebook the result is the notebook itself, or the
-    ``CellExecutionError`` (with ``ename``, ``evalue`` and the failing cell's
-    traceback) that stopped it.
+    in). For each notebook the result is the notebook itself, or the exception
+    that stopped it: usually a ``CellExecutionError`` (with ``ename``,
+    ``evalue`` and the failing cell's traceback); a cell timeout or a dead
+    kernel stops only that notebook, never the others.
     """
-    async def run_all() -> list[nbformat.NotebookNode | CellExecutionError]:
+    async def run_all() -> list[nbformat.NotebookNode | Exception]:
         gate = asyncio.Semaphore(parallel)
 
-        async def run_one(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | CellExecutionError:
+        async def run_one(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | Exception:
             async with gate:
                 try:
                     return await _execute_one(nb, cwd)
-                except CellExecutionError as error:
+                except Exception as error:  # reported per notebook by the caller
                     return error
 
         return await asyncio.gather(*(run_one(nb) for nb in notebooks))
@@ -114,9 +115,9 @@ def execute_notebooks(
 
 
 def execute_notebook(nb: nbformat.NotebookNode, cwd: Path = SOLUTIONS_DIR) -> nbformat.NotebookNode:
-    """Run one notebook; raise ``CellExecutionError`` if a cell fails."""
+    """Run one notebook; raise ``CellExecutionError`` (or a timeout) if a cell fails."""
     (result,) = execute_notebooks([nb], cwd, parallel=1)
-    if isinstance(result, CellExecutionError):
+    if isinstance(result, Exception):
         raise result
     return result
 
@@ -167,6 +168,9 @@ def render_all(out_dir: Path, paths: list[Path], parallel: int = DEFAULT_PARALLE
         if isinstance(result, CellExecutionError):
             status = "check failed"
             failures.append(f"{path.name}: {result.ename}: {result.evalue}")
+        elif isinstance(result, Exception):
+            status = "did not finish"
+            failures.append(f"{path.name}: {type(result).__name__}: {result}")
         html_name = f"{path.stem}.html"
         (out_dir / html_name).write_text(render_html(nb), encoding="utf-8")
         entries.append((html_name, notebook_title(nb), status))

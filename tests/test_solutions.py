@@ -53,8 +53,10 @@ def _code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     return [cell for cell in nb.cells if cell.cell_type == "code"]
 
 
-def _failure_message(name: str, error: CellExecutionError) -> str:
-    return f"{name}: a cell failed with {error.ename}: {error.evalue}\n\n{error}"
+def _failure_message(name: str, error: Exception) -> str:
+    if isinstance(error, CellExecutionError):
+        return f"{name}: a cell failed with {error.ename}: {error.evalue}\n\n{error}"
+    return f"{name} did not finish: {type(error).__name__}: {error}"
 
 
 def _double_first_answer(nb: nbformat.NotebookNode) -> str:
@@ -74,7 +76,7 @@ def executed() -> dict[tuple[str, str], tuple[nbformat.NotebookNode, object]]:
 
     Keys are ("original", stem), ("mutated", stem) and ("probe", "kernel");
     values are (executed notebook, result), the result being the notebook or
-    the CellExecutionError that stopped it.
+    the exception (usually a CellExecutionError) that stopped it.
     """
     jobs = {("original", path.stem): _read(path) for path in NOTEBOOKS}
     for name in MUTATION_TARGETS:
@@ -96,7 +98,7 @@ def test_there_are_at_least_fifteen_solutions():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NOTEBOOK_IDS)
 def test_notebook_runs_and_its_checks_pass(path: Path, executed):
     nb, result = executed[("original", path.stem)]
-    if isinstance(result, CellExecutionError):
+    if isinstance(result, Exception):
         pytest.fail(_failure_message(path.name, result), pytrace=False)
     final_output = "".join(output.get("text", "") for output in _code_cells(nb)[-1].outputs)
     assert "All checks passed." in final_output, f"{path.name}: the check cell did not finish"
@@ -130,7 +132,8 @@ def test_readme_indexes_every_notebook():
 def test_check_fails_when_the_stated_answer_is_wrong(name: str, executed):
     nb, result = executed[("mutated", name)]
     mutated_line = nb.metadata["mutated_line"]
-    assert isinstance(result, CellExecutionError), f"{name} still passes with `{mutated_line}`"
+    assert isinstance(result, Exception), f"{name} still passes with `{mutated_line}`"
+    assert isinstance(result, CellExecutionError), _failure_message(name, result)
     assert result.ename == "AssertionError", (
         f"{name} with `{mutated_line}` failed for another reason: {result.ename}: {result.evalue}")
     failed = [cell for cell in _code_cells(nb) if any(o.get("output_type") == "error" for o in cell.outputs)]
@@ -140,7 +143,7 @@ def test_check_fails_when_the_stated_answer_is_wrong(name: str, executed):
 @pytest.mark.slow
 def test_kernel_is_the_interpreter_running_the_tests(executed):
     nb, result = executed[("probe", "kernel")]
-    assert not isinstance(result, CellExecutionError), result
+    assert not isinstance(result, Exception), _failure_message("the kernel probe", result)
     assert nb.cells[0].outputs[0]["text"].strip() == sys.executable
 
 
