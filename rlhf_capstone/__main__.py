@@ -110,6 +110,10 @@ def summary_table(records: list[dict]) -> str:
         label = "before (SFT)" if stage == "sft" else f"DPO beta={beta:g}"
         cells = " ".join(f"{_mean_std([r['metrics'][key] for r in group]):>13}" for key, _ in METRIC_COLUMNS)
         lines.append(f"{task:<11} {label:<16} {len(group):>5} {cells}")
+    lines.append(
+        "before DPO the policy is the reference: acc and margin (implicit reward, strict >) and KL are 0 by "
+        "definition; pref_acc is the model's own ranking log pi(chosen) > log pi(rejected)."
+    )
     return "\n".join(lines)
 
 

@@ -160,8 +160,6 @@ def sft_state(profile: Profile | str, task: str, seed: int, progress: Callable[[
     key = (profile, task, seed)
     if key not in _SFT_CACHE:
         _SFT_CACHE[key] = run_sft(profile, task, seed, progress)
-    elif progress is not None:
-        progress(profile.sft_steps)
     return {name: tensor.clone() for name, tensor in _SFT_CACHE[key].items()}
 
 
