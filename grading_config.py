@@ -105,24 +105,28 @@ def assignment(assignment_id: str) -> Assignment:
 
 @dataclass(frozen=True)
 class CapstoneThresholds:
-    """What the capstone's DPO job must reach, measured by the grader on held-out data.
+    """What the capstone's DPO job must reach, measured by the grader on held-out prompts.
 
-    Set from the reference loss over seeds 0-4 of the `cpu` profile (see
-    rlhf_capstone/checks.py and benchmarks/bench_capstone.py), with room to
-    spare, and chosen so that the broken example submissions miss them.
+    Calibrated on the `cpu` profile: the reference loss over seeds 0-5 reaches
+    accuracy >= 0.88, margin >= 0.72 and gap ratio <= 0.37 on sentiment; the
+    broken example submissions (examples/submissions/capstone/broken/) miss
+    them or the function checks (see rlhf_capstone/checks.py and
+    benchmarks/bench_capstone.py --submissions).
     """
 
     # The student's functions against rlhf_capstone/losses.py on fixed batches (values and gradients).
     function_tolerance: float = 1e-6
-    # The task whose training outcome is graded (one DPO run per beta of the sweep).
+    # The task whose training outcome is graded: one DPO run per beta in `graded_betas`.
     graded_task: str = "sentiment"
-    # Held-out implicit-reward accuracy at the profile's beta: beta*log(pi/pi_ref) higher for the chosen.
-    min_reward_accuracy: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.75, "arithmetic": 0.55})
-    # Held-out mean implicit-reward margin at the profile's beta.
-    min_reward_margin: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.15, "arithmetic": 0.1})
-    # Beta limits drift: the held-out log-ratio gap (margin / beta) at the largest beta of the sweep
-    # may be at most this fraction of the gap at the smallest beta.
-    max_gap_ratio: float = 0.7
+    graded_betas: tuple[float, ...] = (0.03, 0.1, 1.0)  # accuracy and margin are read at the profile's beta (0.1)
+    # Held-out implicit-reward accuracy: beta * log(pi / pi_ref) higher for the chosen completion.
+    min_reward_accuracy: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.8, "arithmetic": 0.6})
+    # Held-out mean implicit-reward margin, beta * (log-ratio chosen - log-ratio rejected).
+    min_reward_margin: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.4, "arithmetic": 0.2})
+    # Beta limits drift: the held-out log-ratio gap (margin / beta) at the largest beta may be at most
+    # this fraction of the gap at the smallest beta (reference: 0.30-0.37; a reference that moves
+    # with the policy: 0.72-0.93).
+    max_gap_ratio: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.5, "arithmetic": 0.75})
 
 
 CAPSTONE = CapstoneThresholds()

@@ -6,7 +6,7 @@ read-only, the course's public code read-only, and a size-limited private
 working folder holding copies of the submission and the release's files --
 nothing else (no ``source/``, no ``build/``, no other submissions, no
 gradebook).  When the grader runs as root the kernel also drops to an
-unprivileged user of its own (one per pool slot), so process limits apply and
+unprivileged user of its own (one per live kernel), so process limits apply and
 sandboxes cannot signal each other.  Resource limits (memory, processes, file
 size) and the per-cell time limit are applied by the agent itself before any
 student code runs; the grader adds a hard deadline on every request.
@@ -49,7 +49,7 @@ _HEADER = struct.Struct(">Q")
 WORKDIR = "/home/student"
 BASE_UID = 61000  # sandbox users are BASE_UID, BASE_UID + 1, ... (slot k tries BASE_UID + k first)
 UID_COUNT = 1000  # how many ids the grader may claim
-UID_LOCK_DIR = Path(tempfile.gettempdir()) / "mdl-sandbox-uids"
+UID_LOCK_DIR = Path("/run" if os.access("/run", os.W_OK) else tempfile.gettempdir()) / "mdl-sandbox-uids"
 HARD_GRACE_S = 3.0  # the agent's own alarm fires first; this catches C-level hangs
 
 
@@ -92,7 +92,8 @@ class Isolation:
                    "but it can read any file that user can read (world-readable files) and reach the network")
         elif os.geteuid() == 0:
             who = ("student code runs AS ROOT: it can read and change any file, signal or kill any "
-                   "process (the grader included) and reach the network")
+                   "process (the grader included), fork without limit (root ignores the process limit) "
+                   "and reach the network")
         else:
             who = ("student code runs as the grader's own user: it can read any file this user can read, "
                    "signal or kill this user's processes (the grader included) and reach the network")
@@ -149,7 +150,8 @@ def _claim_uid(slot: int) -> tuple[int, int]:
     """
     UID_LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     for k in [slot % UID_COUNT] + list(range(UID_COUNT)):
-        fd = os.open(UID_LOCK_DIR / f"{BASE_UID + k}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        fd = os.open(UID_LOCK_DIR / f"{BASE_UID + k}.lock", flags, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

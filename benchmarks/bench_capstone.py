@@ -67,7 +67,7 @@ def submissions_table(seeds: list[int]) -> str:
     from rlhf_capstone.train import REFERENCE_LOSSES, load_loss_functions, train_policy
 
     task = CAPSTONE.graded_task
-    betas = sorted({min(CPU.sweep_betas), CPU.beta, max(CPU.sweep_betas)})
+    betas = sorted(CAPSTONE.graded_betas)
     entries = {"reference": REFERENCE_LOSSES, "trl": None, "correct": load_loss_functions(SUBMISSIONS / "correct.py")}
     for path in sorted((SUBMISSIONS / "broken").glob("*.py")):
         entries[path.stem] = load_loss_functions(path)

@@ -209,9 +209,9 @@ def outcome_checks(task: str, metrics_by_beta: Mapping[float, Mapping[str, float
         verdicts.append(
             Verdict(
                 "beta_limits_drift",
-                gap_low > 0 and ratio <= t.max_gap_ratio,
+                gap_low > 0 and ratio <= t.max_gap_ratio[task],
                 f"log-ratio gap {gap_high:.3f} at beta={high} vs {gap_low:.3f} at beta={low}: "
-                f"ratio {ratio:.2f} (needs <= {t.max_gap_ratio})",
+                f"ratio {ratio:.2f} (needs <= {t.max_gap_ratio[task]})",
             )
         )
     return verdicts

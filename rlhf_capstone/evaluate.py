@@ -168,7 +168,7 @@ def generation_metrics(policy, reference, task: str, prompts: list[str], profile
 
 def evaluate_policy(
     policy_state: StateDict,
-    profile: Profile,
+    profile: Profile | str,
     task: str,
     seed: int,
     beta: float,
@@ -178,8 +178,10 @@ def evaluate_policy(
 
     ``reference_state`` is for this package's own use (e.g. to evaluate the
     reference itself, or to reuse a reference already rebuilt in this
-    process); a grader leaves it out.
+    process); a grader leaves it out.  ``policy_state`` is checked (keys,
+    shapes, finite values) before use: it may come from a student.
     """
+    profile = get_profile(profile)
     configure_torch(profile, seed)
     device = profile.resolved_device()
     if reference_state is None:
@@ -204,7 +206,9 @@ def evaluate_checkpoint(path: str | Path, profile: Profile | None = None) -> dic
 
     Returns the metadata, the metrics, and whether the reference rebuilt
     here is bit-identical to the one training used (``reference_matches``,
-    informational: the metrics always use the rebuilt one).
+    informational: the metrics always use the rebuilt one).  This trusts the
+    JSON beside the checkpoint (the CLI wrote it); a grader calls
+    ``evaluate_policy`` with its own (profile, task, seed, beta) instead.
     """
     state, meta = load_checkpoint(path)
     profile = profile or get_profile(meta["profile"])

@@ -114,7 +114,7 @@ def train_and_evaluate(loss_fns, beta, seed=0):
 
 @pytest.mark.slow
 def test_reference_loss_passes_the_thresholds_and_evaluation_runs_in_its_own_process(tmp_path):
-    betas = (min(CPU.sweep_betas), CPU.beta, max(CPU.sweep_betas))
+    betas = thresholds().graded_betas
     by_beta = {b: train_and_evaluate(train.REFERENCE_LOSSES, b) for b in betas if b != CPU.beta}
     # The graded run goes through a checkpoint and a fresh process, as in grading.
     from rlhf_capstone.evaluate import state_digest
