@@ -25,23 +25,7 @@ class Assignment:
     notebook: str  # file name inside source/<id>/ and release/<id>/
     due: dt.datetime
     capstone: bool = False
-
-
-ASSIGNMENTS: tuple[Assignment, ...] = (
-    Assignment(
-        id="a1",
-        title="Applied linear algebra",
-        notebook="a1.ipynb",
-        due=dt.datetime(2027, 2, 5, 17, 0, tzinfo=dt.timezone.utc),
-    ),
-    Assignment(
-        id="capstone",
-        title="RLHF capstone: direct preference optimisation",
-        notebook="capstone.ipynb",
-        due=dt.datetime(2027, 5, 14, 17, 0, tzinfo=dt.timezone.utc),
-        capstone=True,
-    ),
-)
+    limits: "SandboxLimits | None" = None  # None: the course-wide LIMITS below
 
 
 @dataclass(frozen=True)
@@ -87,6 +71,25 @@ class Paths:
     release: Path = ROOT / "release"
     build: Path = ROOT / "build"
     examples: Path = ROOT / "examples" / "submissions"
+
+
+ASSIGNMENTS: tuple[Assignment, ...] = (
+    Assignment(
+        id="a1",
+        title="Applied linear algebra",
+        notebook="a1.ipynb",
+        due=dt.datetime(2027, 2, 5, 17, 0, tzinfo=dt.timezone.utc),
+    ),
+    Assignment(
+        id="capstone",
+        title="RLHF capstone: direct preference optimisation",
+        notebook="capstone.ipynb",
+        due=dt.datetime(2027, 5, 14, 17, 0, tzinfo=dt.timezone.utc),
+        capstone=True,
+        # The graded DPO job runs inside the student's kernel during the tests: give it room.
+        limits=SandboxLimits(seconds_per_question=900.0, memory_mb=4096, checker_memory_mb=4096),
+    ),
+)
 
 
 TOLERANCES = Tolerances()

@@ -80,11 +80,15 @@ def grade_batch(
     jobs: int | None = None,
     force: bool = False,
     shard: Shard | None = None,
-    limits: SandboxLimits = LIMITS,
+    limits: SandboxLimits | None = None,
     echo: Callable[[str], None] = print,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Grade every submission in ``folder``; returns the records of this run's gradebook."""
+    """Grade every submission in ``folder``; returns the records of this run's gradebook.
+
+    ``limits`` defaults to the assignment's own limits, else grading_config.LIMITS.
+    """
+    limits = limits or assignment.limits or LIMITS
     bundle = Bundle.load(assignment)
     iso = isolation()
     echo(f"sandbox: {iso.describe()}")

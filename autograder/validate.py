@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from grading_config import PATHS, Assignment
+from grading_config import LIMITS, PATHS, Assignment
 
 from autograder.grade import Bundle, Submission, grade_submission
 
@@ -31,7 +31,8 @@ class ValidationReport:
 def validate(assignment: Assignment, echo: Callable[[str], None] = print) -> ValidationReport:
     bundle = Bundle.load(assignment)
     report = ValidationReport(assignment.id, max_score=bundle.manifest.max_score)
-    source = grade_submission(Submission("instructor-source", PATHS.source / assignment.id / assignment.notebook), bundle)
+    limits = assignment.limits or LIMITS
+    source = grade_submission(Submission("instructor-source", PATHS.source / assignment.id / assignment.notebook), bundle, limits=limits)
     report.source_score = source.score
     if source.status != "ok":
         report.problems.append(f"the source notebook graded with status {source.status}: {source.messages}")
@@ -40,7 +41,7 @@ def validate(assignment: Assignment, echo: Callable[[str], None] = print) -> Val
             report.problems.append(f"source notebook: {qid} earned {source.scores[qid]} of {points}")
     if source.messages and source.status == "ok":
         report.problems += [f"source notebook: {m}" for m in source.messages]
-    release = grade_submission(Submission("untouched-release", PATHS.release / assignment.id / assignment.notebook), bundle)
+    release = grade_submission(Submission("untouched-release", PATHS.release / assignment.id / assignment.notebook), bundle, limits=limits)
     report.release_score = release.score
     for qid, earned in release.scores.items():
         if earned != 0:
