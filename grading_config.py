@@ -110,26 +110,27 @@ def assignment(assignment_id: str) -> Assignment:
 class CapstoneThresholds:
     """What the capstone's DPO job must reach, measured by the grader on held-out prompts.
 
-    Calibrated on the `cpu` profile: the reference loss over seeds 0-5 reaches
-    accuracy >= 0.88, margin >= 0.72 and gap ratio <= 0.37 on sentiment; the
+    Calibrated on the `cpu` profile (sentiment, seeds 0-5): the reference loss
+    reaches accuracy >= 0.88, margin >= 0.72 and a gap ratio <= 0.49; the
     broken example submissions (examples/submissions/capstone/broken/) miss
-    them or the function checks (see rlhf_capstone/checks.py and
-    benchmarks/bench_capstone.py --submissions).
+    these or the function checks (rlhf_capstone/checks.py; measured with
+    benchmarks/bench_capstone.py --submissions).  Not yet calibrated on `gpu`.
     """
 
     # The student's functions against rlhf_capstone/losses.py on fixed batches (values and gradients).
     function_tolerance: float = 1e-6
-    # The task whose training outcome is graded: one DPO run per beta in `graded_betas`.
+    # The task whose training outcome is graded, and its DPO runs: accuracy and margin are read at
+    # the profile's beta (0.1), the drift check compares the smallest and the largest beta.
     graded_task: str = "sentiment"
-    graded_betas: tuple[float, ...] = (0.03, 0.1, 1.0)  # accuracy and margin are read at the profile's beta (0.1)
+    graded_betas: tuple[float, ...] = (0.1, 1.0)
     # Held-out implicit-reward accuracy: beta * log(pi / pi_ref) higher for the chosen completion.
     min_reward_accuracy: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.8, "arithmetic": 0.6})
     # Held-out mean implicit-reward margin, beta * (log-ratio chosen - log-ratio rejected).
     min_reward_margin: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.4, "arithmetic": 0.2})
     # Beta limits drift: the held-out log-ratio gap (margin / beta) at the largest beta may be at most
-    # this fraction of the gap at the smallest beta (reference: 0.30-0.37; a reference that moves
-    # with the policy: 0.72-0.93).
-    max_gap_ratio: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.5, "arithmetic": 0.75})
+    # this fraction of the gap at the smallest.  Sentiment, betas 0.1 and 1: reference 0.38-0.49, a
+    # reference that moves with the policy 0.80-0.97 (with 0.03 added: 0.30-0.37 against 0.72-0.93).
+    max_gap_ratio: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.6, "arithmetic": 0.8})
 
 
 CAPSTONE = CapstoneThresholds()

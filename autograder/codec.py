@@ -240,11 +240,14 @@ def decode_value(
 
         array = _load_npy(body)
         dtype_name = str(data.get("dtype", ""))
-        tensor = torch.from_numpy(array.copy())
-        if dtype_name.startswith("torch.") and hasattr(torch, dtype_name[6:]):
-            target = getattr(torch, dtype_name[6:])
-            if isinstance(target, torch.dtype):
-                tensor = tensor.to(target)
+        try:  # an array torch cannot hold (strings, uint16 ...) is a malformed payload, not a grader crash
+            tensor = torch.from_numpy(array.copy())
+            if dtype_name.startswith("torch.") and hasattr(torch, dtype_name[6:]):
+                target = getattr(torch, dtype_name[6:])
+                if isinstance(target, torch.dtype):
+                    tensor = tensor.to(target)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise CodecError(f"malformed tensor payload ({err})") from err
         return tensor
     if tag == "$sympy":
         from autograder.safe_sympy import UnsafeExpression, parse_srepr

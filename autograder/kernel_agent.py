@@ -131,7 +131,8 @@ def _live_pids() -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
+                with open(f"/proc/{entry}/stat") as handle:
+                    state = handle.read().rsplit(")", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue
             if state != "Z":

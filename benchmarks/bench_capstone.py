@@ -57,6 +57,15 @@ def seeds_table(seeds: list[int]) -> str:
     return stdout.split("\ncheckpoints")[0]
 
 
+def _failed_functions(names: list[str]) -> str:
+    """``["dpo_loss/gradient", "dpo_loss/values_beta_0.1"]`` -> ``"dpo_loss(gradient, values_beta_0.1)"``."""
+    grouped: dict[str, list[str]] = {}
+    for name in names:
+        fn, _, case = name.partition("/")
+        grouped.setdefault(fn, []).append(case)
+    return "; ".join(f"{fn}({', '.join(cases)})" for fn, cases in grouped.items()) or "-"
+
+
 def submissions_table(seeds: list[int]) -> str:
     """Function checks and outcome checks for every example submission, in this process."""
     import rlhf_capstone  # noqa: F401
@@ -71,7 +80,7 @@ def submissions_table(seeds: list[int]) -> str:
     entries = {"reference": REFERENCE_LOSSES, "trl": None, "correct": load_loss_functions(SUBMISSIONS / "correct.py")}
     for path in sorted((SUBMISSIONS / "broken").glob("*.py")):
         entries[path.stem] = load_loss_functions(path)
-    lines = [f"{'submission':<20} {'function checks failed':<60} outcome checks failed (seeds {seeds}), acc/margin/gap-ratio per seed"]
+    lines = [f"task {task}, betas {betas}, seeds {seeds}; per seed: accuracy / margin at beta={CPU.beta}, gap ratio"]
     for name, fns in entries.items():
         failed_fn = [] if fns is None else [v.name for v in checks.function_checks(fns, CAPSTONE) if not v.passed]
         failed_outcome, numbers = [], []
@@ -81,12 +90,14 @@ def submissions_table(seeds: list[int]) -> str:
                 state = train_policy(CPU, task, fns, seed, beta)
                 by_beta[beta] = evaluate_policy(state, CPU, task, seed, beta).to_dict()
             verdicts = checks.outcome_checks(task, by_beta, CPU.beta, CAPSTONE)
-            failed_outcome += [f"{v.name}@{seed}" for v in verdicts if not v.passed]
+            failed_outcome += [f"{v.name}@seed{seed}" for v in verdicts if not v.passed]
+            low, high = by_beta[min(betas)]["reward_margin"] / min(betas), by_beta[max(betas)]["reward_margin"] / max(betas)
+            ratio = f"{high / low:.2f}" if low > 0 else "n/a"
             m = by_beta[CPU.beta]
-            ratio = (by_beta[max(betas)]["reward_margin"] / max(betas)) / max(1e-9, by_beta[min(betas)]["reward_margin"] / min(betas))
-            numbers.append(f"{m['reward_accuracy']:.2f}/{m['reward_margin']:.2f}/{ratio:.2f}")
-        fn_text = ", ".join(sorted({f.split("/")[0] + ("/" + f.split("/")[1] if "/" in f else "") for f in failed_fn})) or "-"
-        lines.append(f"{name:<20} {fn_text[:60]:<60} {', '.join(failed_outcome) or '-'}  [{'; '.join(numbers)}]")
+            numbers.append(f"{m['reward_accuracy']:.2f}/{m['reward_margin']:.2f}/{ratio}")
+        lines.append(f"{name}")
+        lines.append(f"    function checks failed: {_failed_functions(failed_fn)}")
+        lines.append(f"    outcome checks failed:  {', '.join(failed_outcome) or '-'}   [{'; '.join(numbers)}]")
     return "\n".join(lines)
 
 

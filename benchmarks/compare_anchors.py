@@ -4,7 +4,7 @@
 
 * **ours**: the whole corpus (tests/adversarial/, plus the submissions made at
   test time) in one batch, `grade_batch(..., jobs=2)` with grading_config's
-  limits except 5 s per cell and 60 s per notebook (as tests/test_adversarial.py);
+  limits except 5 s per cell, 60 s per notebook and 5 s per call (as tests/test_adversarial.py);
   the wall time of that batch is reported.
 * **nbgrader** 0.9.6: a temporary course folder holding source/a1/a1.ipynb,
   `nbgrader generate_assignment a1`, each submission copied to
@@ -52,6 +52,7 @@ from grading_config import LIMITS, PATHS, assignment  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ANCHOR_WALL_S = 120
+LITTER = [Path("/tmp/big.bin")]
 NOT_FOR_ANCHORS = {
     "kill_everything": "not run: `kill -9 -1` in an unsandboxed kernel (here: root) kills every process on the machine",
     "fork_bomb": "not run: an unsandboxed fork bomb (here: root, no process limit) takes the machine down",
@@ -66,7 +67,7 @@ NOT_FOR_ANCHORS = {
 def grade_ours(subs: Path, out: Path) -> tuple[dict[str, dict], float]:
     from autograder.batch import grade_batch
 
-    fast = dataclasses.replace(LIMITS, seconds_per_cell=5.0, seconds_per_notebook=60.0)
+    fast = dataclasses.replace(LIMITS, seconds_per_cell=5.0, seconds_per_notebook=60.0, seconds_per_bridge_call=5.0)
     started = time.monotonic()
     records = grade_batch(assignment("a1"), subs, out, jobs=2, limits=fast, echo=lambda s: None, progress=False)
     return {r["student"]: r for r in records}, time.monotonic() - started
@@ -82,9 +83,14 @@ def _limits() -> None:
 
 
 def run_boxed(command: list[str], cwd: Path, home: Path) -> tuple[int | None, str, float]:
-    """Run a tool as a child of a throwaway shell (so `kill parent` hits the shell), in its own session."""
+    """Run a tool as a child of a throwaway shell (so `kill parent` hits the shell), in its own session.
+
+    Every process it starts carries a marker in its environment; afterwards all of them are
+    killed, kernels included (Jupyter starts kernels in sessions of their own).
+    """
+    marker = f"{os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, "HOME": str(home), "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-           "JUPYTER_PLATFORM_DIRS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+           "JUPYTER_PLATFORM_DIRS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", "MDL_ANCHOR_RUN": marker}
     shell = ["/bin/sh", "-c", '"$@"; echo "exit status $?"', "sh", *command]
     started = time.monotonic()
     process = subprocess.Popen(shell, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -93,14 +99,32 @@ def run_boxed(command: list[str], cwd: Path, home: Path) -> tuple[int | None, st
         output, _ = process.communicate(timeout=ANCHOR_WALL_S)
         code: int | None = process.returncode
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        _kill_marked(marker)
         output, _ = process.communicate()
         code = None
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # whatever the submission left running
-    except ProcessLookupError:
-        pass
+    _kill_marked(marker)  # whatever the submission (or the tool) left running
     return code, output, time.monotonic() - started
+
+
+def _kill_marked(marker: str) -> None:
+    needle = f"MDL_ANCHOR_RUN={marker}".encode()
+    for _ in range(5):
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != os.getpid():
+                try:
+                    if needle in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                        found.append(int(entry))
+                except OSError:
+                    continue
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not found:
+            return
+        time.sleep(0.2)
 
 
 def _why(output: str) -> str:
@@ -227,6 +251,7 @@ def main() -> None:
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
 
     print(f"grading {len(names)} submissions with our grader ...", flush=True)
+    load_at_start = os.getloadavg()[0]
     ours, our_seconds = grade_ours(subs, out)
     print(f"  {our_seconds:.1f} s", flush=True)
 
@@ -241,6 +266,7 @@ def main() -> None:
     course = setup_nbgrader(work)
     zip_path = setup_otter(work)
     rows = []
+    litter_before = {p for p in LITTER if p.exists()}
     anchor_started = time.monotonic()
     for name in names:
         path, layout = submission_path(anchor_subs, name)
@@ -255,6 +281,9 @@ def main() -> None:
         print(f"  {name:24} ours: {our_outcome:24} nbgrader: {nb_outcome[:40]:40} otter: {ot_outcome[:40]}", flush=True)
         rows.append((name, want["description"], our_outcome, nb_outcome, ot_outcome, want["score"]))
     anchor_seconds = time.monotonic() - anchor_started
+    for litter in LITTER:  # what the disk filler wrote outside the anchors' folders (they have no sandbox)
+        if litter.is_file() and litter not in litter_before:
+            litter.unlink()
 
     lines = [
         "# The attack corpus under our grader, nbgrader and otter-grader",
@@ -264,7 +293,7 @@ def main() -> None:
         f"{__import__('autograder.sandbox', fromlist=['isolation']).isolation().mechanism}).",
         "",
         f"* **ours**: {len(names)} submissions in one batch, 2 kernels in parallel, 5 s per cell, 60 s per "
-        f"notebook: **{our_seconds:.0f} s wall time**.",
+        f"notebook, 5 s per call of a student function: **{our_seconds:.0f} s wall time** (load average of the machine, shared with other work, at the start: {load_at_start:.1f}).",
         f"* **nbgrader 0.9.6** (`nbgrader autograde`, cell timeout 30 s) and **otter-grader 7.0.0** "
         f"(`otter run` with an autograder zip from `otter generate` holding our own compiled tests): "
         f"{anchor_seconds:.0f} s for both, one submission at a time, each tool process boxed in its own session "

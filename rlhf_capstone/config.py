@@ -12,7 +12,7 @@ determines the result, so the grader can rebuild the reference model from
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 TASKS: tuple[str, ...] = ("arithmetic", "sentiment")
 LOSSES: tuple[str, ...] = ("reference", "trl", "student")
@@ -57,9 +57,6 @@ class Profile:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 CPU = Profile(

@@ -42,9 +42,9 @@ NOUNS = ("movie", "film", "plot", "acting", "ending", "story", "music", "cast", 
 OPENINGS = ("the {} was", "i thought the {} was", "honestly the {} felt", "to me the {} seemed")
 PROMPT_WORDS = ("the", "was", "i", "thought", "honestly", "felt", "to", "me", "seemed")
 SYMBOLS = ("+", "=", ".")
+DIGITS = tuple("0123456789")
 
 ANNOTATOR_ACCURACY = 0.7  # how often the sloppy arithmetic annotator is right
-DIGITS = tuple("0123456789")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import json
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -289,9 +289,9 @@ class DPOResult:
 
 
 def run_dpo(
-    profile: Profile,
+    profile: Profile | str,
     task: str,
-    loss_fns: LossFunctions | None,
+    loss_fns: LossFunctions | tuple | dict | str | None,
     seed: int,
     beta: float,
     objective: str = "dpo",
@@ -397,4 +397,13 @@ def load_checkpoint(path: str | Path) -> tuple[StateDict, dict]:
 
 
 def checkpoint_meta(profile: Profile, task: str, seed: int, beta: float, loss: str, objective: str = "dpo") -> dict:
-    return {"profile": profile.name, "task": task, "seed": seed, "beta": beta, "loss": loss, "objective": objective}
+    """What produced a checkpoint: enough to rebuild its reference model and to repeat the run."""
+    return {
+        "profile": profile.name,
+        "profile_config": asdict(profile),
+        "task": task,
+        "seed": seed,
+        "beta": beta,
+        "loss": loss,
+        "objective": objective,
+    }

@@ -37,8 +37,8 @@ CORPUS = Path(__file__).resolve().parent / "adversarial"
 sys.path.insert(0, str(CORPUS))
 import build_corpus  # noqa: E402  (the corpus's own generator: the few submissions made at test time)
 
-# grading_config's limits, with short cells and notebooks so that the loops cost seconds, not minutes
-FAST = dataclasses.replace(LIMITS, seconds_per_cell=5.0, seconds_per_notebook=60.0)
+# grading_config's limits, with short cells, notebooks and calls so that the loops cost seconds, not minutes
+FAST = dataclasses.replace(LIMITS, seconds_per_cell=5.0, seconds_per_notebook=60.0, seconds_per_bridge_call=5.0)
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
 GENERATED = ["binary_garbage", "huge_notebook", "write_into_out_dir", "copy_other_student"]
 CHEATS = ["monkeypatch_numpy", "monkeypatch_sympy", "monkeypatch_checks", "input_transformer", "showtraceback",

@@ -116,6 +116,7 @@ def test_kernel_sees_no_grading_flags_tokens_or_instructor_paths(monkeypatch):
 # --------------------------------------------------------------------------- limits
 
 
+@pytest.mark.slow
 def test_memory_limit_gives_memory_error_and_numpy_and_torch_still_import(kernel):
     run_ok(kernel, "import numpy as np, sympy as sp, matplotlib.pyplot as plt", 30)
     reply = kernel.run_cell("hog = [bytes(2**30) for _ in range(100)]", 5)
@@ -144,14 +145,32 @@ def test_hard_deadline_stops_a_kernel_that_ignores_its_alarm(kernel):
     assert kernel.process is None  # stopped, not left running
 
 
+@pytest.mark.slow
+def test_notebook_time_limit_stops_the_cells_that_would_run_past_it():
+    from autograder.grade import NotebookRunner
+
+    limits = dataclasses.replace(FAST, seconds_per_cell=2.0, seconds_per_notebook=4.0)
+    cells = [(i, "import time\ntime.sleep(1.0)") for i in range(1, 9)]
+    started = time.monotonic()
+    with NotebookRunner({"a1.ipynb": RELEASE}, 0, limits) as runner:
+        runs = runner.run(cells)
+    kinds = [r.kind for r in runs]
+    first_stopped = kinds.index("timeout")
+    assert all(r.ok for r in runs[:first_stopped]) and set(kinds[first_stopped:]) == {"timeout"}
+    assert runs[-1].error == "not run: the notebook's time limit was reached"
+    assert time.monotonic() - started < 4.0 + 3.0 + 2  # the notebook's limit, the hard grace, a margin
+
+
 def test_file_size_limit_applies_in_the_workdir_and_in_tmp(kernel):
-    for path in ("big.bin", "/tmp/big.bin"):
+    # without bubblewrap, /tmp is the machine's own: only the working folder is tried there
+    paths = ("big.bin", "/tmp/big.bin") if ISO.filesystem else ("big.bin",)
+    for path in paths:
         reply = kernel.run_cell(
             f"with open({path!r}, 'wb') as handle:\n    for _ in range(1024):\n        handle.write(b'0' * 2**20)", 10
         )
         assert not reply["ok"] and "File too large" in reply["error"], reply
-    run_ok(kernel, "import os\nsizes = [os.path.getsize('big.bin'), os.path.getsize('/tmp/big.bin')]")
-    assert value(kernel, "sizes") == [FAST.max_file_mb * 2**20] * 2
+    run_ok(kernel, f"import os\nsizes = [os.path.getsize(p) for p in {paths!r}]")
+    assert value(kernel, "sizes") == [FAST.max_file_mb * 2**20] * len(paths)
 
 
 def test_huge_output_is_cut_not_stored(kernel):
@@ -171,6 +190,7 @@ def test_an_answer_over_the_bridge_limit_stops_the_kernel_not_the_grader(kernel)
 # --------------------------------------------------------------------------- processes
 
 
+@pytest.mark.slow
 @needs_contained_processes
 def test_process_limit_holds_a_fork_bomb_and_other_kernels_keep_working():
     with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as bomber, \
@@ -216,6 +236,7 @@ def test_kill_attacks_hurt_only_the_kernel_itself(attack):
     assert os.getppid() > 1  # this process and its parent survived
 
 
+@pytest.mark.slow
 def test_a_kernel_that_stops_reading_cannot_block_the_grader(kernel):
     # swap the agent's request pipe for a dead one: the grader's next (large) request fills the pipe
     run_ok(kernel, "import os, sys\nfd = int(sys.argv[1])\nkeep = os.dup(fd)\nr, w = os.pipe()\nos.dup2(r, fd)")
@@ -237,6 +258,26 @@ for obj in gc.get_objects():
     with pytest.raises(KernelProtocolError):
         kernel.lookup(["anything"])
     assert kernel.process is None
+
+
+def test_a_forged_answer_the_codec_refuses_is_a_note_not_a_grader_crash(kernel):
+    from autograder.bridge import environment
+
+    run_ok(kernel, """\
+import base64, gc, io, numpy as np
+buffer = io.BytesIO()
+np.save(buffer, np.array(["not", "numbers"]))
+forged = {"$tensor": base64.b64encode(buffer.getvalue()).decode(), "dtype": "torch.float32"}
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Agent":
+        def send(message, _send=obj.send):
+            if "names" in message:
+                message = {"ok": True, "names": {"y": {"kind": "value", "value": forged}}}
+            _send(message)
+        obj.send = send
+""")
+    env, problems = environment(kernel, ["y"])
+    assert env["y"] is None and "could not be read" in problems["y"]
 
 
 def test_garbage_on_the_pipe_is_an_error_not_a_grader_crash(kernel):
@@ -296,7 +337,8 @@ def test_no_network(kernel):
 # --------------------------------------------------------------------------- users, and saying what is guaranteed
 
 
-@pytest.mark.skipif(not ISO.separate_user, reason="separate sandbox users need a grader running as root")
+@pytest.mark.skipif(not ISO.separate_user, reason="no separate sandbox users here: they need a grader running as root "
+                    "(and, without bubblewrap, a Python installation that other users can read)")
 def test_each_kernel_runs_as_a_user_of_its_own_even_with_the_same_slot():
     with Kernel({"a1.ipynb": RELEASE}, slot=3, limits=FAST) as a, Kernel({"a1.ipynb": RELEASE}, slot=3, limits=FAST) as b:
         run_ok(a, "import os\nuid = os.getuid()")
@@ -305,6 +347,7 @@ def test_each_kernel_runs_as_a_user_of_its_own_even_with_the_same_slot():
         assert value(a, "uid") != 0
 
 
+@pytest.mark.slow
 def test_without_bubblewrap_the_grader_says_so_loudly(tmp_path):
     """MDL_SANDBOX=process: a warning at the start of the run, and in every results.json."""
     subs = tmp_path / "subs"

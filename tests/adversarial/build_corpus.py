@@ -94,11 +94,26 @@ def with_cell(code: str, answer_set: str = "partial", where: str = "after_setup"
     """The answer set with one more code cell (the student's own scratch cell)."""
     nb = release_with(answer_set)
     cell = nbformat.v4.new_code_cell(code)
+    cell.id = "students-own-cell"  # fixed, so that rebuilding the corpus changes nothing
     if where == "after_setup":
         nb.cells.insert(_setup_index(nb) + 1, cell)
     else:  # "middle": between Q4 and Q5, so answers run before and after it
         q5 = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "setup_plot_projection")
         nb.cells.insert(q5, cell)
+    return nb
+
+
+def stealing(prelude: str) -> nbformat.NotebookNode:
+    """A student who solved Q1, Q2, Q6-Q8 and, for Q3-Q5, runs answers stolen by ``prelude`` (into ``stolen``).
+
+    Where the theft fails, ``stolen`` is undefined, those three cells raise, and the submission
+    is worth what the partial answers are worth (16); where it works, 30.
+    """
+    nb = with_cell(prelude)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in WRONG:
+            cell.source = f"exec(stolen[{grade_id!r}])"
     return nb
 
 
@@ -157,21 +172,24 @@ sys.excepthook = lambda *a, **k: None
 """
 
 READ_SOURCE = """\
-# Copy the instructor's solutions out of the source notebook.
+# Copy the instructor's solutions out of the source notebook (Q3-Q5's answer cells run them).
 import json, os
-answers = None
+source = None
 for path in ["../../source/a1/a1.ipynb", "../source/a1/a1.ipynb", "/work/main/source/a1/a1.ipynb",
              os.path.expanduser("~/source/a1/a1.ipynb")]:
     try:
-        answers = json.load(open(path))
+        source = json.load(open(path))
         break
     except OSError as err:
         last = err
-if answers is None:
+if source is None:
     raise FileNotFoundError(f"no source notebook to copy: {last}")
-for cell in answers["cells"]:
-    if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-        exec("".join(cell["source"]).replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""))
+stolen = {}
+for cell in source["cells"]:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if meta.get("solution"):
+        text = "".join(cell["source"])
+        stolen[meta["grade_id"]] = text.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", "")
 """
 
 READ_BUILD = """\
@@ -188,7 +206,7 @@ if hidden is None:
 """
 
 READ_OTHERS = """\
-# Look for other students' notebooks on the machine and copy the answers of a full-marks one.
+# Look for other students' notebooks on the machine and copy a full-marks one (Q3-Q5's answer cells run it).
 import glob, json, os
 mine = os.path.realpath("a1.ipynb")
 patterns = ("../*.ipynb", "../*/a1/*.ipynb", "/tmp/**/*.ipynb", "/home/**/*.ipynb", "/root/**/*.ipynb",
@@ -197,10 +215,11 @@ others = sorted({p for pattern in patterns for p in glob.glob(pattern, recursive
                 key=lambda p: "full" not in os.path.basename(p))
 if not others:
     raise FileNotFoundError("found no other notebook to copy")
-nb = json.load(open(others[0]))
-for cell in nb.get("cells", []):
-    if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-        exec("".join(cell["source"]))
+stolen = {}
+for cell in json.load(open(others[0])).get("cells", []):
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if meta.get("solution"):
+        stolen[meta["grade_id"]] = "".join(cell["source"])
 """
 
 FAKE_RESULTS = """\
@@ -318,15 +337,16 @@ def corpus() -> None:
     attack("stdout_flood", lambda: with_cell("print('x' * (100 * 2**20))", "partial", "middle"), status="ok", score=PARTIAL,
            message="was cut, not kept", description="prints 100 MB to stdout")
     attack("disk_filler", lambda: with_cell(DISK_FILLER, "partial", "middle"), status="ok", score=PARTIAL,
-           message="File too large", description="writes 1 GB into its working folder and into /tmp")
+           message="File too large", requires="filesystem",
+           description="writes 1 GB into its working folder and into /tmp (without bubblewrap, the machine's own /tmp)")
     # -- reading what it must not
-    attack("read_source", lambda: with_cell(READ_SOURCE), status="ok", score=PARTIAL, message="no source notebook",
-           requires="filesystem", description="reads ../../source/a1/a1.ipynb and /work/main/source/a1/a1.ipynb, runs the solutions")
+    attack("read_source", lambda: stealing(READ_SOURCE), status="ok", score=PARTIAL, message="no source notebook",
+           requires="filesystem", description="reads ../../source/a1/a1.ipynb or /work/main/source/a1/a1.ipynb; Q3-Q5's answer cells run its solutions")
     attack("read_build", lambda: with_cell(READ_BUILD), status="ok", score=PARTIAL, message="no hidden tests",
            requires="filesystem", description="reads /work/main/build/a1/tests/q1_affine.py (the hidden tests)")
-    attack("read_other_students", lambda: with_cell(READ_OTHERS), status="ok", score=PARTIAL,
+    attack("read_other_students", lambda: stealing(READ_OTHERS), status="ok", score=PARTIAL,
            message="no other notebook", requires="filesystem",
-           description="globs the machine for other notebooks and runs their answers")
+           description="globs the machine for other students' notebooks; Q3-Q5's answer cells run a full-marks one's answers")
     attack("fake_results", lambda: with_cell(FAKE_RESULTS), status="ok", score=PARTIAL, message="",
            requires="filesystem", description="writes a perfect results.json, grades.csv and record.json into cwd, .., /tmp, ~")
     attack("network", lambda: with_cell(NETWORK), status="ok", score=PARTIAL, message="no network",
@@ -340,6 +360,8 @@ def corpus() -> None:
     attack("sympy_bomb", lambda: with_cell("det_L = a**(10**12)", "partial", "middle"), status="ok",
            score=PARTIAL, message="MemoryError",
            description="det_L = a**(10**12): substituting a number makes sympy compute a 10**12-bit integer")
+    attack("function_loops_when_called", _function_loops, status="ok", score=PARTIAL - 4, message="time limit",
+           description="n_linear_regions (Q7, 4 points) loops forever, but only when a test calls it")
     # -- not a notebook of this assignment, or not a notebook
     attack("renamed", lambda: release_with("full"), status="ok", score=FULL, message="renamed", layout="nbgrader:renamed.ipynb",
            description="nbgrader layout with the notebook renamed: renamed/a1/renamed.ipynb")
@@ -384,6 +406,14 @@ for path in ["big.bin", "/tmp/big.bin"]:
         failure = err
 raise failure
 """
+
+
+def _function_loops() -> nbformat.NotebookNode:
+    nb = release_with("partial")
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "n_linear_regions_answer":
+            cell.source = "def n_linear_regions(Di, D):\n    while True:\n        pass\n"
+    return nb
 
 
 def _edit_test_cells() -> nbformat.NotebookNode:
@@ -435,6 +465,8 @@ def _other_assignment() -> nbformat.NotebookNode:
                                   metadata={"nbgrader": {"grade": True, "solution": False, "locked": True, "points": 5,
                                                          "grade_id": "q1_derivative", "schema_version": 3}}),
     ]
+    for k, cell in enumerate(nb.cells):
+        cell.id = f"a2-cell-{k}"
     return nb
 
 
@@ -508,12 +540,13 @@ for student in ("write_into_out_dir", "control_full"):
     copy_attack = f"""\
 # Copy the answers of another student of this batch, whose notebook's absolute path is known.
 import json
-nb = json.load(open({str(full_path)!r}))
-for cell in nb["cells"]:
-    if cell.get("metadata", {{}}).get("nbgrader", {{}}).get("solution"):
-        exec("".join(cell["source"]))
+stolen = {{}}
+for cell in json.load(open({str(full_path)!r}))["cells"]:
+    meta = cell.get("metadata", {{}}).get("nbgrader", {{}})
+    if meta.get("solution"):
+        stolen[meta["grade_id"]] = "".join(cell["source"])
 """
-    nbformat.write(with_cell(copy_attack), folder / "copy_other_student.ipynb")
+    nbformat.write(stealing(copy_attack), folder / "copy_other_student.ipynb")
     expected["copy_other_student"] = dict(status="ok", score=PARTIAL, message="No such file or directory",
                                           requires="filesystem",
                                           description="opens another student's notebook of the same batch by its absolute path")
