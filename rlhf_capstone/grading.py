@@ -160,13 +160,54 @@ def graded_betas(profile: Any) -> tuple[float, float]:
     return (profile.beta, max(profile.sweep_betas))
 
 
-def train_checkpoints(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any],
-                      profile_name: str, task: str, seed: int, betas: list[float]) -> dict[str, bytes]:
-    """JOB (runs next to the student's code): the reduced DPO job per beta, policies as safetensors."""
-    from safetensors.torch import save
+def _code_digest() -> str:
+    """Changes when the capstone's code changes, so a cached SFT model is never stale."""
+    import hashlib
+    from pathlib import Path
 
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def reference_state(profile: Any, task: str, seed: int) -> dict[str, torch.Tensor]:
+    """The SFT reference, rebuilt by the grader (deterministic) and cached on disk under build/."""
+    from safetensors.torch import load_file, save_file
+
+    from grading_config import PATHS
+
+    from . import train
+
+    path = PATHS.build / "capstone-cache" / f"sft-{profile.name}-{task}-{seed}-{_code_digest()}.safetensors"
+    key = (profile, task, seed)
+    if key not in train._SFT_CACHE and path.exists():
+        train._SFT_CACHE[key] = load_file(str(path))
+    state = train.sft_state(profile, task, seed)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+        os.replace(tmp, path)
+    return state
+
+
+def train_checkpoints(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any],
+                      profile_name: str, task: str, seed: int, betas: list[float],
+                      reference: bytes | None = None) -> dict[str, bytes]:
+    """JOB (runs next to the student's code): the reduced DPO job per beta, policies as safetensors.
+
+    ``reference`` is the grader's SFT model (safetensors), so the kernel does not retrain it; the
+    grader evaluates against its own copy, whatever happens to this one.
+    """
+    from safetensors.torch import load, save
+
+    from . import train
+    from .config import get_profile
     from .train import train_policy
 
+    if reference is not None:
+        train._SFT_CACHE[(get_profile(profile_name), task, seed)] = load(reference)
     checkpoints = {}
     for beta in betas:
         state = train_policy(profile_name, task, (sequence_logprobs, dpo_loss), seed, beta)
@@ -183,15 +224,17 @@ def training_verdicts(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[
 
     from .config import get_profile
     from .evaluate import evaluate_policy
-    from .train import sft_state
 
     if sequence_logprobs is None or dpo_loss is None:
         return [Verdict("training", False, "sequence_logprobs and dpo_loss must both be defined")], {}
+    from safetensors.torch import save
+
     profile = get_profile(profile_name or os.environ.get(PROFILE_ENV, "cpu"))
     task, betas = CAPSTONE.graded_task, list(graded_betas(profile))
+    reference = reference_state(profile, task, seed)  # rebuilt here, never taken from the student
     checkpoints = _run(train_checkpoints, sequence_logprobs, dpo_loss, profile.name, task, seed, betas,
+                       reference=save({k: v.contiguous() for k, v in reference.items()}),
                        seconds=JOB_SECONDS_PER_RUN * len(betas))
-    reference = sft_state(profile, task, seed)  # rebuilt here, never taken from the student
     metrics = {}
     for beta in betas:
         payload = checkpoints.get(repr(float(beta)))
