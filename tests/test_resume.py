@@ -55,8 +55,16 @@ def submissions(tmp_path_factory) -> Path:
     return subs
 
 
-def test_sigkill_in_the_middle_of_a_batch_then_rerun_gives_the_complete_gradebook(submissions, tmp_path):
-    killed_out, clean_out = tmp_path / "killed", tmp_path / "clean"
+@pytest.fixture(scope="module")
+def clean_run(submissions, tmp_path_factory) -> Path:
+    """The reference: the same batch, never interrupted."""
+    out = tmp_path_factory.mktemp("clean") / "out"
+    finish(mdl_grade(submissions, out))
+    return out
+
+
+def test_sigkill_in_the_middle_of_a_batch_then_rerun_gives_the_complete_gradebook(submissions, clean_run, tmp_path):
+    killed_out, clean_out = tmp_path / "killed", clean_run
     grader = mdl_grade(submissions, killed_out)
     deadline = time.monotonic() + 300
     while not records(killed_out) and time.monotonic() < deadline and grader.poll() is None:
@@ -73,7 +81,6 @@ def test_sigkill_in_the_middle_of_a_batch_then_rerun_gives_the_complete_gradeboo
 
     resumed = finish(mdl_grade(submissions, killed_out))
     assert f"{len(survivors)} submission(s) unchanged since the last run: kept" in resumed
-    finish(mdl_grade(submissions, clean_out))
 
     assert (killed_out / "grades.csv").read_text() == (clean_out / "grades.csv").read_text()
     with (killed_out / "grades.csv").open() as handle:
@@ -86,9 +93,9 @@ def test_sigkill_in_the_middle_of_a_batch_then_rerun_gives_the_complete_gradeboo
         assert after[student]["seconds"] == record["seconds"]
 
 
-def test_rerun_keeps_what_did_not_change_and_force_regrades_it(submissions, tmp_path):
+def test_rerun_keeps_what_did_not_change_and_force_regrades_it(submissions, clean_run, tmp_path):
     out = tmp_path / "out"
-    finish(mdl_grade(submissions, out))
+    shutil.copytree(clean_run, out)
     first = records(out)
     kept = finish(mdl_grade(submissions, out))
     assert "6 submission(s) unchanged since the last run: kept" in kept
