@@ -112,7 +112,7 @@ class CapstoneThresholds:
 
     Calibrated on the `cpu` profile (sentiment, seeds 0-5): the reference loss
     reaches accuracy >= 0.88, margin >= 0.72 and a gap ratio <= 0.49; the
-    broken example submissions (examples/submissions/capstone/broken/) miss
+    broken example submissions (examples/capstone_students/) miss
     these or the function checks (rlhf_capstone/checks.py; measured with
     benchmarks/bench_capstone.py --submissions).  Not yet calibrated on `gpu`.
     """

@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SUBMISSIONS = ROOT / "examples" / "submissions" / "capstone"
+SUBMISSIONS = ROOT / "examples" / "capstone_students"
 
 
 def run_cli(out: Path, *extra: str) -> tuple[float, list[dict], str]:
@@ -78,7 +78,7 @@ def submissions_table(seeds: list[int]) -> str:
     task = CAPSTONE.graded_task
     betas = sorted(CAPSTONE.graded_betas)
     entries = {"reference": REFERENCE_LOSSES, "trl": None, "correct": load_loss_functions(SUBMISSIONS / "correct.py")}
-    for path in sorted((SUBMISSIONS / "broken").glob("*.py")):
+    for path in sorted(p for p in SUBMISSIONS.glob("*.py") if p.stem != "correct"):
         entries[path.stem] = load_loss_functions(path)
     lines = [f"task {task}, betas {betas}, seeds {seeds}; per seed: accuracy / margin at beta={CPU.beta}, gap ratio"]
     for name, fns in entries.items():

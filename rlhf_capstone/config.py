@@ -78,7 +78,7 @@ CPU = Profile(
     dpo_lr=5e-4,
     beta=0.1,
     sweep_betas=(0.03, 0.1, 0.3, 1.0),
-    n_eval_samples=4,
+    n_eval_samples=16,
     max_new_tokens=10,
 )
 

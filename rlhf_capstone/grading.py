@@ -155,11 +155,6 @@ def assert_matches_reference(which: str, fn: Callable[..., Any]) -> None:
 # --------------------------------------------------------------------------- the training outcome
 
 
-def graded_betas(profile: Any) -> tuple[float, float]:
-    """The profile's own beta, and the sweep's largest for the drift check."""
-    return (profile.beta, max(profile.sweep_betas))
-
-
 def _code_digest() -> str:
     """Changes when the capstone's code changes, so a cached SFT model is never stale."""
     import hashlib
@@ -230,7 +225,7 @@ def training_verdicts(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[
     from safetensors.torch import save
 
     profile = get_profile(profile_name or os.environ.get(PROFILE_ENV, "cpu"))
-    task, betas = CAPSTONE.graded_task, list(graded_betas(profile))
+    task, betas = CAPSTONE.graded_task, list(CAPSTONE.graded_betas)
     reference = reference_state(profile, task, seed)  # rebuilt here, never taken from the student
     checkpoints = _run(train_checkpoints, sequence_logprobs, dpo_loss, profile.name, task, seed, betas,
                        reference=save({k: v.contiguous() for k, v in reference.items()}),

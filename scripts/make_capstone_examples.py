@@ -1,7 +1,6 @@
 """Make the capstone's example submissions: the release, answered with each student file's functions.
 
-The files examples/submissions/capstone/correct.py and broken/*.py hold the
-students' three functions (one correct, the others each with one classic bug). This script puts
+The files examples/capstone_students/*.py hold the students' three functions (one correct, the others each with one classic bug). This script puts
 them into the release notebook's answer cells, answers the theory questions
 (in forms that differ from the solution's), and writes
 examples/submissions/capstone/<name>.ipynb. Rerun it after the release changes:
@@ -17,6 +16,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE = ROOT / "release" / "capstone" / "capstone.ipynb"
+STUDENTS = ROOT / "examples" / "capstone_students"
 OUT = ROOT / "examples" / "submissions" / "capstone"
 
 THEORY = """\
@@ -44,7 +44,7 @@ def answered(student_file: Path) -> nbformat.NotebookNode:
 
 
 def main() -> None:
-    for student_file in [OUT / "correct.py", *sorted((OUT / "broken").glob("*.py"))]:
+    for student_file in sorted(STUDENTS.glob("*.py")):
         nbformat.write(answered(student_file), OUT / f"{student_file.stem}.ipynb")
         print(f"wrote {OUT / (student_file.stem + '.ipynb')}")
 

@@ -14,7 +14,7 @@ from rlhf_capstone import checks, losses
 from rlhf_capstone.train import load_loss_functions
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBMISSIONS = ROOT / "examples" / "submissions" / "capstone"
+SUBMISSIONS = ROOT / "examples" / "capstone_students"
 TOL = 1e-6
 
 
@@ -204,11 +204,11 @@ EXPECTED_FAILURES = {
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FAILURES))
 def test_each_broken_example_fails_the_checks_of_its_bug(name):
-    assert failed(SUBMISSIONS / "broken" / f"{name}.py") == EXPECTED_FAILURES[name]
+    assert failed(SUBMISSIONS / f"{name}.py") == EXPECTED_FAILURES[name]
 
 
 def test_every_broken_example_is_covered():
-    assert {p.stem for p in (SUBMISSIONS / "broken").glob("*.py")} == set(EXPECTED_FAILURES)
+    assert {p.stem for p in SUBMISSIONS.glob("*.py") if p.stem != "correct"} == set(EXPECTED_FAILURES)
 
 
 def test_a_function_that_raises_is_a_failed_check_not_a_crash():
