@@ -40,16 +40,24 @@ class StudentFunction:
             payload_kwargs = encode_value(kwargs, allow_functions=True)
         except CodecError as err:
             raise TypeError(f"the test passes a value the bridge cannot send: {err}") from err
-        try:
-            reply = self._kernel.call(self.__name__, payload_args, payload_kwargs)
-        except KernelError as err:
-            raise StudentCodeError(f"calling {self.__name__}: {err}") from err
-        if not reply.get("ok"):
-            raise StudentCodeError(f"your function {self.__name__} raised {reply.get('error', 'an error')}")
-        try:
-            return decode_value(reply.get("value"))
-        except CodecError as err:
-            raise StudentCodeError(f"{self.__name__} returned a value the grader cannot read: {err}") from err
+        return _answer(
+            lambda: self._kernel.call(self.__name__, payload_args, payload_kwargs),
+            self.__name__, f"your function {self.__name__} raised",
+        )
+
+
+def _answer(request: Any, label: str, failed: str) -> Any:
+    """Send one request to the kernel and decode its value; every failure is the student code's."""
+    try:
+        reply = request()
+    except KernelError as err:
+        raise StudentCodeError(f"calling {label}: {err}") from err
+    if not reply.get("ok"):
+        raise StudentCodeError(f"{failed} {reply.get('error', 'an error')}")
+    try:
+        return decode_value(reply.get("value"))
+    except CodecError as err:
+        raise StudentCodeError(f"{label} returned a value the grader cannot read: {err}") from err
 
 
 def run_in_kernel(target: str, *args: Any, seconds: float, **kwargs: Any) -> Any:
@@ -63,16 +71,9 @@ def run_in_kernel(target: str, *args: Any, seconds: float, **kwargs: Any) -> Any
     if len(kernels) != 1:
         raise TypeError("run_in_kernel needs at least one student function argument (from one kernel)")
     kernel = next(iter(kernels.values()))
-    try:
-        reply = kernel.job(target, encode_value(args, allow_functions=True), encode_value(kwargs, allow_functions=True), seconds)
-    except KernelError as err:
-        raise StudentCodeError(f"{target.split(':')[-1]}: {err}") from err
-    if not reply.get("ok"):
-        raise StudentCodeError(f"{target.split(':')[-1]} failed with your code: {reply.get('error', 'an error')}")
-    try:
-        return decode_value(reply.get("value"))
-    except CodecError as err:
-        raise StudentCodeError(f"{target.split(':')[-1]} returned a value the grader cannot read: {err}") from err
+    payload_args, payload_kwargs = encode_value(args, allow_functions=True), encode_value(kwargs, allow_functions=True)
+    label = target.split(":")[-1]
+    return _answer(lambda: kernel.job(target, payload_args, payload_kwargs, seconds), label, f"{label} failed with your code:")
 
 
 def environment(kernel: Kernel, names: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
