@@ -23,7 +23,7 @@ from rlhf_capstone.model import build_model, model_from_state
 from rlhf_capstone.tokenizer import build_tokenizer, decode_completion
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBMISSIONS = ROOT / "examples" / "submissions" / "capstone"
+SUBMISSIONS = ROOT / "examples" / "capstone_students"
 TASK = "sentiment"
 
 
@@ -144,7 +144,7 @@ def test_same_seed_gives_the_same_metrics():
 
 @pytest.mark.slow
 def test_a_broken_loss_misses_the_thresholds():
-    broken = train.load_loss_functions(SUBMISSIONS / "broken" / "sign_flipped.py")
+    broken = train.load_loss_functions(SUBMISSIONS / "sign_flipped.py")
     metrics = train_and_evaluate(broken, CPU.beta)
     failed = {v.name for v in checks.outcome_checks(TASK, {CPU.beta: metrics}, CPU.beta, thresholds()) if not v.passed}
     assert {"reward_accuracy", "reward_margin"} <= failed
