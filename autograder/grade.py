@@ -379,7 +379,7 @@ def _fail_every_case(test_file: Any, message: str) -> None:
 
 
 def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
-    """Run every question's otter tests in this process; returns GradingResults and notes."""
+    """Run every question's otter tests in the grader (each in a forked child); GradingResults and notes."""
     from otter.test_files import GradingResults
 
     test_file_class = _concealing_test_file_class()
