@@ -101,7 +101,9 @@ def grade_batch(
     todo: list[Submission] = []
     for sub in submissions:
         old = previous.get(sub.student)
-        if old and old.get("fingerprint") == fingerprint and old.get("sha256") == sub.sha256():
+        # Kept only if the submission, the tests and the isolation that graded it are all unchanged.
+        if (old and old.get("fingerprint") == fingerprint and old.get("sha256") == sub.sha256()
+                and old.get("sandbox") == iso.mechanism):
             records[sub.student] = old
         else:
             todo.append(sub)
