@@ -16,9 +16,12 @@ export HF_HUB_DISABLE_TELEMETRY=1
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml student/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || { \
+	  echo "error: this course needs Python 3.11 (found $$($(PYTHON) --version 2>&1) at $(PYTHON));"; \
+	  echo "error: install python3.11 or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check -e './student[capstone]' -e '.[test]'
 	touch $@
 
 # bubblewrap gives the student's kernel a private file system and no network.

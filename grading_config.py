@@ -2,7 +2,7 @@
 
 This is the one place for assignments, points policy, tolerances and sandbox
 limits.  The build (`mdl build`), the grader (`mdl grade`), the answer checks
-(`autograder.checks`) and the capstone read it; nothing else hard-codes these
+(`mdl_student.checks`) and the capstone read it; nothing else hard-codes these
 values.  It is plain Python so that an instructor can read and change it
 without learning a configuration system.
 """
@@ -12,6 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Tolerances live in the student package (students run the visible tests with the same defaults).
+from mdl_student.tolerances import TOLERANCES, Tolerances  # noqa: F401  (re-exported)
 
 ROOT = Path(__file__).resolve().parent
 
@@ -26,22 +29,6 @@ class Assignment:
     due: dt.datetime
     capstone: bool = False
     limits: "SandboxLimits | None" = None  # None: the course-wide LIMITS below
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """Defaults for `autograder.checks`; a test may pass its own."""
-
-    rtol: float = 1e-7
-    atol: float = 1e-10
-    # Symbolic equivalence: algebra gets this long before we give up ...
-    symbolic_timeout_s: float = 5.0
-    # ... and this many random points give the numeric second opinion.
-    symbolic_samples: int = 12
-    symbolic_sample_rtol: float = 1e-8
-    # Finite-difference gradient checks (central differences, float64).
-    gradient_h: float = 1e-6
-    gradient_rtol: float = 1e-6
 
 
 @dataclass(frozen=True)
@@ -92,7 +79,6 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
 )
 
 
-TOLERANCES = Tolerances()
 LIMITS = SandboxLimits()
 PATHS = Paths()
 

@@ -1,6 +1,6 @@
 """The grader's side of the bridge: what crosses from the student's kernel, and how.
 
-This module and :mod:`autograder.codec` are the whole trust boundary.  A test
+This module and :mod:`mdl_student.codec` are the whole trust boundary.  A test
 function receives, for every student-defined name it reads:
 
 * a plain value decoded by the codec (never unpickled, never evaluated), or
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autograder.codec import CodecError, decode_value, encode_value
+from mdl_student.codec import CodecError, decode_value, encode_value
 from autograder.sandbox import Kernel, KernelError
 
 

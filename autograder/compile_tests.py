@@ -241,7 +241,7 @@ def render_test_file(question: Question, source_name: str) -> str:
         "Instructor-only: contains hidden tests. Do not edit; edit the source notebook.",
         '"""',
         "from otter.test_files import test_case",
-        "from autograder.checks import concealed",
+        "from mdl_student.checks import concealed",
         *question.imports,
         "",
         "OK_FORMAT = False",

@@ -327,7 +327,7 @@ def _concealing_test_file_class() -> type:
     from otter.test_files.exception_test import ExceptionTestFile
 
     from autograder.bridge import StudentCodeError
-    from autograder.checks import CheckFailure
+    from mdl_student.checks import CheckFailure
 
     class ConcealingTestFile(ExceptionTestFile):
         def run(self, global_environment: dict[str, Any]) -> None:

@@ -43,7 +43,10 @@ from typing import Any, Callable
 
 from grading_config import LIMITS, ROOT, SandboxLimits
 
-from autograder.codec import CodecError, dumps, loads
+# The only course code the kernel may import: the student package (what students install themselves).
+STUDENT_PACKAGE_ROOT = ROOT / "student"
+
+from mdl_student.codec import CodecError, dumps, loads
 
 _HEADER = struct.Struct(">Q")
 WORKDIR = "/home/student"
@@ -121,8 +124,8 @@ def _separate_user_works() -> bool:
     uid = BASE_UID + UID_COUNT - 1
     probe = (
         "import os, sys; os.setgroups([]); os.setgid({uid}); os.setuid({uid}); "
-        "sys.path.insert(0, {root!r}); import IPython, numpy, autograder.codec"
-    ).format(uid=uid, root=str(ROOT))
+        "sys.path.insert(0, {root!r}); import IPython, numpy, mdl_student.codec"
+    ).format(uid=uid, root=str(STUDENT_PACKAGE_ROOT))
     try:
         done = subprocess.run([sys.executable, "-I", "-c", probe], cwd="/", capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
@@ -196,7 +199,7 @@ def _bwrap_command(files: dict[str, Path], limits: SandboxLimits) -> list[str]:
             cmd += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             cmd += ["--ro-bind", str(path), str(path)]
-    readable = [Path(sys.base_prefix), Path(sys.prefix), ROOT / "autograder", ROOT / "grading_config.py"]
+    readable = [Path(sys.base_prefix), Path(sys.prefix), STUDENT_PACKAGE_ROOT / "mdl_student"]
     if (ROOT / "rlhf_capstone").is_dir():
         readable.append(ROOT / "rlhf_capstone")
     made: set[Path] = set()
@@ -270,7 +273,7 @@ class Kernel:
         }
         agent = [
             sys.executable, "-I", "-c",
-            f"import sys; sys.path.insert(0, {str(ROOT)!r}); from autograder.kernel_agent import main; main()",
+            f"import sys; sys.path.insert(0, {str(STUDENT_PACKAGE_ROOT)!r}); from mdl_student.kernel_agent import main; main()",
             str(to_kernel_r), str(from_kernel_w), json.dumps(config),
         ]  # fmt: skip
         if iso.mechanism == "bubblewrap":

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import sympy as sp  # noqa: E402
 
-from autograder.checks import CheckFailure, _run_with_deadline, assert_equivalent  # noqa: E402
+from mdl_student.checks import CheckFailure, _run_with_deadline, assert_equivalent  # noqa: E402
 
 
 def load_table() -> object:

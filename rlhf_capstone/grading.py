@@ -49,7 +49,7 @@ def _run(target: Callable[..., Any], *args: Any, seconds: float, **kwargs: Any) 
 
 
 def _fail(message: str) -> None:
-    from autograder.checks import CheckFailure
+    from mdl_student.checks import CheckFailure
 
     raise CheckFailure(message)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.checks import (
+from mdl_student.checks import (
     CheckFailure,
     assert_gradient,
     assert_gradient_at_random_points,

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from autograder.checks import (
+from mdl_student.checks import (
     CheckFailure,
     assert_close,
     assert_dtype_kind,
@@ -248,7 +248,7 @@ def test_student_mutating_its_inputs_does_not_change_the_reference():
 
 
 def test_import_does_not_pull_in_sympy_or_torch():
-    code = ("import sys, autograder.checks; "
+    code = ("import sys, mdl_student.checks; "
             "print('sympy' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

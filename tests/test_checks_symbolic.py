@@ -13,7 +13,7 @@ import time
 import pytest
 import sympy as sp
 
-from autograder.checks import CheckFailure, assert_equivalent, concealed
+from mdl_student.checks import CheckFailure, assert_equivalent, concealed
 
 x, y, z, f = sp.symbols("x y z f")
 a, b = sp.symbols("a b", real=True)

@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 import torch
 
-from autograder.codec import CodecError, decode_value, dumps, encode_value, loads
+from mdl_student.codec import CodecError, decode_value, dumps, encode_value, loads
 
 
 def roundtrip(value):

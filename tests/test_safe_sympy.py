@@ -7,7 +7,7 @@ import time
 import pytest
 import sympy as sp
 
-from autograder.safe_sympy import UnsafeExpression, parse_answer_text, parse_srepr
+from mdl_student.safe_sympy import UnsafeExpression, parse_answer_text, parse_srepr
 
 x, y = sp.symbols("x y")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from grading_config import LIMITS, PATHS, ROOT
-from autograder.codec import decode_value
+from mdl_student.codec import decode_value
 from autograder.sandbox import (
     BASE_UID,
     UID_COUNT,

@@ -145,7 +145,7 @@ sp.MatrixBase.equals = lambda self, other, *a, **k: True
 
 MONKEYPATCH_CHECKS = """\
 # Turn every check of the course into a no-op, and the CheckFailure into something never raised.
-import autograder.checks as checks
+import mdl_student.checks as checks
 for name in dir(checks):
     if name.startswith("assert_"):
         setattr(checks, name, lambda *a, **k: None)
@@ -156,7 +156,7 @@ INPUT_TRANSFORMER = """\
 # Blank every later cell that tests anything: nothing left to fail.
 def _blank_tests(lines):
     text = "".join(lines)
-    return [] if ("assert" in text or "autograder.checks" in text) else lines
+    return [] if ("assert" in text or "mdl_student.checks" in text) else lines
 
 get_ipython().input_transformers_cleanup.append(_blank_tests)
 """
@@ -289,7 +289,7 @@ def corpus() -> None:
     attack("monkeypatch_sympy", lambda: with_cell(MONKEYPATCH_SYMPY), status="ok", score=PARTIAL, message="",
            description="replaces sympy's simplify and equals by always-equal versions")
     attack("monkeypatch_checks", lambda: with_cell(MONKEYPATCH_CHECKS), status="ok", score=PARTIAL, message="",
-           description="turns every autograder.checks assert_* into a no-op")
+           description="turns every mdl_student.checks assert_* into a no-op")
     attack("input_transformer", lambda: with_cell(INPUT_TRANSFORMER), status="ok", score=PARTIAL, message="",
            description="an IPython input transformer that blanks every later cell holding a test")
     attack("showtraceback", lambda: with_cell(SHOWTRACEBACK), status="ok", score=PARTIAL, message="",

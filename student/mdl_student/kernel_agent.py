@@ -7,7 +7,7 @@ grader over a pipe (8-byte length, then a JSON object):
 
 ``run``     execute one cell in an IPython shell (magics work, errors are caught);
 ``lookup``  describe names in the student's namespace: a value (encoded by
-            :mod:`autograder.codec`), a function, or missing;
+            :mod:`mdl_student.codec`), a function, or missing;
 ``call``    call a student function with decoded arguments, return the result.
 
 It has no access to tests or expected values, so whatever it answers is only
@@ -32,7 +32,7 @@ import time
 import traceback
 from typing import Any
 
-from autograder.codec import CodecError, decode_value, dumps, encode_value, loads
+from mdl_student.codec import CodecError, decode_value, dumps, encode_value, loads
 
 _HEADER = struct.Struct(">Q")
 
@@ -296,7 +296,7 @@ class Agent:
         import importlib
 
         module_name, _, attr = request["target"].partition(":")
-        if not module_name.startswith(("rlhf_capstone.", "autograder.")):
+        if not module_name.startswith(("rlhf_capstone.", "mdl_student.")):
             return {"ok": False, "error": "only course functions can run as jobs"}
         fn = getattr(importlib.import_module(module_name), attr)
         namespace = self.shell.user_ns

@@ -19,7 +19,7 @@ Hidden tests run inside `concealed()`: there, no message shows an expected
 value (numbers, expressions or elements); shapes, indices, the point where
 two expressions differ and a coarse relative error are still shown.
 
-Default tolerances come from `grading_config.TOLERANCES`, the one place for
+Default tolerances come from `mdl_student.tolerances.TOLERANCES`, the one place for
 them.  Importing this module is cheap: numpy only; sympy and torch are
 imported when a check first needs them.
 """
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from grading_config import TOLERANCES
+from mdl_student.tolerances import TOLERANCES
 
 __all__ = [
     "CheckFailure",
@@ -383,7 +383,7 @@ def assert_close(actual: Any, expected: Any, rtol: float | None = None,
        same infinity;
     3. elementwise ``|actual - expected| <= atol + rtol * |expected|``
        (numpy ``isclose`` semantics; complex numbers by their modulus), with
-       `rtol`/`atol` defaulting to ``grading_config.TOLERANCES``;
+       `rtol`/`atol` defaulting to ``mdl_student.tolerances.TOLERANCES``;
     4. except that when both sides hold integers (or booleans) and no
        tolerance was passed, they must be exactly equal, so a count such as
        13432735556 is not accepted off by one.  An integer answer where a
@@ -833,7 +833,7 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
     `answer` may be a sympy expression, Matrix, equation (``Eq``), finite set,
     Tuple, a Python number, a numpy array or nested list (for a Matrix), a
     Python set or list (for a FiniteSet), a tuple (for a Tuple), or text such
-    as ``"x**2*exp(x)"`` (read with `autograder.safe_sympy.parse_answer_text`,
+    as ``"x**2*exp(x)"`` (read with `mdl_student.safe_sympy.parse_answer_text`,
     never ``eval``).  `expected` may be any of the same.  `name` is how
     messages refer to the answer.
 
@@ -897,7 +897,7 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
     containing decimals (Floats) are compared numerically with the same
     tolerance and get a hint to use exact fractions.
     """
-    from autograder.safe_sympy import UnsafeExpression
+    from mdl_student.safe_sympy import UnsafeExpression
 
     timeout = TOLERANCES.symbolic_timeout_s if timeout is None else float(timeout)
     samples = TOLERANCES.symbolic_samples if samples is None else int(samples)
@@ -975,7 +975,7 @@ def _coerce_leaf(x: Any, text_symbols: dict[str, Any]) -> Any:
     """One answer item as a sympy object (strings parsed safely)."""
     import sympy as sp
 
-    from autograder.safe_sympy import parse_answer_text
+    from mdl_student.safe_sympy import parse_answer_text
 
     if x is None:
         raise _Unusable("is None: did you forget to return or assign a value?")

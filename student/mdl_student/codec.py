@@ -10,7 +10,7 @@ module is the whole of what the grader trusts about that data:
 * torch tensors travel as arrays with their dtype name and are rebuilt as
   tensors (bfloat16 goes as float32 and is cast back);
 * sympy objects travel as ``srepr`` text, rebuilt by the whitelisting parser
-  in :mod:`autograder.safe_sympy` (never ``eval``, never ``sympify``);
+  in :mod:`mdl_student.safe_sympy` (never ``eval``, never ``sympify``);
 * a function cannot travel from the kernel to the grader (the grader calls
   student functions through :mod:`autograder.bridge` proxies instead);
   a *trusted* function travels from the grader to the kernel as its source.
@@ -250,7 +250,7 @@ def decode_value(
             raise CodecError(f"malformed tensor payload ({err})") from err
         return tensor
     if tag == "$sympy":
-        from autograder.safe_sympy import UnsafeExpression, parse_srepr
+        from mdl_student.safe_sympy import UnsafeExpression, parse_srepr
 
         if not isinstance(body, str):
             raise CodecError("malformed sympy payload")
