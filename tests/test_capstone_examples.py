@@ -9,18 +9,15 @@ import json
 
 import pytest
 
-from grading_config import PATHS, assignment
-from autograder.batch import grade_batch
+from grading_config import PATHS
 
 pytestmark = pytest.mark.slow
 EXAMPLES = PATHS.examples / "capstone"
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    out = tmp_path_factory.mktemp("capstone")
-    records = grade_batch(assignment("capstone"), EXAMPLES, out, jobs=2, echo=lambda s: None, progress=False)
-    return {r["student"]: r for r in records}
+def graded(graded_class):
+    return graded_class("capstone").records  # graded once per session (tests/conftest.py)
 
 
 def test_every_capstone_example_scores_what_its_bug_deserves(graded):

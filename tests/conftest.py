@@ -1,0 +1,68 @@
+"""Fixtures shared by the whole suite.
+
+Grading an example class is the slowest thing the suite does, so each assignment's example folder
+(`examples/submissions/<a>/`) is graded at most once per pytest session, by whichever test asks
+first, and every test that needs it (expected scores, fairness, gradebook files) reads the same
+output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from grading_config import ASSIGNMENTS, LIMITS, PATHS, assignment
+
+# Example classes include a student who loops forever: a shorter cell time keeps that to seconds.
+EXAMPLE_SECONDS_PER_CELL = 10.0
+
+
+@dataclass
+class GradedClass:
+    """One example folder graded once: where its output went, and each student's record."""
+
+    assignment_id: str
+    out: Path
+    records: dict[str, dict[str, Any]]
+
+    @property
+    def expected(self) -> dict[str, Any]:
+        return json.loads((PATHS.examples / self.assignment_id / "expected.json").read_text())
+
+
+def example_assignments() -> list[str]:
+    """Registered assignments that ship example submissions with expected scores."""
+    return [a.id for a in ASSIGNMENTS if (PATHS.examples / a.id / "expected.json").is_file()]
+
+
+def example_limits(assignment_id: str):
+    """The assignment's own limits, with the cell time capped for the looping students."""
+    limits = assignment(assignment_id).limits or LIMITS
+    if assignment(assignment_id).capstone:
+        return limits
+    return dataclasses.replace(limits, seconds_per_cell=min(limits.seconds_per_cell, EXAMPLE_SECONDS_PER_CELL))
+
+
+@pytest.fixture(scope="session")
+def graded_class(tmp_path_factory) -> Callable[[str], GradedClass]:
+    """`graded_class("a2")` grades examples/submissions/a2/ once per session and returns it."""
+    from autograder.batch import grade_batch
+
+    cache: dict[str, GradedClass] = {}
+
+    def grade(assignment_id: str) -> GradedClass:
+        if assignment_id not in cache:
+            out = tmp_path_factory.mktemp(f"graded-{assignment_id}")
+            records = grade_batch(
+                assignment(assignment_id), PATHS.examples / assignment_id, out,
+                jobs=2, limits=example_limits(assignment_id), echo=lambda s: None, progress=False,
+            )  # fmt: skip
+            cache[assignment_id] = GradedClass(assignment_id, out, {r["student"]: r for r in records})
+        return cache[assignment_id]
+
+    return grade
