@@ -200,8 +200,6 @@ def _bwrap_command(files: dict[str, Path], limits: SandboxLimits) -> list[str]:
         elif path.is_dir():
             cmd += ["--ro-bind", str(path), str(path)]
     readable = [Path(sys.base_prefix), Path(sys.prefix), STUDENT_PACKAGE_ROOT / "mdl_student"]
-    if (ROOT / "rlhf_capstone").is_dir():
-        readable.append(ROOT / "rlhf_capstone")
     made: set[Path] = set()
     for path in readable:
         for parent in _ancestors(path):

@@ -71,13 +71,13 @@ def submissions_table(seeds: list[int]) -> str:
     import rlhf_capstone  # noqa: F401
     from grading_config import CAPSTONE
     from rlhf_capstone import checks
-    from rlhf_capstone.config import CPU
-    from rlhf_capstone.evaluate import evaluate_policy
-    from rlhf_capstone.train import REFERENCE_LOSSES, load_loss_functions, train_policy
+    from mdl_student.capstone.config import CPU
+    from mdl_student.capstone.evaluate import evaluate_policy
+    from mdl_student.capstone.train import load_loss_functions, reference_losses, train_policy
 
     task = CAPSTONE.graded_task
     betas = sorted(CAPSTONE.graded_betas)
-    entries = {"reference": REFERENCE_LOSSES, "trl": None, "correct": load_loss_functions(SUBMISSIONS / "correct.py")}
+    entries = {"reference": reference_losses(), "trl": None, "correct": load_loss_functions(SUBMISSIONS / "correct.py")}
     for path in sorted(p for p in SUBMISSIONS.glob("*.py") if p.stem != "correct"):
         entries[path.stem] = load_loss_functions(path)
     lines = [f"task {task}, betas {betas}, seeds {seeds}; per seed: accuracy / margin at beta={CPU.beta}, gap ratio"]

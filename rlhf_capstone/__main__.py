@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import LOSSES, TASKS, get_profile
+from mdl_student.capstone.config import LOSSES, TASKS, get_profile
 
 METRIC_COLUMNS = (
     ("reward_accuracy", "acc"),
@@ -61,8 +61,8 @@ def train_all(args: argparse.Namespace) -> list[Path]:
     """Train every (task, seed, beta); return the checkpoint paths."""
     from tqdm import tqdm
 
-    from .evaluate import state_digest
-    from .train import checkpoint_meta, resolve_losses, save_checkpoint, sft_state, train_policy
+    from mdl_student.capstone.evaluate import state_digest
+    from mdl_student.capstone.train import checkpoint_meta, resolve_losses, save_checkpoint, sft_state, train_policy
 
     profile = get_profile(args.profile)
     tasks = list(TASKS) if args.task == "all" else [args.task]
@@ -137,7 +137,7 @@ def command_run(args: argparse.Namespace) -> int:
     records = evaluate_in_subprocess(paths, args.out)
     print(summary_table(records))
     if args.sweep:
-        from .sweep import plot_frontier
+        from mdl_student.capstone.sweep import plot_frontier
 
         png = plot_frontier(records, args.out / "frontier.png")
         print(f"\nreward-versus-KL frontier: {png}")
@@ -151,8 +151,8 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_evaluate(args: argparse.Namespace, emit: Callable[[str], None] = print) -> int:
-    from .evaluate import evaluate_checkpoint, evaluate_policy
-    from .train import load_checkpoint, sft_state
+    from mdl_student.capstone.evaluate import evaluate_checkpoint, evaluate_policy
+    from mdl_student.capstone.train import load_checkpoint, sft_state
 
     records = []
     seen = set()

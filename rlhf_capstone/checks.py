@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import torch
 
 from . import losses
-from .train import LossFunctions, as_loss_functions
+from mdl_student.capstone.jobs import preference_batch, sequence_batches
+from mdl_student.capstone.train import LossFunctions, as_loss_functions
 
 
 @dataclass(frozen=True)
@@ -42,41 +43,6 @@ def _thresholds(thresholds=None):
 
 
 # --- fixed batches ------------------------------------------------------------
-
-
-def sequence_batches(seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Inputs for ``sequence_logprobs``, each isolating one rule of the contract.
-
-    ``prompt_mask``: the mask is 0 on a prompt, no label is -100.
-    ``ignore_index``: the mask is all ones, padding labels are -100.
-    ``both``: a bool mask on the prompt and -100 on the padding, as in training.
-    """
-    g = torch.Generator().manual_seed(seed)
-    batch, length, vocab = 4, 9, 13
-    logits = torch.randn(batch, length, vocab, generator=g, dtype=torch.float64) * 2
-    labels = torch.randint(vocab, (batch, length), generator=g)
-    prompt_len = torch.tensor([3, 2, 4, 1])
-    seq_len = torch.tensor([9, 6, 7, 4])
-    pos = torch.arange(length)
-    not_prompt = (pos[None, :] >= prompt_len[:, None]).long()
-    padding = pos[None, :] >= seq_len[:, None]
-    padded_labels = labels.masked_fill(padding, losses.IGNORE_INDEX)
-    return {
-        "prompt_mask": (logits, labels, not_prompt * (~padding)),
-        "ignore_index": (logits, padded_labels, torch.ones_like(labels)),
-        "both": (logits, padded_labels, not_prompt.bool()),
-    }
-
-
-def preference_batch(seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Sequence log-probs of 6 pairs, as a policy and a reference might give them."""
-    g = torch.Generator().manual_seed(seed)
-    ref = -10 * torch.rand(2, 6, generator=g, dtype=torch.float64) - 1
-    policy = ref + torch.randn(2, 6, generator=g, dtype=torch.float64)
-    return policy[0], policy[1], ref[0], ref[1]
-
-
-# --- function checks ----------------------------------------------------------------
 
 
 def _close(actual: object, expected: torch.Tensor, tol: float) -> tuple[bool, str]:

@@ -5,8 +5,8 @@ The capstone's test cells call the two ``assert_*`` functions below.  Under
 (:class:`autograder.bridge.StudentFunction`); the heavy work then runs as a
 *job* inside the student's sandboxed kernel, next to their code:
 
-* ``collect_outputs``: the student's functions on the fixed batches of
-  :mod:`rlhf_capstone.checks`, values and gradients (gradients need autograd,
+* ``collect_outputs`` (:mod:`mdl_student.capstone.jobs`): the student's functions on the fixed
+  batches of the same module, values and gradients (gradients need autograd,
   so they cannot be taken across the bridge);
 * ``train_checkpoints``: the reduced DPO job with the student's loss, one run
   per graded beta, each policy returned as safetensors bytes.
@@ -14,9 +14,8 @@ The capstone's test cells call the two ``assert_*`` functions below.  Under
 Only data comes back.  The comparison with ``losses.py`` and the evaluation
 of the checkpoints (held-out implicit-reward accuracy and margin, the beta
 sweep) happen in the grader's own process, against a reference model the
-grader rebuilds itself.  When a student runs the same cells in JupyterLab the
-functions are plain callables and everything runs locally, with the same
-verdicts.
+grader rebuilds itself.  This module is the instructors' (it imports the reference losses): it is
+not in the student package, and the sandbox cannot import it.
 """
 
 from __future__ import annotations
@@ -26,13 +25,13 @@ from typing import Any, Callable
 
 import torch
 
+from mdl_student.capstone.jobs import collect_outputs, train_checkpoints
+
 from . import losses
-from .checks import Verdict, outcome_checks, preference_batch, sequence_batches
+from .checks import Verdict, outcome_checks
 
 PROFILE_ENV = "MDL_CAPSTONE_PROFILE"  # set by `mdl grade --profile`; read in the grader only
 JOB_SECONDS_PER_RUN = 240.0
-PAIR_BETAS = (0.1, 0.5)
-GRADIENT_BETA = 0.2
 
 
 def _is_proxy(fn: Any) -> bool:
@@ -44,7 +43,7 @@ def _run(target: Callable[..., Any], *args: Any, seconds: float, **kwargs: Any) 
     if any(_is_proxy(a) for a in [*args, *kwargs.values()]):
         from autograder.bridge import run_in_kernel
 
-        return run_in_kernel(f"{__name__}:{target.__name__}", *args, seconds=seconds, **kwargs)
+        return run_in_kernel(f"{target.__module__}:{target.__name__}", *args, seconds=seconds, **kwargs)
     return target(*args, **kwargs)
 
 
@@ -55,52 +54,6 @@ def _fail(message: str) -> None:
 
 
 # --------------------------------------------------------------------------- function checks
-
-
-def _attempt(record: dict[str, Any], key: str, compute: Callable[[], Any]) -> None:
-    try:
-        record[key] = compute()
-    except Exception as err:  # noqa: BLE001  (student code may raise anything)
-        record[key] = {"error": f"{type(err).__name__}: {err}"[:300]}
-
-
-def _detached(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, (tuple, list)):
-        return tuple(_detached(v) for v in value)
-    return value  # anything else is reported as a wrong type by the comparison
-
-
-def collect_outputs(which: str, fn: Callable[..., Any]) -> dict[str, Any]:
-    """JOB (runs next to the student's code): their function on the fixed batches, with gradients."""
-    out: dict[str, Any] = {}
-    if which == "sequence_logprobs":
-        for case, (logits, labels, mask) in sequence_batches().items():
-            _attempt(out, case, lambda: _detached(fn(logits.clone(), labels.clone(), mask.clone())))
-        logits, labels, mask = sequence_batches(1)["both"]
-
-        def gradient() -> Any:
-            theirs = logits.clone().requires_grad_()
-            fn(theirs, labels.clone(), mask.clone()).sum().backward()
-            return theirs.grad
-
-        _attempt(out, "gradient", gradient)
-        return out
-    for beta in PAIR_BETAS:
-        args = preference_batch()
-        _attempt(out, f"beta_{beta}", lambda: _detached(fn(*(a.clone() for a in args), beta)))
-
-    def pair_gradient() -> Any:
-        theirs = [a.clone().requires_grad_(i < 2) for i, a in enumerate(preference_batch(1))]
-        fn(*theirs, GRADIENT_BETA)[0].backward()
-        return (theirs[0].grad, theirs[1].grad)
-
-    _attempt(out, "gradient", pair_gradient)
-    if which == "dpo_loss":
-        chosen, rejected, _, _ = preference_batch(2)
-        _attempt(out, "at_reference", lambda: _detached(fn(chosen, rejected, chosen.clone(), rejected.clone(), 0.3)))
-    return out
 
 
 def reference_outputs(which: str) -> dict[str, Any]:
@@ -161,8 +114,11 @@ def _code_digest() -> str:
     from pathlib import Path
 
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.read_bytes())
+    from mdl_student import capstone
+
+    for folder in (Path(__file__).parent, Path(capstone.__file__).parent):
+        for path in sorted(folder.glob("*.py")):
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -171,8 +127,7 @@ def reference_state(profile: Any, task: str, seed: int) -> dict[str, torch.Tenso
     from safetensors.torch import load_file, save_file
 
     from grading_config import PATHS
-
-    from . import train
+    from mdl_student.capstone import train
 
     path = PATHS.build / "capstone-cache" / f"sft-{profile.name}-{task}-{seed}-{_code_digest()}.safetensors"
     key = (profile, task, seed)
@@ -187,29 +142,6 @@ def reference_state(profile: Any, task: str, seed: int) -> dict[str, torch.Tenso
     return state
 
 
-def train_checkpoints(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any],
-                      profile_name: str, task: str, seed: int, betas: list[float],
-                      reference: bytes | None = None) -> dict[str, bytes]:
-    """JOB (runs next to the student's code): the reduced DPO job per beta, policies as safetensors.
-
-    ``reference`` is the grader's SFT model (safetensors), so the kernel does not retrain it; the
-    grader evaluates against its own copy, whatever happens to this one.
-    """
-    from safetensors.torch import load, save
-
-    from . import train
-    from .config import get_profile
-    from .train import train_policy
-
-    if reference is not None:
-        train._SFT_CACHE[(get_profile(profile_name), task, seed)] = load(reference)
-    checkpoints = {}
-    for beta in betas:
-        state = train_policy(profile_name, task, (sequence_logprobs, dpo_loss), seed, beta)
-        checkpoints[repr(float(beta))] = save({k: v.detach().contiguous().cpu() for k, v in state.items()})
-    return checkpoints
-
-
 def training_verdicts(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any],
                       profile_name: str | None = None, seed: int = 0) -> tuple[list[Verdict], dict[float, dict]]:
     """Train with the student's functions (sandboxed when graded), evaluate here, apply the thresholds."""
@@ -217,8 +149,8 @@ def training_verdicts(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[
 
     from grading_config import CAPSTONE
 
-    from .config import get_profile
-    from .evaluate import evaluate_policy
+    from mdl_student.capstone.config import get_profile
+    from mdl_student.capstone.evaluate import evaluate_policy
 
     if sequence_logprobs is None or dpo_loss is None:
         return [Verdict("training", False, "sequence_logprobs and dpo_loss must both be defined")], {}
@@ -235,7 +167,8 @@ def training_verdicts(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[
         payload = checkpoints.get(repr(float(beta)))
         if not isinstance(payload, bytes):
             return [Verdict("training", False, f"no checkpoint came back for beta={beta}")], {}
-        metrics[beta] = evaluate_policy(load(payload), profile, task, seed, beta, reference_state=reference).to_dict()
+        metrics[beta] = evaluate_policy(load(payload), profile, task, seed, beta, reference_state=reference,
+                                         sequence_logprobs=losses.sequence_logprobs).to_dict()
     return outcome_checks(task, metrics, profile.beta), metrics
 
 

@@ -27,9 +27,16 @@ loss_at_init = -sp.log(sp.Rational(1, 2))
 """
 
 
-def answered(student_file: Path) -> nbformat.NotebookNode:
+# Students who try to take the instructors' code instead of writing their own: the grader's sandbox
+# can import the student package only, so these earn the theory question's points and nothing else.
+ATTACKS = {
+    "import_reference": "from rlhf_capstone.losses import sequence_logprobs, dpo_loss, ipo_loss\n",
+}
+
+
+def answered(student_file: Path | None, code: str | None = None) -> nbformat.NotebookNode:
     nb = nbformat.read(RELEASE, as_version=4)
-    code = student_file.read_text()
+    code = student_file.read_text() if code is None else code
     answers = {
         "sequence_logprobs_answer": code,  # one cell defines all three functions; the others re-run it
         "dpo_loss_answer": "# defined with sequence_logprobs above",
@@ -47,6 +54,9 @@ def main() -> None:
     for student_file in sorted(STUDENTS.glob("*.py")):
         nbformat.write(answered(student_file), OUT / f"{student_file.stem}.ipynb")
         print(f"wrote {OUT / (student_file.stem + '.ipynb')}")
+    for name, code in ATTACKS.items():
+        nbformat.write(answered(None, code), OUT / f"{name}.ipynb")
+        print(f"wrote {OUT / (name + '.ipynb')}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import torch
 
 import rlhf_capstone  # noqa: F401  (sets the offline environment before transformers loads)
 from rlhf_capstone import checks, losses
-from rlhf_capstone.train import load_loss_functions
+from mdl_student.capstone.train import load_loss_functions
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBMISSIONS = ROOT / "examples" / "capstone_students"
@@ -104,11 +104,11 @@ def test_ipo_loss_optimum_is_at_h_equal_one_over_two_beta():
 @pytest.fixture(scope="module")
 def trl_setup(tmp_path_factory):
     """A DPOTrainer on two different random tiny models, and one collated batch."""
-    from rlhf_capstone.config import CPU
-    from rlhf_capstone.data import make_task_data
-    from rlhf_capstone.model import build_model
-    from rlhf_capstone.tokenizer import build_tokenizer
-    from rlhf_capstone.train import dpo_config, preference_dataset
+    from mdl_student.capstone.config import CPU
+    from mdl_student.capstone.data import make_task_data
+    from mdl_student.capstone.model import build_model
+    from mdl_student.capstone.tokenizer import build_tokenizer
+    from mdl_student.capstone.train import dpo_config, preference_dataset
     from trl import DPOTrainer
 
     policy = build_model(CPU, seed=1).double()
@@ -186,9 +186,9 @@ def test_the_correct_example_passes_every_function_check():
 
 
 def test_the_reference_passes_every_function_check():
-    from rlhf_capstone.train import REFERENCE_LOSSES
+    from mdl_student.capstone.train import reference_losses
 
-    assert [v for v in checks.function_checks(REFERENCE_LOSSES, checks_thresholds()) if not v.passed] == []
+    assert [v for v in checks.function_checks(reference_losses(), checks_thresholds()) if not v.passed] == []
 
 
 # Each broken example fails the checks that isolate its bug, and only checks of the function it breaks.

@@ -16,11 +16,12 @@ import pytest
 import torch
 
 import rlhf_capstone  # noqa: F401  (sets the offline environment before transformers loads)
-from rlhf_capstone import checks, train
-from rlhf_capstone.config import CPU
-from rlhf_capstone.data import make_task_data, scripted_reward
-from rlhf_capstone.model import build_model, model_from_state
-from rlhf_capstone.tokenizer import build_tokenizer, decode_completion
+from mdl_student.capstone import train
+from rlhf_capstone import checks
+from mdl_student.capstone.config import CPU
+from mdl_student.capstone.data import make_task_data, scripted_reward
+from mdl_student.capstone.model import build_model, model_from_state
+from mdl_student.capstone.tokenizer import build_tokenizer, decode_completion
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBMISSIONS = ROOT / "examples" / "capstone_students"
@@ -106,7 +107,7 @@ def test_the_reference_model_cannot_be_trained_through_the_student_functions():
 
 
 def train_and_evaluate(loss_fns, beta, seed=0):
-    from rlhf_capstone.evaluate import evaluate_policy
+    from mdl_student.capstone.evaluate import evaluate_policy
 
     state = train.train_policy(CPU, TASK, loss_fns, seed, beta)
     return evaluate_policy(state, CPU, TASK, seed, beta).to_dict()
@@ -115,9 +116,9 @@ def train_and_evaluate(loss_fns, beta, seed=0):
 @pytest.mark.slow
 def test_reference_loss_passes_the_thresholds_and_evaluation_runs_in_its_own_process(tmp_path):
     betas = thresholds().graded_betas
-    by_beta = {b: train_and_evaluate(train.REFERENCE_LOSSES, b) for b in betas if b != CPU.beta}
+    by_beta = {b: train_and_evaluate(train.reference_losses(), b) for b in betas if b != CPU.beta}
     # The graded run goes through a checkpoint and a fresh process, as in grading.
-    from rlhf_capstone.evaluate import state_digest
+    from mdl_student.capstone.evaluate import state_digest
 
     state = train.train_policy(CPU, TASK, "reference", 0, CPU.beta)
     meta = train.checkpoint_meta(CPU, TASK, 0, CPU.beta, "reference")
@@ -135,9 +136,9 @@ def test_reference_loss_passes_the_thresholds_and_evaluation_runs_in_its_own_pro
 
 @pytest.mark.slow
 def test_same_seed_gives_the_same_metrics():
-    first = train_and_evaluate(train.REFERENCE_LOSSES, CPU.beta, seed=1)
+    first = train_and_evaluate(train.reference_losses(), CPU.beta, seed=1)
     train._SFT_CACHE.clear()  # rebuild the reference too
-    second = train_and_evaluate(train.REFERENCE_LOSSES, CPU.beta, seed=1)
+    second = train_and_evaluate(train.reference_losses(), CPU.beta, seed=1)
     for key in first:
         assert abs(first[key] - second[key]) <= 1e-6, (key, first[key], second[key])
 

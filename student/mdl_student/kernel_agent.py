@@ -296,7 +296,7 @@ class Agent:
         import importlib
 
         module_name, _, attr = request["target"].partition(":")
-        if not module_name.startswith(("rlhf_capstone.", "mdl_student.")):
+        if not module_name.startswith("mdl_student."):
             return {"ok": False, "error": "only course functions can run as jobs"}
         fn = getattr(importlib.import_module(module_name), attr)
         namespace = self.shell.user_ns

@@ -1,9 +1,10 @@
 """Measure a trained policy against the reference it was trained from.
 
-Runs in the grader's own process, from a state dict (or a safetensors
+The grader runs this in its own process, from a state dict (or a safetensors
 checkpoint) plus (profile, task, seed, beta).  The reference model is
-rebuilt here with ``train.sft_state`` - never taken from the student - and
-every log-probability is computed with the reference ``sequence_logprobs``.
+rebuilt here with ``train.sft_state`` - never taken from the student - and the
+grader computes every log-probability with the instructors' ``sequence_logprobs``;
+a student running it on their own passes theirs.
 
 Metrics, all on held-out prompts that DPO never trained on:
 
@@ -28,6 +29,7 @@ Metrics, all on held-out prompts that DPO never trained on:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,12 +37,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import losses
 from .config import Profile, get_profile
 from .data import PreferencePair, make_task_data, scripted_reward
 from .model import model_from_state
 from .tokenizer import build_tokenizer, decode_completion, encode_example, pad_batch
-from .train import StateDict, configure_torch, load_checkpoint, sft_state
+from .train import StateDict, configure_torch, load_checkpoint, reference_losses, sft_state
+
+SequenceLogprobs = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -76,11 +79,12 @@ def encode_pairs(pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tenso
 
 
 @torch.no_grad()
-def pair_logprobs(model, pairs: list[PreferencePair], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_logprobs(model, pairs: list[PreferencePair], device: str,
+                  sequence_logprobs: SequenceLogprobs) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed completion log-probs of the chosen and of the rejected completions."""
     input_ids, attention_mask, mask = (t.to(device) for t in encode_pairs(pairs))
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-    logps = losses.sequence_logprobs(logits.double(), input_ids, mask).cpu()
+    logps = sequence_logprobs(logits.double(), input_ids, mask).cpu()
     return logps[: len(pairs)], logps[len(pairs) :]
 
 
@@ -173,6 +177,7 @@ def evaluate_policy(
     seed: int,
     beta: float,
     reference_state: StateDict | None = None,
+    sequence_logprobs: SequenceLogprobs | None = None,
 ) -> Metrics:
     """All metrics of a policy against the reference rebuilt from (profile, task, seed).
 
@@ -180,6 +185,10 @@ def evaluate_policy(
     reference itself, or to reuse a reference already rebuilt in this
     process); a grader leaves it out.  ``policy_state`` is checked (keys,
     shapes, finite values) before use: it may come from a student.
+
+    ``sequence_logprobs`` measures the implicit rewards: a student passes their own (the package
+    holds no implementation of it, since writing it is the capstone's first question); left out,
+    the instructors' reference is used where it is installed.
     """
     profile = get_profile(profile)
     configure_torch(profile, seed)
@@ -189,8 +198,9 @@ def evaluate_policy(
     policy = model_from_state(profile, policy_state).to(device).eval()
     reference = model_from_state(profile, reference_state).to(device).eval()
     data = make_task_data(task, profile, seed)
-    pol_c, pol_r = pair_logprobs(policy, data.heldout_pairs, device)
-    ref_c, ref_r = pair_logprobs(reference, data.heldout_pairs, device)
+    logprobs = sequence_logprobs or reference_losses().sequence_logprobs
+    pol_c, pol_r = pair_logprobs(policy, data.heldout_pairs, device, logprobs)
+    ref_c, ref_r = pair_logprobs(reference, data.heldout_pairs, device, logprobs)
     margins = beta * ((pol_c - ref_c) - (pol_r - ref_r))
     generated = generation_metrics(policy, reference, task, data.heldout_prompts, profile, seed, device)
     return Metrics(

@@ -3,8 +3,9 @@
     make_task_data --> sft_state (deterministic: the reference model)
                    --> DPO: policy and reference both start from the SFT weights;
                        the loss is pluggable:
-                         "reference"  our losses.py, inside our compute_loss
-                         "student"    a student's three functions, same place
+                         "student"    a student's three functions, inside our compute_loss
+                         "reference"  the instructors' losses (rlhf_capstone/losses.py: not part of
+                                      the student package), same place
                          "trl"        TRL's own built-in sigmoid loss, untouched
                    --> the policy's state dict
 
@@ -24,6 +25,7 @@ tensors with no graph behind them, so nothing it does (``enable_grad``,
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import tempfile
@@ -36,25 +38,33 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from . import losses
 from .config import Profile, get_profile
 from .data import PreferencePair, make_task_data
 from .model import build_model, model_from_state
 from .tokenizer import build_tokenizer, encode_example, pad_batch
 
 StateDict = dict[str, torch.Tensor]
+IGNORE_INDEX = -100  # label of a position that no loss counts (the convention of torch and TRL)
 
 
 @dataclass(frozen=True)
 class LossFunctions:
-    """The three student-facing functions, as plain callables (see losses.py)."""
+    """The three student-facing functions, as plain callables (see the capstone notebook)."""
 
     sequence_logprobs: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
     dpo_loss: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
     ipo_loss: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
 
 
-REFERENCE_LOSSES = LossFunctions(losses.sequence_logprobs, losses.dpo_loss, losses.ipo_loss)
+def reference_losses() -> LossFunctions:
+    """The instructors' reference implementation: present in the course repository, never in the
+    student package (so never in the grader's sandbox)."""
+    try:
+        losses = importlib.import_module("rlhf_capstone.losses")
+    except ImportError:
+        raise ValueError("the reference losses belong to the instructors' rlhf_capstone package, which the "
+                         "student package does not include: use --loss student --student-file yours.py") from None
+    return LossFunctions(losses.sequence_logprobs, losses.dpo_loss, losses.ipo_loss)
 
 
 def load_loss_functions(path: str | Path) -> LossFunctions:
@@ -67,7 +77,7 @@ def load_loss_functions(path: str | Path) -> LossFunctions:
     spec.loader.exec_module(module)
     missing = [name for name in ("sequence_logprobs", "dpo_loss") if not callable(getattr(module, name, None))]
     if missing:
-        raise AttributeError(f"{path} must define {' and '.join(missing)} (see rlhf_capstone/losses.py)")
+        raise AttributeError(f"{path} must define {' and '.join(missing)} (see the capstone notebook)")
     return LossFunctions(module.sequence_logprobs, module.dpo_loss, getattr(module, "ipo_loss", None))
 
 
@@ -91,7 +101,7 @@ def as_loss_functions(loss_fns: object) -> LossFunctions | None:
 def resolve_losses(loss: str, student_file: str | Path | None = None) -> LossFunctions | None:
     """``"reference"``, ``"student"`` (needs a file) or ``"trl"`` (``None``: TRL's own loss)."""
     if loss == "reference":
-        return REFERENCE_LOSSES
+        return reference_losses()
     if loss == "trl":
         return None
     if loss == "student":
@@ -123,7 +133,7 @@ def run_sft(profile: Profile, task: str, seed: int, progress: Callable[[int], No
     device = profile.resolved_device()
     demos = make_task_data(task, profile, seed).sft
     input_ids, attention_mask, completion_mask = pad_batch([encode_example(d.prompt, d.completion) for d in demos])
-    labels = input_ids.masked_fill(completion_mask == 0, losses.IGNORE_INDEX)  # learn the completions only
+    labels = input_ids.masked_fill(completion_mask == 0, IGNORE_INDEX)  # learn the completions only
     model = build_model(profile, seed).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=profile.sft_lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / profile.sft_steps)
@@ -135,7 +145,7 @@ def run_sft(profile: Profile, task: str, seed: int, progress: Callable[[int], No
         ).logits
         # Next-token cross-entropy on completion tokens: logits at t predict the token at t + 1.
         loss = F.cross_entropy(
-            logits[:, :-1].flatten(0, 1), labels[batch, 1:].flatten().to(device), ignore_index=losses.IGNORE_INDEX
+            logits[:, :-1].flatten(0, 1), labels[batch, 1:].flatten().to(device), ignore_index=IGNORE_INDEX
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -187,7 +197,7 @@ def dpo_config(profile: Profile, seed: int, beta: float, output_dir: str, object
     return DPOConfig(
         output_dir=output_dir,
         beta=beta,
-        # Used by the "trl" loss only.  TRL's "ipo" averages log-probs over tokens (see losses.ipo_loss).
+        # Used by the "trl" loss only.  TRL's "ipo" averages log-probs over tokens (the capstone asks for a sum, see the notebook).
         loss_type=["sigmoid" if objective == "dpo" else "ipo"],
         learning_rate=profile.dpo_lr,
         lr_scheduler_type="linear",
@@ -254,7 +264,7 @@ def _pluggable_trainer_class():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
-            labels = input_ids.masked_fill(attention_mask == 0, losses.IGNORE_INDEX)
+            labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
             not_prompt = (inputs["completion_mask"].cumsum(dim=1) > 0).long()
             seq_logps = self.loss_fns.sequence_logprobs
 
