@@ -68,6 +68,12 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         due=dt.datetime(2027, 2, 5, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
+        id="a4",
+        title="Optimisation",
+        notebook="a4.ipynb",
+        due=dt.datetime(2027, 2, 26, 17, 0, tzinfo=dt.timezone.utc),
+    ),
+    Assignment(
         id="capstone",
         title="RLHF capstone: direct preference optimisation",
         notebook="capstone.ipynb",
