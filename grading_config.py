@@ -89,6 +89,23 @@ LIMITS = SandboxLimits()
 PATHS = Paths()
 
 
+@dataclass(frozen=True)
+class LatePolicy:
+    """Late work: a submission after its due date (or its student's extension) loses a share of its points.
+
+    A day started counts as a whole day; the grace period forgives clock skew and upload delays.
+    Extensions live in one CSV file, ``student,assignment,new_due`` (ISO 8601; no zone means UTC).
+    """
+
+    percent_per_day: float = 10.0
+    max_percent: float = 50.0  # the most a late submission loses
+    grace_minutes: float = 15.0
+    extensions_file: Path = ROOT / "extensions.csv"
+
+
+LATE = LatePolicy()
+
+
 def assignment(assignment_id: str) -> Assignment:
     """Look up an assignment by id, with a message that lists the known ones."""
     for a in ASSIGNMENTS:

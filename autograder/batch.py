@@ -25,6 +25,8 @@ from grading_config import LIMITS, Assignment, SandboxLimits
 
 from autograder.grade import Bundle, Submission, discover_submissions, grade_submission
 from autograder.report import load_records, make_record, save_record, summary_line, table, write_gradebook
+from autograder.late import submission_times
+from autograder.manual import write_grading_sheets
 from autograder.sandbox import isolation
 
 _SLOT: int = 0
@@ -110,12 +112,15 @@ def grade_batch(
     if len(todo) < len(submissions):
         echo(f"{len(submissions) - len(todo)} submission(s) unchanged since the last run: kept (use --force to regrade)")
     question_ids = [q["grade_id"] for q in bundle.manifest.questions]
+    times = submission_times(folder, submissions)
 
     def finish(record: dict[str, Any]) -> None:
+        record["submitted_at"] = times.get(record["student"])
         records[record["student"]] = record
         save_record(record, out_dir)
         write_gradebook(list(records.values()), question_ids, out_dir)
-        echo(summary_line(record))
+        # above the progress bar, not over it
+        (echo if bar.disable else lambda line: bar.write(line, file=sys.stdout))(summary_line(record))
 
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     bar = _progress_bar(len(todo), progress)
@@ -141,6 +146,7 @@ def grade_batch(
                 bar.update(1)
     bar.close()
     write_gradebook(list(records.values()), question_ids, out_dir)
+    write_grading_sheets(list(records.values()), out_dir)
     ordered = [records[s.student] for s in sorted(submissions, key=lambda s: s.student)]
     echo("")
     echo(table(ordered, question_ids))

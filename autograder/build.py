@@ -89,8 +89,9 @@ def _secret_lines(source_nb: nbformat.NotebookNode) -> dict[str, str]:
             visible, hidden = split_hidden(cell.source, grade_id)
             public.update(l.strip() for l in visible.splitlines())
             secrets.update({l.strip(): grade_id for l in hidden.splitlines()})
-        elif is_solution_cell(cell) and cell.cell_type == "code":
-            inside = False
+        elif is_solution_cell(cell):
+            # a Markdown answer (manually graded) without markers is replaced whole by nbgrader
+            inside = cell.cell_type == "markdown" and BEGIN_SOLUTION not in cell.source
             for line in lines:
                 if line.strip() == BEGIN_SOLUTION:
                     inside = True

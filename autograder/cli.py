@@ -55,6 +55,53 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from autograder.class_report import write_report
+
+    index, summary = write_report(Path(args.dir), Path(args.nbgrader_db) if args.nbgrader_db else None)
+    print(f"{summary.students} student(s), mean {summary.mean:g}, median {summary.median:g} of "
+          f"{sum(q.points for q in summary.questions):g} autograded; report: {index}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from autograder.export import export
+
+    path, rows = export(Path(args.dir), args.format, Path(args.out) if args.out else None,
+                        Path(args.nbgrader_db) if args.nbgrader_db else None)
+    awaiting = sum(bool(t.awaiting) for t in rows)
+    if awaiting:
+        print(f"warning: {awaiting} student(s) have manual questions awaiting a grade; their totals lack those points",
+              file=sys.stderr)
+    print(f"{len(rows)} row(s) for {args.format}: {path}")
+    return 0
+
+
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    from autograder.gradescope import write_zip
+
+    out = write_zip(grading_config.assignment(args.assignment), Path(args.out))
+    print(f"{args.assignment}: Gradescope autograder written to {out} (holds hidden tests: instructors only)")
+    return 0
+
+
+def cmd_formgrader(args: argparse.Namespace) -> int:
+    from autograder.intake import find_submissions
+    from autograder.manual import sync_to_nbgrader
+    from autograder.report import load_records
+
+    a = grading_config.assignment(args.assignment)
+    records = list(load_records(Path(args.dir)).values())
+    if not records:
+        raise FileNotFoundError(f"no graded submissions in {args.dir}")
+    notebooks = {s.student: s.path for s in find_submissions(Path(args.submissions), a).submissions} if args.submissions else {}
+    db = sync_to_nbgrader(a.id, a.notebook, records, grading_config.PATHS.source / a.id / a.notebook,
+                          Path(args.course), notebooks)
+    print(f"{len(records)} submission(s) written to nbgrader's gradebook {db}; start formgrader in {args.course}, "
+          f"then `mdl export {args.dir} --nbgrader-db {db}`")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mdl", description="Maths for Deep Learning: build releases and grade submissions.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -79,6 +126,30 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("shards", nargs="+", help="the shards' --out folders")
     m.add_argument("--out", required=True)
     m.set_defaults(func=cmd_merge)
+
+    r = sub.add_parser("report", help="class report (DIR/report/index.html); refresh grades.csv and feedback pages")
+    r.add_argument("dir", help="an `mdl grade --out` folder")
+    r.add_argument("--nbgrader-db", help="also read manual grades from nbgrader's gradebook.db (see mdl formgrader)")
+    r.set_defaults(func=cmd_report)
+
+    e = sub.add_parser("export", help="totals in the columns an LMS imports (Canvas, Moodle) or a plain CSV")
+    e.add_argument("dir", help="an `mdl grade --out` folder")
+    e.add_argument("--format", required=True, choices=["canvas", "moodle", "csv"])
+    e.add_argument("--out", help="file to write (default DIR/export-<format>.csv)")
+    e.add_argument("--nbgrader-db", help="also read manual grades from nbgrader's gradebook.db")
+    e.set_defaults(func=cmd_export)
+
+    gs = sub.add_parser("gradescope", help="write a Gradescope autograder zip for one assignment")
+    gs.add_argument("assignment")
+    gs.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
+    gs.set_defaults(func=cmd_gradescope)
+
+    f = sub.add_parser("formgrader", help="write autograded scores into nbgrader's gradebook for manual grading")
+    f.add_argument("assignment")
+    f.add_argument("dir", help="an `mdl grade --out` folder")
+    f.add_argument("--course", required=True, help="nbgrader course folder (gradebook.db and autograded/ go there)")
+    f.add_argument("--submissions", help="the submissions folder, so formgrader can show each notebook")
+    f.set_defaults(func=cmd_formgrader)
 
     v = sub.add_parser("validate", help="source earns full marks, untouched release earns zero")
     v.add_argument("assignments", nargs="*")

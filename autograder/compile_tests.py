@@ -63,6 +63,7 @@ class Manifest:
     test_cell_ids: list[str]
     solution_cell_ids: list[str]
     skipped_cell_ids: list[str] = field(default_factory=list)  # tagged skip-when-grading
+    manual_questions: list[dict[str, Any]] = field(default_factory=list)  # graded by a person (autograder.manual)
 
     @property
     def max_score(self) -> float:
@@ -300,8 +301,18 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
         test_cell_ids=[q["grade_id"] for q in questions],
         solution_cell_ids=[str(nbgrader_meta(c).get("grade_id")) for c in nb.cells if is_solution_cell(c)],
         skipped_cell_ids=[str(nbgrader_meta(c).get("grade_id")) for c in nb.cells if is_skipped_cell(c)],
+        manual_questions=_manual_questions(nb.cells, path.name),
     )
     return manifest, files
+
+
+def _manual_questions(cells: list[Any], where: str) -> list[dict[str, Any]]:
+    from autograder.manual import manual_questions
+
+    try:
+        return manual_questions(cells, where)
+    except ValueError as err:
+        raise CompileError(str(err)) from None
 
 
 def write_bundle(path: Path, assignment_id: str, out_dir: Path) -> Manifest:

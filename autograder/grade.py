@@ -28,6 +28,7 @@ from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
 
 from autograder.bridge import environment
 from autograder.compile_tests import Manifest, is_skipped_cell, is_test_cell, nbgrader_meta
+from autograder.feedback import annotate_for_feedback
 from autograder.sandbox import ChildStopped, Kernel, KernelDied, KernelError, KernelTimeout, run_in_child
 
 MAX_RESTARTS = 3
@@ -102,6 +103,8 @@ class Outcome:
     results: Any = None  # otter GradingResults, when tests ran
     sha256: str = ""
     seconds: float = 0.0
+    cells: dict[str, Any] = field(default_factory=dict)  # question -> cells of the notebook (feedback)
+    manual: dict[str, Any] = field(default_factory=dict)  # manual question -> points, the student's answer
 
     @property
     def score(self) -> float:
@@ -417,10 +420,12 @@ def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, l
     outcome.sha256 = submission.sha256()
     if submission.note:
         outcome.messages.append(submission.note)
+    annotate_for_feedback(outcome, None, bundle.manifest)
     try:
         if submission.path is None:
             raise Rejected("missing", submission.note or "no notebook was submitted")
         nb = read_submission(submission.path, limits)
+        annotate_for_feedback(outcome, nb.cells, bundle.manifest)
         outcome.messages += identify(nb, bundle.manifest)
         cells = student_cells(nb, bundle.manifest)
         files = dict(bundle.release_files)

@@ -19,6 +19,7 @@ from autograder.grade import Outcome
 
 RECORD_NAME = "record.json"
 RESULTS_NAME = "results.json"
+FEEDBACK_NAME = "feedback.html"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -84,6 +85,11 @@ def make_record(outcome: Outcome, fingerprint: str) -> dict[str, Any]:
         "seconds": outcome.seconds,
         "sandbox": _sandbox(),
         "results": gradescope_results(outcome),
+        # for the feedback page and the manual questions (autograder.feedback, autograder.manual)
+        "cases": case_results(outcome.results),
+        "cells": getattr(outcome, "cells", {}),
+        "manual": getattr(outcome, "manual", {}),
+        "submitted_at": None,  # set by the batch (autograder.late)
     }
 
 
@@ -91,6 +97,7 @@ def save_record(record: dict[str, Any], out_dir: Path) -> None:
     student_dir = out_dir / _safe_name(record["student"])
     atomic_write_text(student_dir / RESULTS_NAME, json.dumps(record["results"], indent=2) + "\n")
     atomic_write_text(student_dir / RECORD_NAME, json.dumps(record, indent=2) + "\n")
+    write_feedback(record, out_dir)
 
 
 def load_records(out_dir: Path) -> dict[str, dict[str, Any]]:
@@ -112,22 +119,55 @@ def _safe_name(student: str) -> str:
     return cleaned or "_"
 
 
-def grades_csv(records: list[dict[str, Any]], question_ids: list[str]) -> str:
+def grades_csv(records: list[dict[str, Any]], question_ids: list[str], out_dir: Path | None = None) -> str:
+    """The gradebook; with ``out_dir``, the manual, late and final columns follow the q: columns."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "assignment", "score", "max_score", "status"] + [f"q:{q}" for q in question_ids])
+    extras = _extra_columns(records, out_dir) if out_dir is not None else ([], {})
+    writer.writerow(["student", "assignment", "score", "max_score", "status"] + [f"q:{q}" for q in question_ids] + extras[0])
     for r in sorted(records, key=lambda r: r["student"]):
         writer.writerow(
             [r["student"], r["assignment"], _num(r["score"]), _num(r["max_score"]), r["status"]]
             + [_num(r["scores"].get(q, 0.0)) for q in question_ids]
+            + extras[1].get(r["student"], [])
         )
     return buffer.getvalue()
 
 
+def _extra_columns(records: list[dict[str, Any]], out_dir: Path) -> tuple[list[str], dict[str, list[str]]]:
+    from autograder.manual import manual_points
+    from autograder.totals import extra_cells, extra_header, totals
+
+    try:
+        rows = totals(records, out_dir)
+    except ValueError as err:  # a bad manual_grades.csv or extensions.csv must not stop a grading run
+        print(f"warning: {err}; manual grades and extensions are left out of grades.csv until it is fixed")
+        rows = totals(records, out_dir, manual_grades={}, extensions={})
+    return extra_header(list(manual_points(records))), {t.student: extra_cells(t) for t in rows}
+
+
 def write_gradebook(records: list[dict[str, Any]], question_ids: list[str], out_dir: Path) -> Path:
     path = out_dir / "grades.csv"
-    atomic_write_text(path, grades_csv(records, question_ids))
+    atomic_write_text(path, grades_csv(records, question_ids, out_dir))
     return path
+
+
+def case_results(results: Any) -> dict[str, list[dict[str, Any]]]:
+    """Each question's test cases (visible and hidden) as plain data: name, hidden, passed, message."""
+    if results is None:
+        return {}
+    return {
+        name: [{"name": r.test_case.name, "hidden": bool(r.test_case.hidden), "passed": bool(r.passed), "message": r.message}
+               for r in test_file.test_case_results]
+        for name, test_file in results.results.items()
+    }
+
+
+def write_feedback(record: dict[str, Any], out_dir: Path) -> None:
+    """The student's feedback page, DIR/<student>/feedback.html (autograder.feedback)."""
+    from autograder.feedback import feedback_html
+
+    atomic_write_text(out_dir / _safe_name(record["student"]) / FEEDBACK_NAME, feedback_html(record, out_dir))
 
 
 def _num(value: float) -> str:

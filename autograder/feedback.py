@@ -1,0 +1,225 @@
+"""``DIR/<student>/feedback.html``: what a student reads after grading.
+
+One self-contained page (no script, no outside resources, a Content-Security-Policy that allows
+neither) with the score of each question, the visible tests' messages, the hidden tests as
+passed or failed with a neutral line, the cells of the student's notebook each question is about,
+manual questions, lateness, and the statuses in plain words. Everything that comes from the
+student (names, error messages, answers) is untrusted and escaped. Hidden tests' own messages stay
+in the instructor's record.json: the page never shows a hidden input or expected value, and never
+a line number of a compiled test file.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+STATUS_EXPLAINED = {
+    "ok": "Your notebook ran. Cells that raised an error are listed below; the cells after them still counted.",
+    "timeout": "A cell ran past the time limit and was stopped (or the notebook as a whole ran too long). "
+               "The rest of your notebook was still graded.",
+    "memory": "A cell used more memory than allowed and was stopped. The rest of your notebook was still graded.",
+    "crashed": "Your code stopped the Python kernel (for example with os._exit). It was restarted and your other "
+               "cells were run again, so only what the crash touched lost points.",
+    "invalid-notebook": "The file you handed in could not be read as a Jupyter notebook (empty, not text, "
+                        "not valid notebook JSON, or too large). Nothing in it could be graded.",
+    "wrong-assignment": "The notebook belongs to another assignment: none of this assignment's cells are in it.",
+    "missing": "No notebook was found for you.",
+    "ambiguous": "Several notebooks were handed in and none has the assignment's name, so none was graded: "
+                 "hand in one notebook.",
+    "duplicate": "Two hand-ins map to the same student; neither was merged into the other. Your instructor will sort it out.",
+    "refused-symlink": "A link was handed in instead of a notebook. Links are never followed: hand in the notebook itself.",
+    "grader-error": "The grader itself failed on your notebook. This is our fault: it will be graded again.",
+}
+NEUTRAL_HIDDEN_FAILED = ("Hidden test: failed. It tries your answer on inputs you have not seen; "
+                         "check that it holds in general, not only for the visible example.")
+NEUTRAL_HIDDEN_PASSED = "Hidden test: passed."
+_OTTER_HEADER = re.compile(r"^(❌ Test case failed|Error at line \d+ in test \S+:)\s*$")
+
+
+# --------------------------------------------------------------------------- which cells a question is about
+
+
+def question_cells(cells: list[Any], questions: list[dict[str, Any]]) -> dict[str, dict[str, list[int]]]:
+    """For each question, the 1-based cell numbers of the student's notebook it is about.
+
+    ``answers``: the last cells before the test that define a name the test reads; ``test``: the
+    notebook's own copy of the question's test cell (matched by grade_id).
+    """
+    defined: dict[str, int] = {}
+    located: dict[str, dict[str, list[int]]] = {}
+    wanted = {q["grade_id"]: q for q in questions}
+    for index, cell in enumerate(cells, start=1):
+        meta = cell.get("metadata", {}) if isinstance(cell.get("metadata"), dict) else {}
+        grade_id = (meta.get("nbgrader") or {}).get("grade_id") if isinstance(meta.get("nbgrader"), dict) else None
+        if grade_id in wanted and cell.get("cell_type") == "code" and (meta.get("nbgrader") or {}).get("grade"):
+            params = wanted[grade_id]["params"]
+            located[grade_id] = {"answers": sorted({defined[p] for p in params if p in defined}), "test": [index]}
+            continue
+        if cell.get("cell_type") == "code":
+            for name in _names_bound(cell.get("source", "")):
+                defined[name] = index
+    for grade_id, question in wanted.items():  # a test cell the student deleted: point at the answers anyway
+        located.setdefault(grade_id, {"answers": sorted({defined[p] for p in question["params"] if p in defined}), "test": []})
+    return located
+
+
+def _names_bound(source: Any) -> set[str]:
+    from autograder.compile_tests import python_source, top_level_bindings
+
+    try:
+        imports, names = top_level_bindings(ast.parse(python_source(source if isinstance(source, str) else "".join(source))))
+    except Exception:  # noqa: BLE001  (a student's cell that does not parse defines nothing we can see)
+        return set()
+    return names | set(imports)
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def visible_message(message: str) -> str:
+    """otter's message without its header lines (which name a line of the compiled test file)."""
+    lines = message.splitlines()
+    kept = [line for line in lines if not _OTTER_HEADER.match(line.strip())]
+    if len(kept) < len(lines) and kept:
+        kept[0] = "check: " + kept[0].strip()  # the visible assert that failed, as the student's test cell has it
+    return "\n".join(kept).strip("\n")
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _cells_text(cells: dict[str, list[int]]) -> str:
+    parts = []
+    if cells.get("answers"):
+        parts.append("your answer: cell " + ", ".join(str(c) for c in cells["answers"]))
+    if cells.get("test"):
+        parts.append("its tests: cell " + ", ".join(str(c) for c in cells["test"]))
+    return "; ".join(parts) or "no cell of your notebook defines what this question reads"
+
+
+def _case_rows(cases: list[dict[str, Any]]) -> str:
+    rows = []
+    for case in cases:
+        mark = "pass" if case["passed"] else "fail"
+        if case["hidden"]:
+            text = NEUTRAL_HIDDEN_PASSED if case["passed"] else NEUTRAL_HIDDEN_FAILED
+            rows.append(f"<li class='{mark}'><span class='tag {mark}'>{mark}</span> {_e(text)}</li>")
+        elif case["passed"]:
+            rows.append(f"<li class='pass'><span class='tag pass'>pass</span> Visible test: passed.</li>")
+        else:
+            rows.append(f"<li class='fail'><span class='tag fail'>fail</span> Visible test: failed."
+                        f"<pre>{_e(visible_message(case['message']))}</pre></li>")
+    return "<ul class='cases'>" + "".join(rows) + "</ul>"
+
+
+def _question_section(grade_id: str, record: dict[str, Any]) -> str:
+    score, points = record["scores"].get(grade_id, 0.0), record["max_scores"][grade_id]
+    cases = record.get("cases", {}).get(grade_id)
+    cells = record.get("cells", {}).get(grade_id, {})
+    body = _case_rows(cases) if cases else f"<p>Not graded: {_e(record['status'])} (see above).</p>"
+    full = "full" if score >= points else ("part" if score > 0 else "none")
+    return (f"<section class='question'><h3>{_e(grade_id)} <span class='score {full}'>{_num(score)} / {_num(points)}</span></h3>"
+            f"<p class='cells'>About {_e(_cells_text(cells))}.</p>{body}</section>")
+
+
+def _manual_section(total: Any) -> str:
+    if not total.manual_max:
+        return ""
+    items = []
+    for grade_id, points in total.manual_max.items():
+        if grade_id in total.manual:
+            comment = total.comments.get(grade_id, "")
+            items.append(f"<li><b>{_e(grade_id)}</b>: {_num(total.manual[grade_id])} / {_num(points)}"
+                         + (f"<pre>{_e(comment)}</pre>" if comment else "") + "</li>")
+        else:
+            items.append(f"<li><b>{_e(grade_id)}</b>: awaiting a grade (out of {_num(points)}); "
+                         "an instructor reads this answer.</li>")
+    return "<section><h2>Questions graded by a person</h2><ul>" + "".join(items) + "</ul></section>"
+
+
+def _total(record: dict[str, Any], out_dir: Path | None) -> Any:
+    from autograder.totals import totals
+
+    try:
+        return totals([record], out_dir or Path("."))[0]
+    except ValueError:  # a bad manual_grades.csv or extensions.csv: the page still gets written
+        return totals([record], out_dir or Path("."), manual_grades={}, extensions={})[0]
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:56em;margin:1.5em auto;padding:0 1em;color:#222}
+h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+h3{font-size:1em;margin:.2em 0} .summary{display:flex;gap:1.2em;flex-wrap:wrap;margin:1em 0}
+.box{background:#f4f6f8;border-radius:6px;padding:.6em 1em;max-width:22em} .big{font-size:1.6em;font-weight:600}
+.question{border:1px solid #e3e3e3;border-radius:6px;padding:.6em 1em;margin:.7em 0}
+.score{float:right;font-weight:600;padding:0 .5em;border-radius:4px} .full{background:#d8f3dc}
+.part{background:#fff3bf} .none{background:#ffe0e0} .cells{color:#555;margin:.2em 0 .4em}
+ul.cases{list-style:none;padding-left:0;margin:.3em 0} ul.cases li{margin:.3em 0}
+.tag{display:inline-block;min-width:2.8em;text-align:center;font-size:.8em;font-weight:600;border-radius:3px;padding:0 .3em}
+.tag.pass{background:#2b8a3e;color:#fff} .tag.fail{background:#c92a2a;color:#fff}
+pre{white-space:pre-wrap;word-break:break-word;background:#f8f8f8;border-left:3px solid #c92a2a;padding:.4em .7em;margin:.3em 0}
+table.legend td{padding:.2em .6em;vertical-align:top} .status{font-weight:600}
+"""
+
+
+def feedback_html(record: dict[str, Any], out_dir: Path | None = None) -> str:
+    """The whole feedback page of one graded record."""
+    import grading_config
+
+    total = _total(record, out_dir)
+    try:
+        title = grading_config.assignment(record["assignment"]).title
+    except KeyError:
+        title = record["assignment"]
+    status = record["status"]
+    notes = "".join(f"<li>{_e(m)}</li>" for m in record.get("messages", []))
+    questions = "".join(_question_section(q, record) for q in record["max_scores"])
+    legend = "".join(f"<tr><td class='status'>{_e(s)}</td><td>{_e(t)}</td></tr>" for s, t in STATUS_EXPLAINED.items())
+    final_box = ""
+    if total.manual_max or total.lateness.penalty_percent:
+        final_box = (f"<div class='box'>Total<div class='big'>{_num(total.final)} / {_num(total.max_score)}</div>"
+                     + (f"{len(total.awaiting)} question(s) awaiting a grade" if total.awaiting else "all graded") + "</div>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Feedback: {_e(record['assignment'])}, {_e(record['student'])}</title><style>{STYLE}</style></head>
+<body>
+<h1>{_e(title)}</h1>
+<p>Feedback for <b>{_e(record['student'])}</b> (assignment {_e(record['assignment'])})</p>
+<div class="summary">
+<div class="box">Autograded score<div class="big">{_num(record['score'])} / {_num(record['max_score'])}</div></div>
+<div class="box">Status<div class="big">{_e(status)}</div>{_e(STATUS_EXPLAINED.get(status, ''))}</div>
+{final_box}
+</div>
+<p>{_e(total.lateness.describe())}</p>
+{('<h2>Notes from the grader</h2><ul>' + notes + '</ul>') if notes else ''}
+<h2>Questions</h2>
+<p>Cell numbers count every cell of your notebook from the top, Markdown cells included.
+Each question's points are split between its visible test (the one you can run yourself) and its hidden test.</p>
+{questions}
+{_manual_section(total)}
+<h2>What the statuses mean</h2>
+<table class="legend">{legend}</table>
+</body></html>
+"""
+
+
+def annotate_for_feedback(outcome: Any, cells: list[Any] | None, manifest: Any) -> None:
+    """Keep on the outcome what the feedback page and the manual questions need from the notebook."""
+    from autograder.manual import manual_answers
+
+    manual = getattr(manifest, "manual_questions", [])
+    answers = manual_answers(cells or [], [q["grade_id"] for q in manual])
+    outcome.manual = {q["grade_id"]: {"points": q["points"], "answer": answers[q["grade_id"]]} for q in manual}
+    if cells is not None:
+        outcome.cells = question_cells(cells, manifest.questions)

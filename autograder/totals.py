@@ -1,0 +1,113 @@
+"""One student's total: the autograded score, the manual grades, the late penalty.
+
+The one place that combines them, so that ``grades.csv``, the feedback pages, the report and
+``mdl export`` all say the same number:
+
+    final = (autograded score + manual scores given so far) * (1 - late penalty / 100)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.late import Lateness, assess_record, format_time, load_extensions
+from autograder.manual import MANUAL_GRADES, manual_points, read_manual_grades
+from grading_config import LATE
+
+AWAITING = "awaiting"
+
+
+@dataclass
+class Total:
+    record: dict[str, Any]
+    lateness: Lateness
+    manual_max: dict[str, float]
+    manual: dict[str, float] = field(default_factory=dict)  # graded manual questions only
+    comments: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def student(self) -> str:
+        return self.record["student"]
+
+    @property
+    def awaiting(self) -> list[str]:
+        return [g for g in self.manual_max if g not in self.manual]
+
+    @property
+    def raw(self) -> float:
+        return round(float(self.record["score"]) + sum(self.manual.values()), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(float(self.record["max_score"]) + sum(self.manual_max.values()), 6)
+
+    @property
+    def final(self) -> float:
+        return round(self.raw * (1 - self.lateness.penalty_percent / 100), 6)
+
+
+@dataclass
+class ManualSources:
+    """Where manual grades come from: DIR/manual_grades.csv, and nbgrader's gradebook if given."""
+
+    out_dir: Path
+    nbgrader_db: Path | None = None
+
+    def load(self, records: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[float, str]]:
+        points = manual_points(records)
+        if not points:
+            return {}
+        grades = read_manual_grades(self.out_dir / MANUAL_GRADES, points)
+        if self.nbgrader_db is not None:
+            from autograder.manual import read_nbgrader_manual
+            import grading_config
+
+            assignment = grading_config.assignment(records[0]["assignment"])
+            grades.update(read_nbgrader_manual(self.nbgrader_db, assignment.id, assignment.notebook, list(points)))
+        return grades
+
+
+def totals(
+    records: list[dict[str, Any]],
+    out_dir: Path,
+    nbgrader_db: Path | None = None,
+    *,
+    manual_grades: dict[tuple[str, str], tuple[float, str]] | None = None,
+    extensions: dict[tuple[str, str], dt.datetime] | None = None,
+) -> list[Total]:
+    """The Total of every record, sorted by student; a bad manual_grades.csv or extensions.csv is a ValueError."""
+    grades = ManualSources(out_dir, nbgrader_db).load(records) if manual_grades is None else manual_grades
+    points = manual_points(records)
+    extensions = load_extensions(LATE.extensions_file) if extensions is None else extensions
+    result = []
+    for record in sorted(records, key=lambda r: r["student"]):
+        total = Total(record, assess_record(record, extensions), dict(points))
+        for grade_id in points:
+            if (record["student"], grade_id) in grades:
+                total.manual[grade_id], total.comments[grade_id] = grades[(record["student"], grade_id)]
+        result.append(total)
+    return result
+
+
+def extra_header(manual_ids: list[str]) -> list[str]:
+    """The columns grades.csv gets after its q: columns (existing readers keep working)."""
+    return [f"manual:{g}" for g in manual_ids] + ["submitted_at", "due", "days_late", "late_penalty_pct",
+                                                  "final_score", "final_max_score"]
+
+
+def extra_cells(total: Total) -> list[str]:
+    late = total.lateness
+    manual = [_num(total.manual[g]) if g in total.manual else AWAITING for g in total.manual_max]
+    submitted = late.submitted_at.astimezone(dt.timezone.utc).isoformat() if late.submitted_at else ""
+    return manual + [submitted, late.due.astimezone(dt.timezone.utc).isoformat(), str(late.days_late),
+                     _num(late.penalty_percent), _num(total.final), _num(total.max_score)]
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if float(value) != int(value) else str(int(value))
+
+
+__all__ = ["AWAITING", "Total", "totals", "extra_header", "extra_cells", "format_time"]

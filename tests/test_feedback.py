@@ -1,0 +1,148 @@
+"""DIR/<student>/feedback.html: what a student reads; escaped, hidden tests neutral, cell numbers, statuses."""
+
+import html
+import re
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+
+import grading_config
+from autograder.feedback import NEUTRAL_HIDDEN_FAILED, STATUS_EXPLAINED, feedback_html, question_cells
+from autograder.grade import Bundle
+from fixtures.ops_records import case, make_record, write_records
+
+HOSTILE = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>"
+SECRET = "expected 0.7310585786300049 at x = 17.25"
+VISIBLE_FAILURE = ("❌ Test case failed\nError at line 17 in test q1_affine:\n"
+                   "      assert_close(affine(beta, Omega, X), expected)\n"
+                   "StudentCodeError: your function affine raised ValueError: shapes (2,3) (2,)")
+
+
+@pytest.fixture(autouse=True)
+def _no_course_extensions(monkeypatch, tmp_path):
+    monkeypatch.setattr("autograder.totals.LATE", grading_config.LatePolicy(extensions_file=tmp_path / "none.csv"))
+
+
+def _record(**kw):
+    cases = {"q1_affine": [case("q1_affine", False, False, VISIBLE_FAILURE),
+                           case("q1_affine", True, False, f"❌ Hidden test failed: {SECRET}")],
+             "q2_linear_example": [case("q2_linear_example", False, True), case("q2_linear_example", True, True)],
+             "q3_triangular": [case("q3_triangular", False, True), case("q3_triangular", True, False, "❌ Hidden test failed (AssertionError)")]}
+    return make_record(kw.pop("student", "ana"), {"q1_affine": 0, "q2_linear_example": 2, "q3_triangular": 2},
+                       cases=cases, **kw)
+
+
+def test_scores_and_visible_messages_without_compiled_test_line_numbers():
+    page = feedback_html(_record())
+    assert "0 / 4" in page and "2 / 2" in page and "2 / 4" in page
+    assert "Autograded score" in page and "4 / 10" in page
+    assert "your function affine raised ValueError" in page
+    assert "check: assert_close(affine(beta, Omega, X), expected)" in page
+    assert "Error at line" not in page and "line 17" not in page
+
+
+def test_hidden_tests_say_passed_or_failed_with_a_neutral_line_only():
+    page = feedback_html(_record())
+    assert SECRET not in page and "0.7310585786300049" not in page
+    assert page.count("Hidden test: failed") == 2 and "Hidden test: passed." in page
+    assert NEUTRAL_HIDDEN_FAILED.split(".")[0] in page
+
+
+def test_cells_of_the_students_notebook_are_named():
+    page = feedback_html(_record())
+    assert "your answer: cell 3; its tests: cell 4" in page
+
+
+def test_every_status_is_explained_in_plain_words():
+    page = feedback_html(_record(status="timeout", messages=["cell 18: stopped after 30 s (time limit)"]))
+    for status, text in STATUS_EXPLAINED.items():
+        assert f">{status}<" in page and html.escape(text.split(".")[0]) in page
+    assert "cell 18: stopped after 30 s" in page
+
+
+def test_everything_the_student_controls_is_escaped():
+    page = feedback_html(_record(student=HOSTILE, messages=[f"cell 3: NameError: {HOSTILE}"]))
+    assert "<script>" not in page and "<img" not in page
+    assert "&lt;script&gt;" in page
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+
+
+def test_a_submission_that_never_ran_says_why_per_question():
+    page = feedback_html(make_record("ana", {}, status="invalid-notebook", messages=["the file is empty"]))
+    assert "Not graded: invalid-notebook" in page and "the file is empty" in page
+
+
+def test_late_and_manual_questions_appear_with_the_total():
+    record = _record(submitted_at=(grading_config.assignment("a1").due.replace(day=6)).isoformat(),
+                     manual={"q9_derivation": {"points": 2.0, "answer": "d/dx ..."}})
+    page = feedback_html(record)
+    assert "hours late" in page and "10% of the points taken off" in page
+    assert "q9_derivation" in page and "awaiting a grade" in page
+    assert "3.6 / 12" in page  # (4 autograded + 0 manual so far) * 0.9, out of 10 + 2
+
+
+def test_question_cells_point_at_the_answer_and_test_cells_of_a_real_notebook():
+    bundle = Bundle.load(grading_config.assignment("a1"))
+    nb = nbformat.read(grading_config.PATHS.release / "a1" / "a1.ipynb", as_version=4)
+    cells = question_cells(nb.cells, bundle.manifest.questions)
+    for question in bundle.manifest.questions:
+        located = cells[question["grade_id"]]
+        test_cell = nb.cells[located["test"][0] - 1]
+        assert test_cell.metadata["nbgrader"]["grade_id"] == question["grade_id"]
+        for answer in located["answers"]:
+            assert answer < located["test"][0]
+            source = nb.cells[answer - 1].source
+            assert any(re.search(rf"\b{p}\b", source) for p in question["params"])
+    # a cell inserted at the top shifts every number by one
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("my notes"))
+    shifted = question_cells(nb.cells, bundle.manifest.questions)
+    assert all(shifted[q]["test"][0] == cells[q]["test"][0] + 1 for q in cells)
+
+
+def _browser() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("no headless browser (Debian package `chromium`); the page was not rendered")
+
+
+def _chromium(*args: str, user_dir) -> subprocess.CompletedProcess:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={user_dir}", "--hide-scrollbars"]
+    return subprocess.run([_browser(), *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_page_renders_in_a_headless_browser_and_runs_no_student_script(tmp_path):
+    write_records(tmp_path, [_record(student="ana", messages=[f"cell 3: {HOSTILE}"])])
+    page = tmp_path / "ana" / "feedback.html"
+    shot = tmp_path / "feedback.png"
+    _chromium("--window-size=1000,1400", f"--screenshot={shot}", page.as_uri(), user_dir=tmp_path / "chrome1")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    dom = _chromium("--dump-dom", page.as_uri(), user_dir=tmp_path / "chrome2").stdout
+    assert "Autograded score" in dom and "q1_affine" in dom
+    assert "<title>Feedback: a1, ana</title>" in dom and "pwned</title>" not in dom
+
+
+@pytest.mark.slow
+def test_mdl_grade_writes_a_feedback_page_for_every_student_without_hidden_test_text(tmp_path):
+    from autograder.batch import grade_batch
+
+    examples = grading_config.PATHS.examples / "a1"
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("partial.ipynb", "not_a_notebook.ipynb"):
+        shutil.copy(examples / name, subs / name)
+    out = tmp_path / "out"
+    grade_batch(grading_config.assignment("a1"), subs, out, jobs=1, echo=lambda s: None, progress=False)
+    hidden = "\n".join(p.read_text() for p in (grading_config.PATHS.build / "a1" / "tests").glob("*.py"))
+    hidden_lines = [l.strip() for l in hidden.splitlines() if l.startswith("        ") and len(l.strip()) > 20]
+    for student in ("partial", "not_a_notebook"):
+        page = (out / student / "feedback.html").read_text()
+        assert "Autograded score" in page
+        for line in hidden_lines:
+            assert line not in page, f"hidden test text in {student}'s feedback: {line}"
+        assert not re.search(r"line \d+ in test", page)
+    assert "your answer: cell" in (out / "partial" / "feedback.html").read_text()

@@ -1,0 +1,85 @@
+"""`mdl report DIR`: class statistics, plots, index.html; grades.csv keeps its columns and gains the new ones at the end."""
+
+import csv
+import json
+
+import pytest
+
+import grading_config
+from autograder.class_report import write_report
+from autograder.cli import main
+from autograder.report import grades_csv
+from fixtures.ops_records import QUESTIONS, make_record, write_records
+
+DUE = grading_config.assignment("a1").due
+
+
+@pytest.fixture(autouse=True)
+def _no_course_extensions(monkeypatch, tmp_path):
+    monkeypatch.setattr("autograder.totals.LATE", grading_config.LatePolicy(extensions_file=tmp_path / "none.csv"))
+
+
+@pytest.fixture
+def graded(tmp_path):
+    records = [
+        make_record("ana", {"q1_affine": 4, "q2_linear_example": 2, "q3_triangular": 4}),
+        make_record("ben", {"q1_affine": 2, "q2_linear_example": 2, "q3_triangular": 0},
+                    submitted_at=DUE.replace(day=DUE.day + 1).isoformat()),  # 24 h late: 1 day, 10%
+        make_record("cy", {"q1_affine": 4, "q2_linear_example": 0, "q3_triangular": 0}),
+        make_record("dee", {}, status="invalid-notebook", messages=["the file is empty"]),
+    ]
+    return write_records(tmp_path / "out", records)
+
+
+def test_summary_numbers_are_the_class_statistics(graded):
+    _, summary = write_report(graded)
+    # autograded totals: 10, 4, 4, 0
+    assert summary.students == 4 and summary.mean == 4.5 and summary.median == 4.0
+    assert summary.mean_final == pytest.approx((10 + 3.6 + 4 + 0) / 4, abs=1e-3)
+    assert summary.statuses == {"ok": 3, "invalid-notebook": 1} and summary.late == 1
+    rates = {q.grade_id: q.full_marks_rate for q in summary.questions}
+    assert rates == {"q1_affine": 0.5, "q2_linear_example": 0.5, "q3_triangular": 0.25}
+    assert [q.grade_id for q in summary.hardest][0] == "q3_triangular"
+    visible = {q.grade_id: q.visible_pass_rate for q in summary.questions}
+    assert visible["q3_triangular"] == pytest.approx(1 / 3, abs=1e-3)  # of the 3 notebooks whose tests ran
+
+
+def test_report_folder_has_index_plots_and_summary_linking_everything(graded):
+    index, _ = write_report(graded)
+    html = index.read_text()
+    for png in ("totals.png", "pass_rates.png"):
+        data = (graded / "report" / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+        assert f'src="{png}"' in html
+    for student in ("ana", "ben", "cy", "dee"):
+        assert f"href='../{student}/feedback.html'" in html and (graded / student / "feedback.html").exists()
+    assert "href='../grades.csv'" in html
+    data = json.loads((graded / "report" / "summary.json").read_text())
+    assert data["hardest"][0] == "q3_triangular" and data["median"] == 4.0
+
+
+def test_grades_csv_keeps_its_first_columns_and_appends_late_and_final(graded):
+    write_report(graded)
+    with (graded / "grades.csv").open() as handle:
+        rows = {r["student"]: r for r in csv.DictReader(handle)}
+        handle.seek(0)
+        header = next(csv.reader(handle))
+    base = ["student", "assignment", "score", "max_score", "status"] + [f"q:{q}" for q in QUESTIONS]
+    assert header[:len(base)] == base
+    assert header[len(base):] == ["submitted_at", "due", "days_late", "late_penalty_pct", "final_score", "final_max_score"]
+    assert rows["ben"]["days_late"] == "1" and rows["ben"]["late_penalty_pct"] == "10" and rows["ben"]["final_score"] == "3.6"
+    assert rows["ana"]["final_score"] == "10" and rows["ana"]["submitted_at"] == ""
+
+
+def test_grades_csv_without_a_folder_is_the_plain_gradebook():
+    text = grades_csv([make_record("ana", {"q1_affine": 4})], list(QUESTIONS))
+    assert text.splitlines()[0].endswith("q:q3_triangular")
+
+
+def test_mdl_report_command_and_its_error_for_an_empty_folder(graded, tmp_path, capsys):
+    assert main(["report", str(graded)]) == 0
+    assert "mean 4.5, median 4" in capsys.readouterr().out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["report", str(empty)]) == 2
+    assert "no graded submissions" in capsys.readouterr().err
