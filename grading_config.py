@@ -68,6 +68,12 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         due=dt.datetime(2027, 2, 5, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
+        id="a2",
+        title="Differential calculus",
+        notebook="a2.ipynb",
+        due=dt.datetime(2027, 2, 12, 17, 0, tzinfo=dt.timezone.utc),
+    ),
+    Assignment(
         id="a4",
         title="Optimisation",
         notebook="a4.ipynb",
