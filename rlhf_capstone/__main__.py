@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--beta", type=float, help="beta of a single run (default: the profile's)")
     run.add_argument("--sweep", action="store_true", help="also train the profile's sweep betas and draw the frontier")
     run.add_argument("--out", type=Path, default=Path("build/capstone"))
+    run.add_argument("--model", type=Path, help="a local Hugging Face causal LM folder (save_pretrained): DPO from "
+                     "its weights, SFT-free, one run per beta of --betas (exploration, not graded)")
+    run.add_argument("--lora", action="store_true", help="with --model: train LoRA adapters only (peft)")
+    run.add_argument("--steps", type=int, default=100, help="with --model: DPO steps per beta")
+    run.add_argument("--betas", type=float, nargs="+", help="with --model: the betas (default: the profile's sweep)")
     ev = sub.add_parser("evaluate", help="evaluate checkpoints written by `run` (prints JSON)")
     ev.add_argument("checkpoints", type=Path, nargs="+")
     ev.add_argument("--with-reference", action="store_true", help="also evaluate each SFT reference (before DPO)")
@@ -131,7 +136,30 @@ def outcome_table(records: list[dict], beta: float) -> str:
     return "\n".join(lines)
 
 
+def command_run_pretrained(args: argparse.Namespace) -> int:
+    """The SFT-free DPO sweep on a local pretrained model, with the same frontier plot."""
+    from mdl_student.capstone.pretrained import PretrainedRun, run_pretrained_sweep
+    from mdl_student.capstone.sweep import plot_frontier
+    from mdl_student.capstone.train import resolve_losses
+
+    profile = get_profile(args.profile)
+    betas = args.betas or list(profile.sweep_betas)
+    task = "sentiment" if args.task == "all" else args.task
+    records = []
+    for seed in args.seeds:
+        run = PretrainedRun(args.model, task=task, seed=seed, steps=args.steps, lora=args.lora)
+        records += run_pretrained_sweep(run, resolve_losses(args.loss, args.student_file), betas)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(records, indent=2) + "\n")
+    print(summary_table(records))
+    print(f"\nreward-versus-KL frontier: {plot_frontier(records, args.out / 'frontier.png')}")
+    print(f"metrics.json in {args.out}")
+    return 0
+
+
 def command_run(args: argparse.Namespace) -> int:
+    if args.model is not None:
+        return command_run_pretrained(args)
     profile = get_profile(args.profile)
     paths = train_all(args)
     records = evaluate_in_subprocess(paths, args.out)
@@ -178,9 +206,13 @@ def command_evaluate(args: argparse.Namespace, emit: Callable[[str], None] = pri
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.command == "run":
-        return command_run(args)
-    return command_evaluate(args)
+    try:
+        if args.command == "run":
+            return command_run(args)
+        return command_evaluate(args)
+    except (FileNotFoundError, ValueError, KeyError, ImportError) as err:  # a user's mistake: a message
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -93,15 +93,17 @@ def pair_logprobs(model, pairs: list[PreferencePair], device: str,
 
 @torch.no_grad()
 def generate(
-    model, prompt_ids: torch.Tensor, max_new_tokens: int, generator: torch.Generator | None
+    model, prompt_ids: torch.Tensor, max_new_tokens: int, generator: torch.Generator | None,
+    eos: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy (``generator=None``) or sampled completions of equal-length prompts.
 
     Returns the new tokens (B, L) and a 0/1 mask of the tokens up to and
     including the first EOS.  No padding is needed: all prompts in the batch
     have the same length, and tokens after EOS are ignored through the mask.
+    ``eos`` defaults to the capstone tokenizer's.
     """
-    eos = build_tokenizer().eos_token_id
+    eos = build_tokenizer().eos_token_id if eos is None else eos
     sequence = prompt_ids
     alive = torch.ones(len(prompt_ids), dtype=torch.bool, device=prompt_ids.device)
     valid = []

@@ -262,6 +262,14 @@ def _pluggable_trainer_class():
                 raise ValueError(f"objective {objective!r} needs an ipo_loss function")
             self.history: list[dict[str, float]] = []
 
+        def _reference_logits(self, model, input_ids, attention_mask):
+            """The frozen reference model's logits; with LoRA (no separate reference), the policy's
+            own weights with the adapters switched off."""
+            if self.ref_model is not None:
+                return self.ref_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+            with self.accelerator.unwrap_model(model).disable_adapter():
+                return model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
             labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
@@ -271,7 +279,7 @@ def _pluggable_trainer_class():
             logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
             policy_logps = seq_logps(logits, labels, not_prompt)
             with torch.no_grad():
-                ref_logits = self.ref_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+                ref_logits = self._reference_logits(model, input_ids, attention_mask)
                 ref_logps = seq_logps(ref_logits, labels, not_prompt)
 
             n = input_ids.shape[0] // 2
