@@ -118,7 +118,8 @@ def assignment(assignment_id: str) -> Assignment:
         if a.id == assignment_id:
             return a
     known = ", ".join(a.id for a in ASSIGNMENTS)
-    raise KeyError(f"unknown assignment {assignment_id!r}; known assignments: {known}")
+    raise KeyError(f"unknown assignment {assignment_id!r}; known assignments: {known} "
+                   "(registered in grading_config.py, ASSIGNMENTS)")
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,20 @@
 * a rerun skips submissions whose content and tests are unchanged
   (``--force`` regrades everything);
 * ``--shard i/n`` grades every n-th submission, for CI matrices; ``mdl merge``
-  joins the shards' records into one gradebook.
+  joins the shards' records into one gradebook, and refuses shards that do not
+  make exactly one whole (another assignment, a missing or repeated index, an
+  interrupted shard);
+* ``--student NAME`` regrades one student and keeps every other row;
+* Ctrl-C stops cleanly: what finished is written, and ``INCOMPLETE`` next to
+  ``grades.csv`` says the gradebook is not whole until a run finishes.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -23,8 +30,10 @@ from typing import Any, Callable
 
 from grading_config import LIMITS, Assignment, SandboxLimits
 
-from autograder.grade import Bundle, Submission, discover_submissions, grade_submission
-from autograder.report import load_records, make_record, save_record, summary_line, table, write_gradebook
+from autograder.grade import Bundle, Submission, grade_submission
+from autograder.intake import IntakeError, find_submissions, student_id
+from autograder.report import INCOMPLETE_NAME, SHARD_NAME, atomic_write_text, load_records, make_record, printable
+from autograder.report import save_record, summary_line, table, write_gradebook
 from autograder.late import submission_times
 from autograder.manual import write_grading_sheets
 from autograder.sandbox import isolation
@@ -52,9 +61,19 @@ class Shard:
         return [s for k, s in enumerate(ordered) if k % self.count == self.index - 1]
 
 
+class GradingInterrupted(Exception):
+    """Ctrl-C: what finished is written; the message says how much and how to resume."""
+
+
+class MergeError(ValueError):
+    """Shards that do not make one gradebook; the message says which folder and why."""
+
+
 def _init_worker(slots: Any) -> None:
     global _SLOT
     _SLOT = slots.get()
+    # Ctrl-C reaches the whole process group: the main process stops the pool, workers just end.
+    signal.signal(signal.SIGINT, lambda *_: None)
 
 
 def _grade_in_worker(submission: Submission, bundle: Bundle, limits: SandboxLimits) -> dict[str, Any]:
@@ -85,21 +104,31 @@ def grade_batch(
     limits: SandboxLimits | None = None,
     echo: Callable[[str], None] = print,
     progress: bool = True,
+    student: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Grade every submission in ``folder``; returns the records of this run's gradebook.
+    """Grade every submission in ``folder`` (any layout of autograder.intake); returns the gradebook's records.
 
-    ``limits`` defaults to the assignment's own limits, else grading_config.LIMITS.
+    ``limits`` defaults to the assignment's own limits, else grading_config.LIMITS.  With ``student``,
+    only that student is regraded and every other row of ``out_dir`` is kept.
     """
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"--jobs must be at least 1 (got {jobs})")
     limits = limits or assignment.limits or LIMITS
     bundle = Bundle.load(assignment)
     iso = isolation()
     echo(f"sandbox: {iso.describe()}")
-    submissions = discover_submissions(assignment, folder)
+    intake = find_submissions(folder, assignment, limits)  # a zip's extraction lives until this call returns
+    for note in intake.notes:
+        echo(f"intake: {note}")
+    submissions = intake.submissions
     if shard is not None:
         submissions = shard.select(submissions)
-    previous = {} if force else load_records(out_dir)
+    if student is not None:
+        submissions = _only(student, submissions, folder)
+    on_disk = load_records(out_dir)
+    previous = {} if force or student is not None else on_disk
     fingerprint = bundle.fingerprint
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, dict[str, Any]] = _other_rows(on_disk, submissions) if student is not None else {}
     todo: list[Submission] = []
     for sub in submissions:
         old = previous.get(sub.student)
@@ -124,6 +153,64 @@ def grade_batch(
 
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     bar = _progress_bar(len(todo), progress)
+    was_incomplete = _begin_run(out_dir, assignment, shard, student)
+    try:
+        _grade_all(todo, bundle, limits, jobs, finish, bar)
+    except KeyboardInterrupt:
+        bar.close()
+        write_gradebook(list(records.values()), question_ids, out_dir)
+        graded = sum(1 for s in todo if s.student in records)  # a row of ``todo`` is only set when graded
+        raise GradingInterrupted(
+            f"interrupted: {graded} of {len(todo)} submission(s) graded in this run and written; "
+            f"{out_dir / 'grades.csv'} is incomplete ({out_dir / INCOMPLETE_NAME}); run the same command again to finish"
+        ) from None
+    finally:
+        intake.close()
+    bar.close()
+    if not (student is not None and was_incomplete):
+        (out_dir / INCOMPLETE_NAME).unlink(missing_ok=True)
+    write_gradebook(list(records.values()), question_ids, out_dir)
+    write_grading_sheets(list(records.values()), out_dir)
+    shown = sorted(records) if student is not None else sorted(s.student for s in submissions)
+    ordered = [records[s] for s in shown]
+    echo("")
+    echo(table(ordered, question_ids))
+    return ordered
+
+
+def _only(student: str, submissions: list[Submission], folder: Path) -> list[Submission]:
+    """The submission of ``student`` (its id, or the name it was handed in under), or an error naming the ids."""
+    chosen = [s for s in submissions if s.student == student or s.student.casefold() == student_id(student).casefold()]
+    if not chosen:
+        known = ", ".join(s.student for s in submissions[:10]) + (", ..." if len(submissions) > 10 else "")
+        raise IntakeError(f"no submission of student {printable(student, one_line=True)!r} in {folder} (students: {known})")
+    return chosen
+
+
+def _other_rows(on_disk: dict[str, dict[str, Any]], regraded: list[Submission]) -> dict[str, dict[str, Any]]:
+    """Every row already in the gradebook but those regraded now (``--student``)."""
+    names = {s.student for s in regraded}
+    return {name: record for name, record in on_disk.items() if name not in names}
+
+
+def _begin_run(out_dir: Path, assignment: Assignment, shard: Shard | None, student: str | None) -> bool:
+    """Mark the gradebook incomplete until the run ends (killed or interrupted runs leave the mark); say
+    which shard this folder holds, for ``mdl merge``.  Returns whether it was already incomplete."""
+    marker = out_dir / INCOMPLETE_NAME
+    was_incomplete = marker.exists()
+    atomic_write_text(marker, "grading has not finished: grades.csv lacks the submissions still to grade; "
+                              "run the same mdl grade command again to finish\n")
+    if shard is not None:
+        info = {"assignment": assignment.id, "shard": [shard.index, shard.count]}
+        atomic_write_text(out_dir / SHARD_NAME, json.dumps(info) + "\n")
+    elif student is None:
+        (out_dir / SHARD_NAME).unlink(missing_ok=True)
+    return was_incomplete
+
+
+def _grade_all(todo: list[Submission], bundle: Bundle, limits: SandboxLimits, jobs: int,
+               finish: Callable[[dict[str, Any]], None], bar: Any) -> None:
+    """Grade ``todo`` serially or in a pool; every submission's record goes to ``finish``."""
     if jobs == 1:
         for sub in todo:
             try:
@@ -131,26 +218,36 @@ def grade_batch(
             except Exception as err:  # noqa: BLE001
                 finish(_crash_record(sub, bundle, err))
             bar.update(1)
-    else:
-        context = multiprocessing.get_context("fork")
-        slots = context.Queue()
-        for k in range(jobs):
-            slots.put(k)
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(slots,)) as pool:
-            futures = {pool.submit(_grade_in_worker, sub, bundle, limits): sub for sub in todo}
+        return
+    context = multiprocessing.get_context("fork")
+    slots = context.Queue()
+    for k in range(jobs):
+        slots.put(k)
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(slots,)) as pool:
+        futures = {pool.submit(_grade_in_worker, sub, bundle, limits): sub for sub in todo}
+        try:
             for future in as_completed(futures):
                 try:
                     finish(future.result())
                 except Exception as err:  # noqa: BLE001  (a dead worker still gives a row)
                     finish(_crash_record(futures[future], bundle, err))
                 bar.update(1)
-    bar.close()
-    write_gradebook(list(records.values()), question_ids, out_dir)
-    write_grading_sheets(list(records.values()), out_dir)
-    ordered = [records[s.student] for s in sorted(submissions, key=lambda s: s.student)]
-    echo("")
-    echo(table(ordered, question_ids))
-    return ordered
+        except KeyboardInterrupt:
+            _stop_pool(pool)
+            raise
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Ctrl-C: drop the queued submissions and end the workers now (their kernels die with them)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the cleanup
+    try:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in multiprocessing.active_children():
+            worker.terminate()
+        for worker in multiprocessing.active_children():
+            worker.join(timeout=10)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _grade_serially(sub: Submission, bundle: Bundle, limits: SandboxLimits) -> dict[str, Any]:
@@ -164,19 +261,57 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 
 
 def merge(shard_dirs: list[Path], assignment: Assignment, out_dir: Path, echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Join the records of several shard folders into one gradebook."""
+    """Join the records of several shard folders into one gradebook.
+
+    Refused (MergeError, nothing written) unless the folders are exactly shards 1..n of one split of
+    this assignment, each graded to the end, with no student in two of them.
+    """
+    check_shards(shard_dirs, assignment)
     bundle = Bundle.load(assignment)
     question_ids = [q["grade_id"] for q in bundle.manifest.questions]
     records: dict[str, dict[str, Any]] = {}
     for shard_dir in shard_dirs:
         for student, record in load_records(shard_dir).items():
-            if record["assignment"] != assignment.id:
-                continue
+            if record.get("assignment") != assignment.id:
+                raise MergeError(f"{shard_dir} holds a record of assignment {record.get('assignment')!r} "
+                                 f"({student}), not {assignment.id!r}")
             if student in records:
-                raise ValueError(f"student {student!r} appears in two shards ({shard_dir})")
+                raise MergeError(f"student {student!r} appears in two shards ({shard_dir})")
             records[student] = record
-            save_record(record, out_dir)
+    for record in records.values():
+        save_record(record, out_dir)
     write_gradebook(list(records.values()), question_ids, out_dir)
     ordered = [records[s] for s in sorted(records)]
     echo(table(ordered, question_ids))
     return ordered
+
+
+def check_shards(shard_dirs: list[Path], assignment: Assignment) -> None:
+    """Refuse shard folders that do not make one whole gradebook of ``assignment``; one line says why."""
+    seen: dict[int, Path] = {}
+    counts: dict[int, Path] = {}
+    for shard_dir in shard_dirs:
+        if not shard_dir.is_dir():
+            raise MergeError(f"shard folder {shard_dir} does not exist")
+        try:
+            info = json.loads((shard_dir / SHARD_NAME).read_text())
+            index, count = (int(x) for x in info["shard"])
+            graded = str(info["assignment"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise MergeError(f"{shard_dir} is not the output of `mdl grade --shard i/n` (no readable {SHARD_NAME})") from None
+        if graded != assignment.id:
+            raise MergeError(f"{shard_dir} holds shard {index}/{count} of assignment {graded!r}, not {assignment.id!r}")
+        if (shard_dir / INCOMPLETE_NAME).exists():
+            raise MergeError(f"{shard_dir} (shard {index}/{count}) is incomplete: its grading was interrupted; "
+                             "run its mdl grade command again")
+        if index in seen:
+            raise MergeError(f"shard {index}/{count} is given twice ({seen[index]} and {shard_dir})")
+        seen[index] = shard_dir
+        counts.setdefault(count, shard_dir)
+    if len(counts) > 1:
+        (n1, d1), (n2, d2) = list(counts.items())[:2]
+        raise MergeError(f"shards of different splits: {d1} is one of {n1}, {d2} one of {n2}")
+    count = next(iter(counts), 0)
+    missing = [f"{i}/{count}" for i in range(1, count + 1) if i not in seen]
+    if missing:
+        raise MergeError(f"shard(s) {', '.join(missing)} missing: merge needs all {count}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -75,7 +76,53 @@ def generate_releases(assignments: list[Assignment], release_root: Path) -> None
             result = api.generate_assignment(a.id, force=True, create=True)
             if not result.get("success"):
                 log = (result.get("error") or "") + (result.get("log") or "")
-                raise BuildError(f"nbgrader could not generate the release of {a.id}:\n{log.strip()[-3000:]}")
+                raise BuildError(f"nbgrader could not generate the release of {a.id}: {_nbgrader_reason(log)}")
+
+
+def _nbgrader_reason(log: str) -> str:
+    """The line of nbgrader's log that says what went wrong (its tracebacks are for nbgrader's developers)."""
+    lines = [line.strip().removeprefix("[ERROR]").strip() for line in log.splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"^[\w.]*(Error|Exception): ", line)]
+    said = [line for line in lines if not line.startswith(("Traceback", "File ", "^", "raise "))]
+    return (raised or said or ["no reason given"])[-1][:300]
+
+
+def check_source_cells(path: Path) -> None:
+    """Refuse, naming the cell, what nbgrader would fail on with a traceback: a solution or hidden-test
+    region without its END (or END without BEGIN), a grade_id missing or used twice, a graded cell without points."""
+    nb = nbformat.read(path, as_version=4)
+    used: dict[str, int] = {}
+    for index, cell in enumerate(nb.cells, start=1):
+        meta = nbgrader_meta(cell)
+        grade_id = meta.get("grade_id")
+        where = f"{path.name} cell {index}" + (f" ({grade_id})" if grade_id else "")
+        _check_region(cell.source, where, BEGIN_SOLUTION, END_SOLUTION)
+        _check_region(cell.source, where, BEGIN_HIDDEN, END_HIDDEN)
+        if not (meta.get("grade") or meta.get("solution") or meta.get("locked")):
+            continue
+        if not grade_id:
+            raise BuildError(f"{where}: a cell with nbgrader metadata needs a grade_id")
+        if grade_id in used:
+            raise BuildError(f"{where}: grade_id {grade_id!r} is also the grade_id of cell {used[grade_id]}; each cell needs its own")
+        used[grade_id] = index
+        points = meta.get("points")
+        if meta.get("grade") and (isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0):
+            raise BuildError(f"{where}: a graded cell needs points (nbgrader metadata \"points\": a number above 0), got {points!r}")
+
+
+def _check_region(source: str, where: str, begin: str, end: str) -> None:
+    inside = False
+    for line in source.splitlines():
+        if line.strip() == begin:
+            if inside:
+                raise BuildError(f"{where}: {begin} inside another {begin}")
+            inside = True
+        elif line.strip() == end:
+            if not inside:
+                raise BuildError(f"{where}: {end} without {begin} before it")
+            inside = False
+    if inside:
+        raise BuildError(f"{where}: {begin} has no {end}")
 
 
 def _secret_lines(source_nb: nbformat.NotebookNode) -> dict[str, str]:
@@ -158,10 +205,14 @@ def build(assignment_ids: list[str] | None = None, *, check: bool = False) -> li
     assignments = [a for a in ASSIGNMENTS if not assignment_ids or a.id in assignment_ids]
     unknown = set(assignment_ids or []) - {a.id for a in assignments}
     if unknown:
-        raise BuildError(f"unknown assignment(s): {', '.join(sorted(unknown))}")
+        known = ", ".join(a.id for a in ASSIGNMENTS)
+        raise BuildError(f"unknown assignment(s): {', '.join(sorted(unknown))}; known: {known} "
+                         "(assignments are registered in grading_config.py, ASSIGNMENTS)")
     missing = [a for a in assignments if not (PATHS.source / a.id / a.notebook).exists()]
     if missing:
         raise BuildError("no source notebook for: " + ", ".join(f"source/{a.id}/{a.notebook}" for a in missing))
+    for a in assignments:
+        check_source_cells(PATHS.source / a.id / a.notebook)
     with tempfile.TemporaryDirectory(prefix="mdl-release-") as tmp:
         staged = Path(tmp) / "release"
         generate_releases(assignments, staged)

@@ -9,6 +9,17 @@ from pathlib import Path
 import grading_config
 
 
+def _at_least_one(text: str) -> int:
+    """--jobs: a whole number of kernels, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _assignments(ids: list[str]) -> list[grading_config.Assignment]:
     return [grading_config.assignment(i) for i in ids] if ids else list(grading_config.ASSIGNMENTS)
 
@@ -26,17 +37,21 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from autograder.batch import Shard, grade_batch
+    from autograder.batch import GradingInterrupted, Shard, grade_batch
 
     if args.profile:
         import os
 
         os.environ["MDL_CAPSTONE_PROFILE"] = args.profile
     shard = Shard.parse(args.shard) if args.shard else None
-    records = grade_batch(
-        grading_config.assignment(args.assignment), Path(args.path), Path(args.out),
-        jobs=args.jobs, force=args.force, shard=shard,
-    )  # fmt: skip
+    try:
+        records = grade_batch(
+            grading_config.assignment(args.assignment), Path(args.path), Path(args.out),
+            jobs=args.jobs, force=args.force, shard=shard, student=args.student,
+        )  # fmt: skip
+    except GradingInterrupted as stopped:
+        print(f"\nmdl grade: {stopped}", file=sys.stderr)
+        return 130
     print(f"\n{len(records)} submission(s); gradebook: {Path(args.out) / 'grades.csv'}")
     return 0
 
@@ -113,12 +128,14 @@ def parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("grade", help="grade a folder of submissions")
     g.add_argument("assignment")
-    g.add_argument("path", help="folder: <student>/<a>/<a>.ipynb (nbgrader) or <student>.ipynb (flat)")
+    g.add_argument("path", help="submissions: a folder (nbgrader, flat, one folder per student, Canvas, Moodle), "
+                                "a .zip of one, or one notebook; see README, 'How PATH maps to students'")
     g.add_argument("--out", required=True, help="output folder for grades.csv and <student>/results.json")
-    g.add_argument("--jobs", "-j", type=int, default=None, help="kernels in parallel (default: one per core)")
+    g.add_argument("--jobs", "-j", type=_at_least_one, default=None, help="kernels in parallel (default: one per core)")
     g.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     g.add_argument("--shard", help="grade only shard i of n (i/n), for CI matrices")
     g.add_argument("--profile", choices=["cpu", "gpu"], help="capstone training profile (default: cpu)")
+    g.add_argument("--student", help="regrade only this student (its id in grades.csv); every other row is kept")
     g.set_defaults(func=cmd_grade)
 
     m = sub.add_parser("merge", help="join shard outputs into one gradebook")
@@ -161,12 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from autograder.build import BuildError
 
+    from autograder.report import printable
+
     try:
         return args.func(args)
     except (BuildError, KeyError, FileNotFoundError, ValueError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"mdl {args.command}: error: {message}", file=sys.stderr)
+        print(f"mdl {args.command}: error: {printable(message)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nmdl {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -70,13 +70,16 @@ class Bundle:
 
 @dataclass
 class Submission:
-    student: str
-    path: Path | None  # None when the student's folder holds no notebook
+    """One student's hand-in, as autograder.intake found and named it."""
+
+    student: str  # the id: the row in grades.csv and the output folder
+    path: Path | None  # None when there is nothing to grade (``status`` says why)
     note: str = ""
+    status: str = ""  # set when intake refused it: missing, ambiguous, duplicate, refused-symlink, ...
 
     def sha256(self) -> str:
-        if self.path is None or not self.path.is_file():
-            return "missing"
+        if self.path is None or not self.path.is_file():  # the refusal is the content: a new reason is regraded
+            return "none-" + hashlib.sha256(f"{self.status}\n{self.note}".encode("utf-8", "replace")).hexdigest()[:16]
         digest = hashlib.sha256()
         with self.path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -121,38 +124,6 @@ class Rejected(Exception):
     def __init__(self, status: str, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-# --------------------------------------------------------------------------- discovery
-
-
-def discover_submissions(assignment: Assignment, folder: Path) -> list[Submission]:
-    """Submissions in nbgrader's layout (``<student>/<a>/<a>.ipynb``) or flat (``<student>.ipynb``)."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"submissions folder {folder} does not exist")
-    found: list[Submission] = []
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file() and entry.suffix == ".ipynb":
-            found.append(Submission(entry.stem, entry))
-        elif entry.is_dir():
-            found.append(_nbgrader_layout_submission(assignment, entry))
-    return found
-
-
-def _nbgrader_layout_submission(assignment: Assignment, student_dir: Path) -> Submission:
-    folder = student_dir / assignment.id
-    expected = folder / assignment.notebook
-    if expected.is_file():
-        return Submission(student_dir.name, expected)
-    notebooks = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
-    if len(notebooks) == 1:
-        return Submission(student_dir.name, notebooks[0], f"notebook was renamed to {notebooks[0].name}")
-    if notebooks:
-        names = ", ".join(n.name for n in notebooks)
-        return Submission(student_dir.name, None, f"several notebooks ({names}) and none named {assignment.notebook}")
-    return Submission(student_dir.name, None, f"no notebook in {folder.relative_to(student_dir.parent)}/")
 
 
 # --------------------------------------------------------------------------- the steps
@@ -422,8 +393,8 @@ def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, l
         outcome.messages.append(submission.note)
     annotate_for_feedback(outcome, None, bundle.manifest)
     try:
-        if submission.path is None:
-            raise Rejected("missing", submission.note or "no notebook was submitted")
+        if submission.path is None:  # refused by intake (autograder.intake): the note says why
+            raise Rejected(submission.status or "missing", "" if submission.note else "no notebook was submitted")
         nb = read_submission(submission.path, limits)
         annotate_for_feedback(outcome, nb.cells, bundle.manifest)
         outcome.messages += identify(nb, bundle.manifest)
@@ -442,7 +413,7 @@ def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, l
             outcome.scores[name] = round(float(test_file.score), 6)
     except Rejected as rejected:
         outcome.status = rejected.status
-        outcome.messages.append(str(rejected))
+        outcome.messages += [str(rejected)] if str(rejected) else []
     except KernelError as err:  # the kernel would not even start
         outcome.status = "crashed"
         outcome.messages.append(f"the kernel could not run this notebook: {err}")

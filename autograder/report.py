@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,55 @@ from autograder.grade import Outcome
 RECORD_NAME = "record.json"
 RESULTS_NAME = "results.json"
 FEEDBACK_NAME = "feedback.html"
+INCOMPLETE_NAME = "INCOMPLETE"  # next to grades.csv while a run has not finished (interrupted, killed)
+SHARD_NAME = "shard.json"  # which shard of which assignment an --out folder holds (read by mdl merge)
+
+# Terminal escape sequences (colours, cursor moves, erase-line, window titles, hyperlinks): a student
+# name or exception message holding one could redraw the grader's screen ("control_full 30/30 ok").
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erase line
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window title, hyperlink
+    r"|\x1b[P^_X][^\x1b]*(?:\x1b\\)?"  # DCS, PM, APC, SOS strings
+    r"|\x1b[ -/]*[0-~]?"  # two-character escapes (and a lone ESC)
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+)
+# Control characters (all but newline and tab) and the invisible marks that reorder text (bidi).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAK = re.compile("[\n\t\u2028\u2029]+")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def printable(text: object, *, one_line: bool = False) -> str:
+    """Student text made safe to show a person: the one filter for the terminal, messages and feedback.
+
+    Escape sequences and control characters are removed (a carriage return could overwrite a line,
+    an escape sequence redraw the screen), as are invisible bidi marks; lone surrogates become
+    ``?`` so that any file can be written.  ``one_line`` also turns line breaks and tabs into a space.
+    """
+    text = text if isinstance(text, str) else str(text)
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text.replace("\r\n", "\n")))
+    if one_line:
+        return _LINE_BREAK.sub(" ", text)
+    return text.replace("\u2028", "\n").replace("\u2029", "\n")
+
+
+def printable_data(data: Any) -> Any:
+    """``data`` (JSON-like) with every string passed through :func:`printable`."""
+    if isinstance(data, str):
+        return printable(data)
+    if isinstance(data, dict):
+        return {printable(k) if isinstance(k, str) else k: printable_data(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [printable_data(v) for v in data]
+    return data
+
+
+def csv_cell(value: object) -> str:
+    """A text cell of grades.csv: one printable line, with a leading ``'`` where a spreadsheet
+    would read a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return): OWASP's CSV injection advice."""
+    text = printable(value, one_line=True)  # a tab or CR becomes a space: the formula may follow it
+    return "'" + text if text.lstrip().startswith(_FORMULA_START) else text
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -70,8 +120,11 @@ def _sandbox() -> str:
 
 
 def make_record(outcome: Outcome, fingerprint: str) -> dict[str, Any]:
-    """Everything kept about one graded submission; plain data, so it survives a process pool."""
-    return {
+    """Everything kept about one graded submission; plain data, so it survives a process pool.
+
+    Every string in it is :func:`printable`: student text reaches the terminal, files and feedback only from here.
+    """
+    return printable_data({
         "student": outcome.student,
         "assignment": outcome.assignment,
         "status": outcome.status,
@@ -90,7 +143,7 @@ def make_record(outcome: Outcome, fingerprint: str) -> dict[str, Any]:
         "cells": getattr(outcome, "cells", {}),
         "manual": getattr(outcome, "manual", {}),
         "submitted_at": None,  # set by the batch (autograder.late)
-    }
+    })
 
 
 def save_record(record: dict[str, Any], out_dir: Path) -> None:
@@ -115,8 +168,10 @@ def load_records(out_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def _safe_name(student: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in student).strip(".")
-    return cleaned or "_"
+    """The student's output folder: the id itself (intake gives every submission a safe, unique one)."""
+    from autograder.intake import student_id
+
+    return student_id(student)
 
 
 def grades_csv(records: list[dict[str, Any]], question_ids: list[str], out_dir: Path | None = None) -> str:
@@ -127,7 +182,7 @@ def grades_csv(records: list[dict[str, Any]], question_ids: list[str], out_dir: 
     writer.writerow(["student", "assignment", "score", "max_score", "status"] + [f"q:{q}" for q in question_ids] + extras[0])
     for r in sorted(records, key=lambda r: r["student"]):
         writer.writerow(
-            [r["student"], r["assignment"], _num(r["score"]), _num(r["max_score"]), r["status"]]
+            [csv_cell(r["student"]), csv_cell(r["assignment"]), _num(r["score"]), _num(r["max_score"]), csv_cell(r["status"])]
             + [_num(r["scores"].get(q, 0.0)) for q in question_ids]
             + extras[1].get(r["student"], [])
         )
@@ -175,10 +230,10 @@ def _num(value: float) -> str:
 
 
 def summary_line(record: dict[str, Any]) -> str:
-    first = record["messages"][0] if record["messages"] else ""
+    first = printable(record["messages"][0], one_line=True) if record["messages"] else ""
     first = first if len(first) < 90 else first[:87] + "..."
     return (
-        f"{record['student']:<24} {_num(record['score']):>6}/{_num(record['max_score']):<6} "
+        f"{printable(record['student'], one_line=True):<24} {_num(record['score']):>6}/{_num(record['max_score']):<6} "
         f"{record['status']:<17} {record['seconds']:6.1f}s  {first}"
     )
 
@@ -192,5 +247,5 @@ def table(records: list[dict[str, Any]], question_ids: list[str]) -> str:
     for r in sorted(records, key=lambda r: r["student"]):
         cells = "".join(f"{_num(r['scores'].get(q, 0)):>6}" for q in question_ids)
         score = f"{_num(r['score'])}/{_num(r['max_score'])}"
-        lines.append(f"{r['student']:<{width}} {score:>9}  {r['status']:<17}{cells}")
+        lines.append(f"{printable(r['student'], one_line=True):<{width}} {score:>9}  {r['status']:<17}{cells}")
     return "\n".join(lines)
