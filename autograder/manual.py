@@ -20,6 +20,7 @@ import csv
 import html
 import io
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +196,9 @@ def sync_to_nbgrader(
             try:
                 gb.find_submission(assignment_id, student)
             except Exception:  # noqa: BLE001  (nbgrader raises MissingEntry)
-                gb.add_submission(assignment_id, student)
+                with warnings.catch_warnings():  # nbgrader's own add_submission warns about its session; harmless
+                    warnings.filterwarnings("ignore", message=".*not in session.*")
+                    gb.add_submission(assignment_id, student)
             for grade_id, score in record["scores"].items():
                 grade = gb.find_grade(grade_id, nb_stem, assignment_id, student)
                 grade.auto_score = float(score)
