@@ -151,8 +151,15 @@ def _answers_page(grade_id: str, points: float, records: list[dict[str, Any]]) -
 
 
 def _gradebook(db_path: Path):  # type: ignore[no-untyped-def]
+    import os
+    import sys
+
     from nbgrader.api import Gradebook
 
+    # nbgrader shells out to alembic for its database: the venv's bin must be on PATH.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     return Gradebook(f"sqlite:///{db_path}")
 
 

@@ -120,7 +120,7 @@ def test_a_bad_manual_grade_is_refused_with_its_line(tmp_path):
 
 
 def test_formgrader_route_nbgrader_gradebook_holds_one_combined_grade(tmp_path):
-    from nbgrader.api import Gradebook
+    from autograder.manual import _gradebook
 
     out, course = tmp_path / "out", tmp_path / "nbgrader-course"
     records = [_record("ana", 2.0), _record("ben", 1.0)]
@@ -130,7 +130,7 @@ def test_formgrader_route_nbgrader_gradebook_holds_one_combined_grade(tmp_path):
     shutil.copy(FIXTURE, notebook)
     db = sync_to_nbgrader("toy", "toy.ipynb", records, FIXTURE, course, {"ana": notebook})
     assert (course / "autograded" / "ana" / "toy" / "toy.ipynb").exists()
-    with Gradebook(f"sqlite:///{db}") as gb:
+    with _gradebook(db) as gb:
         submission = gb.find_submission("toy", "ana")
         assert submission.score == pytest.approx(2.0) and submission.max_score == pytest.approx(5.0)
         assert submission.needs_manual_grade  # only the manual cell waits
