@@ -169,7 +169,9 @@ def training_verdicts(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[
             return [Verdict("training", False, f"no checkpoint came back for beta={beta}")], {}
         metrics[beta] = evaluate_policy(load(payload), profile, task, seed, beta, reference_state=reference,
                                          sequence_logprobs=losses.sequence_logprobs).to_dict()
-    return outcome_checks(task, metrics, profile.beta), metrics
+    from grading_config import capstone_thresholds
+
+    return outcome_checks(task, metrics, profile.beta, capstone_thresholds(profile.name)), metrics
 
 
 def assert_training_outcome(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any]) -> None:
