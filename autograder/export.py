@@ -25,19 +25,17 @@ from typing import Any, Callable
 
 import grading_config
 
-from autograder.report import atomic_write_text, load_records
+from autograder.report import atomic_write_text, csv_cell, load_records
 from autograder.totals import Total, totals
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = ("canvas", "moodle", "csv")
 
 
 def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text (numbers are written as they are)."""
+    """A CSV cell a spreadsheet shows as text (numbers are written as they are): grades.csv's own rule."""
     if isinstance(value, (int, float)):
         return f"{value:g}"
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return csv_cell(value)
 
 
 def _feedback_line(total: Total) -> str:

@@ -47,7 +47,7 @@ MAX_NAMES_SHOWN = 5
 
 # Names a student id must never take: the grader's own files next to the student folders.
 RESERVED_IDS = {"grades.csv", INCOMPLETE_NAME.casefold(), SHARD_NAME, "manual_grades.csv", "extensions.csv",
-                "index.html", "report", "feedback.html", "results.json", "record.json"}
+                "index.html", "report", "manual", "feedback.html", "results.json", "record.json"}
 WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
