@@ -49,6 +49,9 @@ class SandboxLimits:
     # that question, not the grader.
     seconds_per_question: float = 60.0
     checker_memory_mb: int = 1024
+    # What is kept per submission (record.json, results.json): the rest is cut, saying how much.
+    max_messages: int = 100
+    max_message_chars: int = 2000
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,42 @@ The kernel can only answer; every comparison happens here, in the grader.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from mdl_student.codec import CodecError, decode_value, encode_value
-from autograder.sandbox import Kernel, KernelError
+from autograder.sandbox import Kernel, KernelError, KernelTimeout
+
+# Exception classes a hidden test's message may name.  A class the student defines could carry the
+# hidden inputs in its name (``type(f"E{n}", (Exception,), {})``), so it is not named.
+_NAMEABLE_ERRORS = frozenset(
+    name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)
+) | {"LinAlgError"}
 
 
 class StudentCodeError(Exception):
-    """The student's function raised, ran too long, or returned something unreadable."""
+    """The student's function raised, ran too long, or returned something unreadable.
+
+    Raised inside a hidden test (under ``concealed()``), its message is neutral: the exception's
+    type and one fixed sentence, never the exception's text, the kernel's exit status or anything
+    else the student's code chose, which could quote the hidden inputs it was called with.
+    """
+
+
+def _student_error(message: str, neutral: str) -> StudentCodeError:
+    from mdl_student.checks import is_concealed
+
+    return StudentCodeError(neutral if is_concealed() else message)
+
+
+def _neutral_failure(failed: str, label: str, error_type: Any) -> str:
+    """What a hidden test may say about a call that failed: which kind of failure, nothing the code wrote."""
+    if error_type == "CellTimeout":
+        return f"calling {label} ran past its time limit"
+    if error_type == "CodecError":
+        return f"{label} returned a value that cannot be sent to the grader"
+    kind = error_type if error_type in _NAMEABLE_ERRORS else "an exception of a class of its own"
+    return f"{failed} {kind} (its message is not shown for hidden tests)"
 
 
 class StudentFunction:
@@ -50,14 +78,18 @@ def _answer(request: Any, label: str, failed: str) -> Any:
     """Send one request to the kernel and decode its value; every failure is the student code's."""
     try:
         reply = request()
-    except KernelError as err:
-        raise StudentCodeError(f"calling {label}: {err}") from err
+    except KernelTimeout as err:
+        raise _student_error(f"calling {label}: {err}", f"calling {label} ran past its time limit") from err
+    except KernelError as err:  # its exit status or signal could be chosen to quote the inputs
+        raise _student_error(f"calling {label}: {err}", f"calling {label} stopped the kernel") from err
     if not reply.get("ok"):
-        raise StudentCodeError(f"{failed} {reply.get('error', 'an error')}")
+        raise _student_error(f"{failed} {reply.get('error', 'an error')}",
+                             _neutral_failure(failed, label, reply.get("error_type")))
     try:
         return decode_value(reply.get("value"))
     except CodecError as err:
-        raise StudentCodeError(f"{label} returned a value the grader cannot read: {err}") from err
+        raise _student_error(f"{label} returned a value the grader cannot read: {err}",
+                             f"{label} returned a value the grader cannot read") from err
 
 
 def run_in_kernel(target: str, *args: Any, seconds: float, **kwargs: Any) -> Any:
@@ -77,7 +109,12 @@ def run_in_kernel(target: str, *args: Any, seconds: float, **kwargs: Any) -> Any
 
 
 def environment(kernel: Kernel, names: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Values and proxies for the names tests need, and a note for each name that failed."""
+    """Values and proxies for the names tests need, and a note for each name that failed.
+
+    The grader calls this in the question's forked child (:func:`autograder.grade.score`), never in
+    its own process: rebuilding a value the student chose (a sympy object whose constructor does
+    unbounded work, millions of nested lists) is bounded by the question's time and memory limits.
+    """
     env: dict[str, Any] = {}
     problems: dict[str, str] = {}
     if not names:

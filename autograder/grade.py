@@ -323,27 +323,54 @@ def _concealing_test_file_class() -> type:
     return ConcealingTestFile
 
 
-def _run_tests_in_child(test_file: Any, env: dict[str, Any], runner: NotebookRunner) -> None:
-    """``test_file.run(env)`` in a forked child (see sandbox.run_in_child): a student's answer that is
-    cheap to send and ruinous to check (``a**(10**12)``, then a substitution) costs its question, not the grader."""
+def _run_question_in_child(test_file: Any, params: list[str], runner: NotebookRunner) -> dict[str, str]:
+    """Read the question's answers from the kernel and run its tests, both in a forked child.
+
+    See sandbox.run_in_child: an answer that is cheap to send and ruinous to rebuild (a sympy
+    constructor that does unbounded work, millions of nested lists) or to check (``a**(10**12)``,
+    then a substitution) costs its question, not the grader.  Returns the notes on names that
+    could not be read.
+    """
     from otter.test_files.abstract_test import TestCaseResult
 
     def work() -> dict[str, Any]:
+        kernel = runner.kernel
+        env: dict[str, Any] = dict.fromkeys(params)  # every name None: the tests fail and say so
+        if kernel is None:
+            problems = {"kernel": "the kernel was not running, no answers could be read"}
+        else:
+            try:
+                env, problems = environment(kernel, params)
+            except KernelError as err:
+                problems = {"kernel": f"the kernel stopped while answers were read ({err})"}
         test_file.run(env)
-        alive = runner.kernel is not None and runner.kernel.process is not None
-        return {"cases": [[r.passed, r.message] for r in test_file.test_case_results], "kernel_alive": alive}
+        return {"cases": [[r.passed, r.message] for r in test_file.test_case_results], "problems": problems}
 
-    done: dict[str, Any] = {"kernel_alive": False}  # a child that stopped may have been in mid-call
     try:
         done = run_in_child(work, seconds=runner.limits.seconds_per_question, memory_mb=runner.limits.checker_memory_mb)
     finally:
-        if not done["kernel_alive"] and runner.kernel is not None:
-            runner.kernel.close()
-            runner.kernel = None
+        _keep_kernel_if_idle(runner)
+    chars = runner.limits.max_message_chars
     test_file.test_case_results = [
-        TestCaseResult(test_case=tc, message=message, passed=passed)
+        TestCaseResult(test_case=tc, message=_cut(message, chars), passed=passed)
         for tc, (passed, message) in zip(test_file.test_cases, done["cases"])
     ]
+    return done["problems"]
+
+
+def _keep_kernel_if_idle(runner: NotebookRunner) -> None:
+    """After a question's child: stop the kernel unless it is alive and between requests.
+
+    A child stopped while it rebuilt or checked an answer left the kernel idle and usable; one
+    stopped in mid-call left half a message on the pipe, and one that saw the kernel die or
+    misbehave has stopped it already.
+    """
+    kernel = runner.kernel
+    if kernel is None:
+        return
+    if kernel.process is None or kernel.process.poll() is not None or kernel.mid_request:
+        kernel.close()
+        runner.kernel = None
 
 
 def _fail_every_case(test_file: Any, message: str) -> None:
@@ -360,24 +387,31 @@ def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
     test_files, notes = [], []
     for question in bundle.manifest.questions:
         test_file = test_file_class.from_file(str(bundle.tests_dir / f"{question['grade_id']}.py"))
-        kernel = runner.live_kernel()
-        if kernel is None:
-            test_file.run({})  # every name is None: the tests fail and say so
-            notes.append(f"{question['grade_id']}: the kernel was not running, no answers could be read")
-        else:
-            try:
-                env, problems = environment(kernel, question["params"])
-            except KernelError as err:
-                runner.kernel = None
-                env, problems = {}, {"kernel": f"the kernel stopped while answers were read ({err})"}
-            try:
-                _run_tests_in_child(test_file, env, runner)
-            except ChildStopped as err:
-                _fail_every_case(test_file, f"❌ The grader stopped checking this answer: {err}.")
-                problems["checker"] = f"the grader stopped checking this answer: {err}"
-            notes += [f"{question['grade_id']}: {p}" for p in problems.values()]
+        runner.live_kernel()  # restarted (with replay) if the last cell or question stopped it
+        try:
+            problems = _run_question_in_child(test_file, question["params"], runner)
+        except ChildStopped as err:
+            _fail_every_case(test_file, f"❌ The grader stopped checking this answer: {err}.")
+            problems = {"checker": f"the grader stopped checking this answer: {err}"}
+        notes += [f"{question['grade_id']}: {p}" for p in problems.values()]
         test_files.append(test_file)
     return GradingResults(test_files), notes
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 40] + f" ... ({len(text) - limit + 40:,} characters cut)"
+
+
+def cap_messages(messages: list[str], limits: SandboxLimits) -> list[str]:
+    """At most ``max_messages`` messages of at most ``max_message_chars`` each, and a last one saying what was cut.
+
+    100,000 failing cells would otherwise make a record of tens of megabytes.
+    """
+    kept = [_cut(m, limits.max_message_chars) for m in messages[: limits.max_messages]]
+    if len(messages) > limits.max_messages:
+        kept.append(f"... and {len(messages) - limits.max_messages:,} more messages, cut "
+                    f"(at most {limits.max_messages} are kept)")
+    return kept
 
 
 # --------------------------------------------------------------------------- one submission
@@ -417,5 +451,6 @@ def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, l
     except KernelError as err:  # the kernel would not even start
         outcome.status = "crashed"
         outcome.messages.append(f"the kernel could not run this notebook: {err}")
+    outcome.messages = cap_messages(outcome.messages, limits)
     outcome.seconds = round(time.monotonic() - started, 3)
     return outcome

@@ -24,9 +24,11 @@ the sweep that ends a kernel's stray processes kills by user.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import json
+import mmap
 import os
 import resource
 import select
@@ -46,7 +48,7 @@ from grading_config import LIMITS, ROOT, SandboxLimits
 # The only course code the kernel may import: the student package (what students install themselves).
 STUDENT_PACKAGE_ROOT = ROOT / "student"
 
-from mdl_student.codec import CodecError, dumps, loads
+from mdl_student.codec import MAX_ITEMS, CodecError, dumps, loads
 
 _HEADER = struct.Struct(">Q")
 WORKDIR = "/home/student"
@@ -54,6 +56,8 @@ BASE_UID = 61000  # sandbox users are BASE_UID, BASE_UID + 1, ... (slot k tries 
 UID_COUNT = 1000  # how many ids the grader may claim
 UID_LOCK_DIR = Path("/run" if os.access("/run", os.W_OK) else tempfile.gettempdir()) / "mdl-sandbox-uids"
 HARD_GRACE_S = 3.0  # the agent's own alarm fires first; this catches C-level hangs
+# A reply to "run a cell" or "ready" is a few short fields: what the grader's own process may parse of it.
+SMALL_REPLY_ITEMS = 1000
 
 
 class KernelError(Exception):
@@ -218,6 +222,45 @@ def _bwrap_command(files: dict[str, Path], limits: SandboxLimits) -> list[str]:
     return cmd
 
 
+# --------------------------------------------------------------------------- system calls
+
+# Kernel keyrings outlive the processes that fill them (a uid's user and persistent keyrings, the
+# session keyring a kernel inherits): a channel from one submission to the next graded in the same
+# slot.  No notebook needs them, so the key system calls fail with ENOSYS, as on a kernel built
+# without keys.  Numbers by audit architecture: add_key, request_key, keyctl.
+_KEY_SYSCALLS: dict[int, tuple[int, ...]] = {
+    0xC000003E: (248, 249, 250, 0x40000000 | 248, 0x40000000 | 249, 0x40000000 | 250),  # x86_64 and x32
+    0x40000003: (286, 287, 288),  # i386 (32-bit code on an x86_64 kernel)
+    0xC00000B7: (217, 218, 219),  # aarch64
+    0x40000028: (309, 310, 311),  # arm
+}
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x15, 0x06
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO, _ENOSYS = 0x7FFF0000, 0x00050000, 38
+_SECCOMP_DATA_NR, _SECCOMP_DATA_ARCH = 0, 4  # offsets in struct seccomp_data
+
+
+def seccomp_filter() -> bytes:
+    """A seccomp program (classic BPF, ``struct sock_filter[]``): the key system calls fail, all else runs.
+
+    Built here rather than with libseccomp, which is not a dependency.  Per architecture: load the
+    architecture, skip the block if it differs, load the call number, jump to "deny" on a match.
+    """
+    program: list[tuple[int, int | str, int | str, int]] = [(_BPF_LD_W_ABS, 0, 0, _SECCOMP_DATA_ARCH)]
+    for arch, numbers in _KEY_SYSCALLS.items():
+        program.append((_BPF_JEQ_K, 0, len(numbers) + 2, arch))  # another architecture: skip this block
+        program.append((_BPF_LD_W_ABS, 0, 0, _SECCOMP_DATA_NR))
+        program += [(_BPF_JEQ_K, "deny", 0, nr) for nr in numbers]
+        program.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
+    program.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW))  # an architecture not listed
+    deny = len(program)
+    program.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ERRNO | _ENOSYS))
+    out = bytearray()
+    for index, (code, jt, jf, k) in enumerate(program):
+        jt_off = deny - index - 1 if jt == "deny" else jt
+        out += struct.pack("=HBBI", code, jt_off, jf, k)  # type: ignore[arg-type]
+    return bytes(out)
+
+
 def _kernel_env(home: str) -> dict[str, str]:
     """The whole environment the kernel sees: no grading flags, no tokens, no paths of ours."""
     return {
@@ -251,6 +294,10 @@ class Kernel:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._write_fd = self._read_fd = -1
         self._oom_kills_at_start = 0
+        self._owner = os.getpid()  # forked children of the grader may talk to the kernel, but only this process owns it
+        # Shared with those children: 1 while a request waits for its reply, so that the grader knows
+        # whether a child stopped in mid-conversation (the pipe then holds half a message).
+        self._mid_request = mmap.mmap(-1, 1)
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -274,9 +321,15 @@ class Kernel:
             f"import sys; sys.path.insert(0, {str(STUDENT_PACKAGE_ROOT)!r}); from mdl_student.kernel_agent import main; main()",
             str(to_kernel_r), str(from_kernel_w), json.dumps(config),
         ]  # fmt: skip
+        seccomp_fd = os.memfd_create("mdl-seccomp")
+        os.write(seccomp_fd, seccomp_filter())
+        os.lseek(seccomp_fd, 0, os.SEEK_SET)
         if iso.mechanism == "bubblewrap":
             command, cwd, env = _bwrap_command(self.files, self.limits) + agent, None, None
+            command[1:1] = ["--seccomp", str(seccomp_fd)]  # bubblewrap installs the filter before the agent starts
         else:
+            config["seccomp_fd"] = seccomp_fd  # the agent installs it itself, before any student code runs
+            agent[-1] = json.dumps(config)
             self._tmp = tempfile.TemporaryDirectory(prefix="mdl-kernel-")
             for name, host_path in self.files.items():
                 shutil.copy(host_path, Path(self._tmp.name) / name)
@@ -291,17 +344,29 @@ class Kernel:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            pass_fds=(to_kernel_r, from_kernel_w),
+            pass_fds=(to_kernel_r, from_kernel_w, seccomp_fd),
             start_new_session=True,
         )
         os.close(to_kernel_r)
         os.close(from_kernel_w)
+        os.close(seccomp_fd)
         self._write_fd, self._read_fd = to_kernel_w, from_kernel_r
         # The grader never blocks on the kernel: every read and write waits with a deadline.
         os.set_blocking(self._write_fd, False)
-        self._receive(deadline=time.monotonic() + 60)  # the agent's "ready"
+        self._receive(deadline=time.monotonic() + 60, max_items=SMALL_REPLY_ITEMS)  # the agent's "ready"
+
+    @property
+    def mid_request(self) -> bool:
+        """True when a request (made here or in a forked child) is still waiting for its reply."""
+        return self._mid_request[0] == 1
 
     def close(self) -> None:
+        if os.getpid() != self._owner:  # a forked child: stop the kernel, leave the owner's files and locks alone
+            if self.process is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process = None
+            return
         if self.process is not None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -337,11 +402,14 @@ class Kernel:
     # Replies are checked for shape here, so that a tampered agent cannot make the grader fail
     # on a missing key or a value of the wrong type: it can only give wrong answers.
     def run_cell(self, code: str, seconds: float) -> dict[str, Any]:
-        reply = self.request({"op": "run", "code": code, "seconds": seconds}, seconds)
+        # The grader's own process reads this reply: a few fields, of a bounded size (see SMALL_REPLY_ITEMS).
+        max_bytes = 12 * self.limits.max_output_kb * 1024 + (1 << 20)
+        reply = self.request({"op": "run", "code": code, "seconds": seconds}, seconds,
+                             max_items=SMALL_REPLY_ITEMS, max_bytes=max_bytes)
         clean: dict[str, Any] = {
             "ok": reply.get("ok") is True,
             "output": _text(reply.get("output"), self.limits.max_output_kb * 1024),
-            "output_dropped": reply.get("output_dropped") if isinstance(reply.get("output_dropped"), int) else 0,
+            "output_dropped": _count(reply.get("output_dropped")),
         }
         if not clean["ok"]:
             clean["error_type"] = _text(reply.get("error_type"), 100)
@@ -375,13 +443,21 @@ class Kernel:
                     "error": _text(reply.get("error"), 500) or "an error"}  # fmt: skip
         return reply
 
-    def request(self, message: dict[str, Any], seconds: float) -> dict[str, Any]:
+    def request(self, message: dict[str, Any], seconds: float, *, max_items: int = MAX_ITEMS,
+                max_bytes: int | None = None) -> dict[str, Any]:
+        """Send one request and wait for its reply, at most ``seconds`` (plus a grace period).
+
+        A reply of more than ``max_items`` values or ``max_bytes`` bytes stops the kernel.
+        """
         if self.process is None:
             raise KernelDied("the kernel is not running")
         payload = dumps(message)
         deadline = time.monotonic() + seconds + HARD_GRACE_S
+        self._mid_request[0] = 1
         self._write_all(_HEADER.pack(len(payload)) + payload, deadline)
-        return self._receive(deadline)
+        reply = self._receive(deadline, max_items=max_items, max_bytes=max_bytes)
+        self._mid_request[0] = 0
+        return reply
 
     def _write_all(self, data: bytes, deadline: float) -> None:
         """Write a request; a kernel that stops reading cannot block the grader past the deadline."""
@@ -401,14 +477,15 @@ class Kernel:
                 raise KernelDied(f"the kernel stopped listening ({err.strerror})") from err
             view = view[written:]
 
-    def _receive(self, deadline: float) -> dict[str, Any]:
+    def _receive(self, deadline: float, *, max_items: int, max_bytes: int | None = None) -> dict[str, Any]:
         header = self._read_exact(_HEADER.size, deadline)
         (size,) = _HEADER.unpack(header)
-        if size > self.limits.max_bridge_message_mb * 1024 * 1024:
+        limit = self.limits.max_bridge_message_mb * 1024 * 1024
+        if size > min(limit, max_bytes or limit):
             self.close()
-            raise KernelDied(f"the kernel sent a {size // 2**20} MB message, over the bridge's limit")
+            raise KernelDied(f"the kernel sent a {size / 2**20:.0f} MB message, over the bridge's limit")
         try:
-            return loads(self._read_exact(size, deadline))
+            return loads(self._read_exact(size, deadline), max_items=max_items)
         except CodecError as err:
             self.close()
             raise KernelProtocolError(str(err)) from err
@@ -462,12 +539,17 @@ def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int) -> 
     substitutes a number, and then one C call computes a 10**12-bit integer, which no alarm can
     interrupt and which would take the grader's memory.  In a child, that costs the question
     its points, not the grader its life.  ``work`` returns JSON data, which comes back.
+
+    The child leads a process group of its own, and the whole group is killed when the child
+    is done or stopped: helpers it started (the forked symbolic checks of
+    ``mdl_student.checks``) never outlive it.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never return into the caller's code
         status = 1
         try:
+            os.setpgid(0, 0)
             os.close(read_fd)
             _cap_address_space(memory_mb)
             try:
@@ -484,6 +566,8 @@ def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int) -> 
         finally:
             os._exit(status)
     os.close(write_fd)
+    with contextlib.suppress(OSError):  # also here, so that the group exists whichever process runs first
+        os.setpgid(pid, pid)
     chunks: list[bytes] = []
     stopped = ""
     deadline = time.monotonic() + seconds
@@ -492,7 +576,6 @@ def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int) -> 
             ready, _, _ = select.select([read_fd], [], [], max(deadline - time.monotonic(), 0))
             if not ready:
                 stopped = f"checking it took longer than {seconds:.0f} s"
-                os.kill(pid, signal.SIGKILL)
                 break
             chunk = os.read(read_fd, 1 << 16)
             if not chunk:
@@ -500,6 +583,9 @@ def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int) -> 
             chunks.append(chunk)
     finally:
         os.close(read_fd)
+        for kill in (os.killpg, os.kill):  # the child's group (every helper it started), and the child itself
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill(pid, signal.SIGKILL)
         _, wait_status = os.waitpid(pid, 0)
     if stopped:
         raise ChildStopped(stopped)
@@ -535,6 +621,13 @@ def _oom_kills() -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _count(value: Any) -> int:
+    """A count the agent reports (bytes of output cut ...), as an int the grader can compute with."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return min(max(value, 0), 2**53)
 
 
 def _text(value: Any, limit: int) -> str:

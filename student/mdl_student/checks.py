@@ -861,11 +861,13 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
 
     1. numeric second opinion: both are evaluated with 30 significant digits
        at `samples` points (default ``TOLERANCES.symbolic_samples``) where
-       both are defined, out of 3 * `samples` candidates drawn with a fixed
-       seed (so a message is the same on every run) from `domain` (name or
+       both are defined, out of 3 * `samples` candidates drawn afresh for
+       every comparison from the operating system's entropy (never from a
+       seed: nobody can know the points in advance) from `domain` (name or
        symbol -> (low, high)) or, by assumptions, from (0.1, 5) for
        positive/nonnegative, (-5, -0.1) for negative/nonpositive, 1..9 or
-       -9..9 for integers and (-5, 5) otherwise, rounded to three decimals.
+       -9..9 for integers and (-5, 5) otherwise, as exact rationals with a
+       random denominator of 10**6 to 10**9.
        They agree at a point if ``|va - ve| <= rtol * max(|va|, |ve|) +
        1e-20`` with ``rtol = TOLERANCES.symbolic_sample_rtol``.  An
        expression with an undefined function ``f(x)``, or defined at too few
@@ -881,12 +883,18 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
        when a step gives a nonzero constant.  (A power with an exponent above
        200, such as ``(x + 1)**1000000``, is never expanded: the algebra
        declares itself inconclusive at once);
-    4. algebra equal -> pass; numeric agreed at every point and the algebra
-       is inconclusive or runs out of time -> pass (the tight, high-precision
-       agreement at all points is the evidence); algebra proves different
-       while numeric agreed -> fail, "could not decide" (a disagreement);
-       no numeric opinion -> the algebra alone decides, and if it cannot:
-       fail, "could not decide".
+    4. algebra equal -> pass.  The algebra gets 60% of the time; when it is
+       inconclusive or out of time and the numbers agreed, the answer is
+       confirmed at 4 * `samples` more fresh points (every other one, for a
+       symbol without a declared domain, far out: magnitudes up to 1e7,
+       integers up to 1e6) -> pass if they all agree (a few points alone
+       never pass: a polynomial through them agrees there).  An answer
+       built from pieces the expected one lacks (Abs, Max, Piecewise,
+       floor, a condition ...) is not confirmed by points at all (it may
+       agree on every point of a range and differ outside it): "could not
+       decide".  Algebra proves different while numeric agreed -> fail,
+       "could not decide" (a disagreement); no numeric opinion -> the
+       algebra alone decides, and if it cannot: fail, "could not decide".
 
     The whole comparison gets `timeout` seconds (default
     ``TOLERANCES.symbolic_timeout_s``) in a forked child process (address
@@ -931,7 +939,7 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
         pass  # very deep expressions: the child has a larger recursion limit
 
     options = {"declared": declared, "domain": _domain_by_name(domain),
-               "samples": samples, "rtol": TOLERANCES.symbolic_sample_rtol}
+               "samples": samples, "rtol": TOLERANCES.symbolic_sample_rtol, "timeout": timeout}
     verdict, ended = _run_with_deadline(_decide, (answer_obj, expected_obj, options), timeout)
     try:
         extra = sorted({s.name for s in _free_symbols(answer_obj)}
@@ -1120,6 +1128,9 @@ def _run_with_deadline(work: Callable[..., None], args: tuple[Any, ...],
         return _run_inline(work, args)
     if pid == 0:  # the child: never return into the caller's code
         try:
+            global _IN_FORKED_CHILD
+            _IN_FORKED_CHILD = True
+            _die_with_parent()
             os.close(read_fd)
             _limit_child_resources()
             conn = Connection(write_fd, readable=False)
@@ -1168,6 +1179,22 @@ def _run_inline(work: Callable[..., None], args: tuple[Any, ...]) -> tuple[dict[
         return (messages[-1] if messages else None), "crashed"
     return (messages[-1] if messages else None), (
         "final" if messages and messages[-1].get("final") else "crashed")
+
+
+_IN_FORKED_CHILD = False  # True in the child of _run_with_deadline: it may use SIGALRM for itself
+
+
+def _die_with_parent() -> None:
+    """The child ends when its parent does (killed at a deadline, say), never running on alone."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+        import signal
+
+        parent = os.getppid()
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(0)
 
 
 def _limit_child_resources() -> None:
@@ -1220,12 +1247,126 @@ def _decide(answer: Any, expected: Any, options: dict[str, Any],
         if unit.numeric == "different":
             emit({"status": "different", "final": True, **unit.detail})
             return
+        if unit.numeric == "equal":
+            unit.numeric = "agreed"  # a handful of points is evidence, not yet a verdict
     emit(_assemble(units))
-    # Units that only the algebra can decide first, then confirmations.
-    for unit in sorted(units, key=lambda u: u.numeric == "equal"):
-        unit.algebra, unit.detail["difference"] = _algebra_stage(unit)
+    # Units that only the algebra can decide first, then the others; the algebra gets part of the
+    # time, so that what it cannot settle is left time to be confirmed at many more points.
+    algebra_until = time.monotonic() + _ALGEBRA_SHARE * options.get("timeout", TOLERANCES.symbolic_timeout_s)
+    for unit in sorted(units, key=lambda u: u.numeric == "agreed"):
+        unit.algebra, unit.detail["difference"] = _algebra_within(unit, algebra_until)
         emit(_assemble(units))
+    confirming: _Sampler | None = None
+    for unit in units:
+        if unit.numeric == "agreed" and unit.algebra in ("unknown", "different"):
+            confirming = confirming or _Sampler(symbols, options["domain"], _CONFIRMING_FACTOR * options["samples"],
+                                                far=True)
+            _confirm(unit, confirming, rtol)
+            if unit.numeric == "different":
+                emit({"status": "different", "final": True, **unit.detail})
+                return
+            emit(_assemble(units))
     emit({**_assemble(units), "final": True})
+
+
+# When the algebra cannot prove two expressions equal, agreement at the first `samples` points is not
+# enough (an answer fitted through a few points agrees there): it takes this many times more fresh
+# points, and no piecewise construct (Abs, Max, Piecewise ...) that the expected answer lacks, since two
+# functions that agree on every point of a range may part where a piece changes, outside it.
+_CONFIRMING_FACTOR = 4
+_ALGEBRA_SHARE = 0.6  # of the comparison's time limit
+
+
+class _OutOfTime(BaseException):
+    """The algebra's share of the time is spent (a BaseException: sympy's own handlers let it through)."""
+
+
+def _algebra_within(unit: _Unit, until: float) -> tuple[str, str]:
+    """`_algebra_stage`, stopped at `until` (an alarm in the forked child; between units elsewhere)."""
+    remaining = until - time.monotonic()
+    if remaining <= 0:
+        return "unknown", ""
+    if not _IN_FORKED_CHILD:  # the caller's process: its own alarms are not ours to touch
+        return _algebra_stage(unit)
+    import signal
+
+    def out_of_time(signum: int, frame: Any) -> None:
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, remaining)
+    try:
+        return _algebra_stage(unit)
+    except _OutOfTime:
+        return "unknown", ""
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _pieces(expr: Any) -> set[Any]:
+    """Subexpressions that make an expression piecewise: Abs, Max, Piecewise, floor, a condition ..."""
+    import sympy as sp
+
+    kinds = (sp.Abs, sp.sign, sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.floor, sp.ceiling, sp.frac,
+             sp.Mod, sp.DiracDelta, sp.KroneckerDelta, sp.re, sp.im, sp.arg, sp.conjugate,
+             sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction)
+    try:
+        return set(expr.atoms(*kinds))
+    except Exception:  # an object without atoms: nothing to say
+        return set()
+
+
+def _switches(piece: Any) -> list[Any] | None:
+    """Where a piece changes form, as expressions that change sign there.
+
+    None for pieces that change at infinitely many places or at single points (floor, Mod,
+    DiracDelta ...), which no set of points can vouch for.
+    """
+    import itertools
+
+    import sympy as sp
+
+    if isinstance(piece, (sp.Abs, sp.sign, sp.Heaviside, sp.arg)):
+        return [piece.args[0]]
+    if isinstance(piece, (sp.Max, sp.Min)):
+        return [a - b for a, b in itertools.combinations(piece.args, 2)]
+    if isinstance(piece, sp.core.relational.Relational):
+        return [piece.lhs - piece.rhs]
+    if isinstance(piece, (sp.Piecewise, sp.logic.boolalg.BooleanFunction, sp.re, sp.im, sp.conjugate)):
+        return []  # conditions are pieces of their own; re, im, conjugate do not change on the real line
+    return None
+
+
+def _seen_on_both_sides(switch: Any, points: list[dict[Any, Any]]) -> bool:
+    signs: set[bool] = set()
+    for point in points:
+        v = _evaluate(switch, point)
+        if v is not None and v.imag == 0 and v.real != 0:
+            signs.add(v.real > 0)
+            if len(signs) == 2:
+                return True
+    return False
+
+
+def _confirm(unit: _Unit, sampler: "_Sampler", rtol: float) -> None:
+    """A unit that agreed at the first points and that the algebra could not settle: many more points.
+
+    Sets unit.numeric to "equal" (agreement at every new point), "different" (with the point), or
+    leaves "agreed" (no verdict: too few points defined, or pieces of the answer that the expected
+    answer lacks and whose changes of form the points do not see from both sides).
+    """
+    extra = _pieces(unit.a) - _pieces(unit.e)
+    found = [_switches(piece) for piece in extra]
+    _numeric_stage(unit, sampler, rtol)
+    if unit.numeric == "unknown":
+        unit.numeric = "agreed"
+    if unit.numeric != "equal":
+        return
+    switches = [s for f in found if f is not None for s in f]
+    if None in found or not all(_seen_on_both_sides(s, sampler.points) for s in switches):
+        unit.numeric = "agreed"  # agreement on one side of a change the points never crossed proves nothing
+        unit.detail["pieces"] = ", ".join(sorted({type(p).__name__ for p in extra}))
 
 
 def _make_units(answer: Any, expected: Any, sampler: "_Sampler",
@@ -1312,41 +1453,58 @@ def _short_expr(e: Any, limit: int = 80) -> str:
 
 
 class _Sampler:
-    """Random rational points, the same for every unit of one comparison."""
+    """Random rational points, the same for every unit of one comparison.
 
-    def __init__(self, symbols: list[Any], domain: dict[str, tuple[float, float]], n: int):
-        import random
+    Drawn afresh for every comparison from the operating system's entropy (``secrets``), never
+    from a seed: this module is importable by anyone, and an answer fitted to known points (a
+    polynomial through them, or ``sin(1000*pi*x)``, zero on a grid of thousandths) must not pass.
+    Real coordinates are exact rationals with a random denominator of 10**6 to 10**9.  With
+    ``far``, every other point (of symbols without a declared domain) is drawn at magnitudes up
+    to 10**7, and integers up to 10**6: agreement must hold beyond the usual small range too.
+    """
+
+    def __init__(self, symbols: list[Any], domain: dict[str, tuple[float, float]], n: int,
+                 *, far: bool = False):
+        import secrets
 
         import sympy as sp
 
         self.symbols = symbols
         self.needed = n if symbols else 1
-        rng = random.Random(20240229)  # fixed: the same message every run
+        rng = secrets.SystemRandom()
         self.points: list[dict[Any, Any]] = []
-        for _ in range(3 * self.needed):
-            self.points.append({s: self._draw(s, domain.get(s.name), rng, sp) for s in symbols})
+        for i in range(3 * self.needed):
+            wide = far and i % 2 == 1
+            self.points.append({s: self._draw(s, domain.get(s.name), rng, sp, wide) for s in symbols})
 
     @staticmethod
-    def _draw(s: Any, bounds: tuple[float, float] | None, rng: Any, sp: Any) -> Any:
+    def _draw(s: Any, bounds: tuple[float, float] | None, rng: Any, sp: Any, far: bool = False) -> Any:
         if s.is_integer:
+            top = 10**6 if far else 9
             lo, hi = bounds if bounds else (
-                (1, 9) if s.is_positive else (0, 9) if s.is_nonnegative else
-                (-9, -1) if s.is_negative else (-9, 9))
+                (1, top) if s.is_positive else (0, top) if s.is_nonnegative else
+                (-top, -1) if s.is_negative else (-top, top))
             for _ in range(100):
                 k = rng.randint(math.ceil(lo), math.floor(hi))
                 if (s.is_even and k % 2) or (s.is_odd and not k % 2) or (k == 0 and s.is_nonzero):
                     continue
                 return sp.Integer(k)
             return sp.Integer(math.ceil(lo))
+        q = rng.randrange(10**6, 10**9)  # the denominator: unpredictable, so no grid of zeros fits it
+        if bounds is None and far:
+            decade = rng.randrange(0, 7)
+            sign = (1 if (s.is_positive or s.is_nonnegative) else -1 if (s.is_negative or s.is_nonpositive)
+                    else rng.choice((-1, 1)))
+            return sign * sp.Rational(rng.randrange(10**decade * q, 10 ** (decade + 1) * q), q)
         if bounds is None:
             bounds = ((0.1, 5.0) if (s.is_positive or s.is_nonnegative) else
                       (-5.0, -0.1) if (s.is_negative or s.is_nonpositive) else (-5.0, 5.0))
-        lo, hi = bounds
+        lo, hi = sp.Rational(str(bounds[0])), sp.Rational(str(bounds[1]))
         for _ in range(100):
-            value = sp.Rational(round(rng.uniform(lo, hi) * 1000), 1000)
-            if value != 0 and lo <= value <= hi:
+            value = lo + (hi - lo) * sp.Rational(rng.randrange(1, q), q)
+            if value != 0:
                 return value
-        return sp.Rational(round((lo + hi) / 2 * 1000), 1000)
+        return (lo + hi) / 2
 
     def values(self, expr: Any) -> list[Any]:
         """The value at each point (None where undefined), up to `needed` valid."""
@@ -1509,7 +1667,7 @@ def _algebra_stage(unit: _Unit) -> tuple[str, str]:
         steps += [lambda z: sp.simplify(sp.expand_log(z, force=False)),
                   lambda z: sp.logcombine(z, force=False)]
     steps.append(sp.simplify)
-    if unit.numeric != "equal":
+    if unit.numeric not in ("equal", "agreed"):
         steps.append(lambda z: z.equals(0))
     for step in steps:
         try:
@@ -1532,18 +1690,18 @@ def _assemble(units: list[_Unit]) -> dict[str, Any]:
     undecided: dict[str, Any] | None = None
     for unit in units:
         algebra = unit.algebra or "unknown"
-        if unit.numeric == "equal":
-            if algebra == "different":
-                undecided = undecided or {"status": "undecided", "reason": "disagree",
-                                          "where": unit.where}
-        elif algebra == "equal":
+        if unit.numeric in ("equal", "agreed") and algebra == "different":
+            undecided = undecided or {"status": "undecided", "reason": "disagree",
+                                      "where": unit.where}
+        elif algebra == "equal" or unit.numeric == "equal":  # proved, or confirmed at many points
             continue
         elif algebra == "different":
             return {"status": "different", "kind": "algebra", "where": unit.where,
                     "equation": unit.equation, "difference": unit.detail.get("difference", "")}
         else:
-            undecided = undecided or {"status": "undecided", "reason": "unknown",
-                                      "where": unit.where}
+            reason = "pieces" if unit.detail.get("pieces") else "unknown"
+            undecided = undecided or {"status": "undecided", "reason": reason, "where": unit.where,
+                                      "pieces": unit.detail.get("pieces", "")}
     return undecided or {"status": "equal"}
 
 
@@ -1568,6 +1726,10 @@ def _raise_for_verdict(verdict: dict[str, Any] | None, ended: str, name: str, ti
         }[ended]
         if verdict is not None and verdict.get("reason") == "disagree":
             reason = "the algebra and the checks at random points disagree"
+        if verdict is not None and verdict.get("reason") == "pieces":
+            reason = (f"the algebra found no proof, and checks at random points cannot vouch for the "
+                      f"pieces of your answer ({verdict['pieces']}), which may change form away from "
+                      f"the points")
         where = f" ({verdict['where']})" if verdict and verdict.get("where") else ""
         raise _fail(f"could not decide whether {name}{where} is equivalent to the expected "
                     f"answer: {reason}. Try writing your answer in a simpler form.")

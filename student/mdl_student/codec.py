@@ -24,10 +24,13 @@ import base64
 import inspect
 import io
 import json
+import re
 import textwrap
 from typing import Any, Callable
 
 MAX_DEPTH = 64
+# What one message may hold: containers and scalars (each costs the reader a Python object or more).
+MAX_ITEMS = 1_000_000
 
 
 class CodecError(ValueError):
@@ -270,15 +273,62 @@ def dumps(message: dict[str, Any]) -> bytes:
     return json.dumps(message, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
-def loads(raw: bytes) -> dict[str, Any]:
-    """Parse a protocol message; refuses anything but a JSON object."""
+def loads(raw: bytes, *, max_items: int = MAX_ITEMS) -> dict[str, Any]:
+    """Parse a protocol message; refuses anything but a JSON object of at most ``max_items`` values.
+
+    The count is taken from the bytes before anything is built, so that a message of
+    millions of empty lists costs its reader nothing.  Integers longer than Python's
+    digit limit are refused; a lone surrogate (``"\\ud800"``, which no UTF-8 file can
+    hold) is replaced by U+FFFD, so that text from the kernel can always be written out.
+    """
+    items = count_items(raw)
+    if items > max_items:
+        raise CodecError(f"the message holds {items:,} values, over the limit of {max_items:,}")
     try:
         message = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except CodecError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: bad JSON, or an int past the digit limit
         raise CodecError(f"malformed message from the kernel ({type(err).__name__})") from err
     if not isinstance(message, dict):
         raise CodecError("malformed message from the kernel (not an object)")
+    if _SURROGATE_ESCAPE.search(raw):
+        message = _replace_lone_surrogates(message)
     return message
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def count_items(raw: bytes) -> int:
+    """How many values (containers and scalars) a JSON text holds, at most: read from the bytes, nothing built."""
+    def count(text: bytes) -> int:
+        return text.count(b"[") + text.count(b"{") + text.count(b",") + 1
+
+    bound = count(raw)  # fast, but counts brackets and commas inside strings too
+    return bound if bound <= MAX_ITEMS // 10 else count(_JSON_STRING.sub(b'""', raw))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):  # json.loads has already joined every valid pair: what is left is alone
+        return _SURROGATE.sub("\ufffd", value) if _has_surrogate(value) else value
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _refuse_constant(name: str) -> float:
