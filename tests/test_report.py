@@ -83,3 +83,47 @@ def test_mdl_report_command_and_its_error_for_an_empty_folder(graded, tmp_path, 
     empty.mkdir()
     assert main(["report", str(empty)]) == 2
     assert "no graded submissions" in capsys.readouterr().err
+
+
+def _run_in_a_terminal(argv, cols=120):
+    """Run a command with stdout and stderr on a pseudo-terminal of a given width; its raw output."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # EIO: the command closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_per_student_lines_are_not_written_over_the_progress_bar(tmp_path):
+    import sys
+    from pathlib import Path
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("ana", "ben", "cy"):
+        (subs / f"{name}.ipynb").write_text("not a notebook")  # refused unread: no kernel, fast
+    mdl = str(Path(sys.executable).parent / "mdl")
+    output = _run_in_a_terminal([mdl, "grade", "a1", str(subs), "--out", str(tmp_path / "out"), "--jobs", "1"])
+    assert "%|" in output, "the progress bar was drawn"
+    for name in ("ana", "ben", "cy"):
+        line = next(l for l in output.split("\n") if f"{name} " in l and "invalid-notebook" in l and "0/30" in l)
+        shown = line.rstrip("\r").split("\r")[-1]  # what the terminal shows once every carriage return is applied
+        assert shown.startswith(name), repr(line)
