@@ -41,6 +41,7 @@ import build_corpus  # noqa: E402  (the corpus's own generator: the few submissi
 FAST = dataclasses.replace(LIMITS, seconds_per_cell=5.0, seconds_per_notebook=60.0, seconds_per_bridge_call=5.0)
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
 GENERATED = ["binary_garbage", "huge_notebook", "write_into_out_dir", "copy_other_student"]
+GENERATED += build_corpus.NAME_AND_LINK_ATTACKS  # links and hostile names, made at test time too
 CHEATS = ["monkeypatch_numpy", "monkeypatch_sympy", "monkeypatch_checks", "input_transformer", "showtraceback",
           "edit_test_cells", "delete_test_cells", "test_cells_unlocked", "read_source", "read_build",
           "read_other_students", "fake_results", "network", "write_into_out_dir", "copy_other_student"]
@@ -148,6 +149,35 @@ def test_every_result_says_which_sandbox_graded_it(batch):
         assert batch.records[name]["sandbox"] == mechanism
         results = json.loads((batch.out / name / "results.json").read_text())
         assert results["extra_data"]["sandbox"] == mechanism
+
+
+def test_student_text_reaches_a_person_without_escape_sequences_or_formulas(batch):
+    """Terminal lines, messages, results.json and grades.csv: no control character but newline and tab,
+    no cell a spreadsheet would run (issue 10, item 10)."""
+    import re
+
+    control = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+    def strings(data):
+        if isinstance(data, str):
+            yield data
+        elif isinstance(data, dict):
+            for value in data.values():
+                yield from strings(value)
+        elif isinstance(data, list):
+            for value in data:
+                yield from strings(value)
+
+    for line in batch.lines:
+        assert not control.search(line), repr(line)
+    for name, record in batch.records.items():
+        results = json.loads((batch.out / name / "results.json").read_text())
+        for text in [*strings(record["messages"]), *strings(results)]:
+            assert not control.search(text), (name, text)
+    assert "fake second line" in "\n".join(batch.records["ansi_exception"]["messages"])
+    with (batch.out / "grades.csv").open() as handle:
+        for row in csv.reader(handle):
+            assert not any(cell.lstrip().startswith(("=", "+", "-", "@")) for cell in row), row
 
 
 def test_the_grader_is_unharmed(batch):

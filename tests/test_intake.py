@@ -426,3 +426,49 @@ def test_the_readme_documents_every_layout_and_status():
         assert word in readme, word
     for status in ("missing", "ambiguous", "duplicate", "refused-symlink"):
         assert f"`{status}`" in readme, status
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_writes_what_finished_says_incomplete_and_the_next_run_resumes(tmp_path, jobs):
+    """Ctrl-C as a terminal sends it: SIGINT to the grader's whole process group (grader and pool workers)."""
+    import signal
+    import time
+
+    import nbformat
+
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    put(subs, "a_bad1.ipynb", _invalid(b'{"k": 1}'))
+    put(subs, "a_bad2.ipynb", _invalid(b'{"k": 2}'))
+    slow = nbformat.read(PATHS.release / "a1" / "a1.ipynb", as_version=4)
+    slow.cells.insert(1, nbformat.v4.new_code_cell("import time\ntime.sleep(6)"))
+    for name in ("z_slow1", "z_slow2"):
+        nbformat.write(slow, subs / f"{name}.ipynb")
+    command = [sys.executable, "-m", "autograder", "grade", "a1", str(subs), "--out", str(out), "--jobs", jobs]
+
+    grader = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not (out / "a_bad2" / "record.json").exists() and time.monotonic() < deadline and grader.poll() is None:
+        time.sleep(0.05)
+    time.sleep(2.5)  # a slow notebook is now in its kernel
+    os.killpg(grader.pid, signal.SIGINT)
+    stdout, stderr = grader.communicate(timeout=120)
+    assert grader.returncode == 130, stderr
+    assert "Traceback" not in stdout + stderr
+    assert stderr.strip().splitlines()[-1].startswith("mdl grade: interrupted: 2 of 4 submission(s) graded")
+    assert (out / "INCOMPLETE").is_file()
+    with (out / "grades.csv").open() as handle:
+        assert sorted(r["student"] for r in csv.DictReader(handle)) == ["a_bad1", "a_bad2"]
+    time.sleep(0.5)
+    from test_sandbox import leftover_sandbox_processes
+
+    assert leftover_sandbox_processes() == []
+
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "2 submission(s) unchanged since the last run: kept" in resumed.stdout
+    assert not (out / "INCOMPLETE").exists()
+    with (out / "grades.csv").open() as handle:
+        rows = {r["student"]: r["status"] for r in csv.DictReader(handle)}
+    assert rows == {"a_bad1": "invalid-notebook", "a_bad2": "invalid-notebook", "z_slow1": "ok", "z_slow2": "ok"}

@@ -272,9 +272,10 @@ ATTACKS: list[dict[str, Any]] = []
 
 def attack(name: str, build: Callable[[], nbformat.NotebookNode] | None, *, status: str, score: float,
            message: str, description: str, requires: str | None = None, layout: str = "flat",
-           raw: bytes | None = None) -> None:
+           raw: bytes | None = None, absent: tuple[str, ...] = ()) -> None:
+    """One corpus entry; ``absent`` lists texts that must appear in none of the student's files."""
     ATTACKS.append(dict(name=name, build=build, raw=raw, status=status, score=score, message=message,
-                        description=description, requires=requires, layout=layout))
+                        description=description, requires=requires, layout=layout, absent=list(absent)))
 
 
 def corpus() -> None:
@@ -384,6 +385,191 @@ def corpus() -> None:
            message="malformed", description="an answer cell whose source is a number, another whose grade_id is a list")
     attack("deep_json", None, raw=b"[" * 200_000 + b"]" * 200_000, status="invalid-notebook", score=0.0,
            message="not valid notebook JSON", description="200,000 nested JSON lists (recursion bomb for parsers)")
+    hardening_attacks()
+
+
+# --------------------------------------------------------------------------- second round (issue 10)
+
+DECODE_BOMB = """\
+# det_L as an object whose srepr is an Integral of a sum of 14 Piecewise: 1.6 KB of text that sympy's
+# own Integral constructor folds into 2**14 pieces while rebuilding it (this hung the whole grader).
+import sympy as sp
+
+class Bomb(sp.Symbol):
+    def _sympyrepr(self, printer):
+        pieces = ", ".join(f"Piecewise(ExprCondPair(Integer({k}), StrictLessThan(Symbol('a'), Integer({k}))), "
+                           f"ExprCondPair(Integer({k + 1}), true))" for k in range(14))
+        return f"Integral(Add({pieces}), Tuple(Symbol('a'), Integer(0), Integer(1)))"
+
+det_L = Bomb("bomb")
+"""
+
+SLOW_TO_DECIDE = """\
+# Answers no check can settle quickly: an undefined function (no value at any point) times a long
+# trigonometric sum, so that each symbolic check runs its helper process to its time limit.
+g = sp.Function("g")
+slow = g(a) * sum(sp.sin(k * a + b) ** 3 * sp.cos(c - k * d) ** 2 * sp.tan(e + k * f) for k in range(1, 16))
+det_L = a * c * f + slow
+L_inv = sp.Matrix([[1 / a + slow, 0, 0], [-b / (a * c), 1 / c, 0], [(b * e - c * d) / (a * c * f), -e / (c * f), 1 / f]])
+"""
+
+INTERPOLATE = """\
+# Not the answers: polynomials through the values at the points the symbolic check will use, computed
+# with the check's own sampler (a fixed seed made them known in advance).
+import sympy as sp
+from mdl_student.checks import _Sampler
+
+def through_the_check_points(value_at, names, n=12):
+    symbols = sorted(sp.symbols(names), key=lambda s: s.name)
+    points = _Sampler(symbols, {}, n).points[:n]
+    first = symbols[0]
+    return sp.interpolate([(p[first], value_at(p)) for p in points], first)
+
+def entries_through(matrix, names):
+    def entry(i, j):
+        return through_the_check_points(lambda p: matrix.subs({s: p[s] for s in p if s in matrix.free_symbols})[i, j], names)
+    return sp.Matrix(3, 3, entry)
+
+L_num = sp.Matrix([[a, 0, 0], [b, c, 0], [d, e, f]])
+det_L = through_the_check_points(lambda p: L_num.subs(p).det(), "a c f")
+L_inv = entries_through(L_num.inv(), "a b c d e f")
+A_num = sp.eye(3) + u * v.T
+det_A = through_the_check_points(lambda p: A_num.subs(p).det(), "u1 u2 u3 v1 v2 v3")
+A_inv = entries_through(A_num.inv(), "u1 u2 u3 v1 v2 v3")
+"""
+
+HIDDEN_INPUTS_IN_EXCEPTIONS = """\
+def n_linear_regions(Di, D):
+    visible = {(2, 3): 7, (1, 5): 6, (10, 50): 13432735556, (10, 8): 256}
+    if (Di, D) in visible:
+        return visible[(Di, D)]
+    print(f"PRINTED Di={Di} D={D}")  # a hidden call: shout its inputs every way there is
+    raise type(f"LeakDi{Di}D{D}", (ValueError,), {})(f"SECRET Di={Di}, D={D}")
+"""
+
+KEYRING_LEAVE = """\
+# Leave my answers in the kernel keyrings (user, session, persistent), for a later kernel of the same uid.
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+answers = {}
+for cell in json.load(open("a1.ipynb"))["cells"]:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if meta.get("solution"):
+        answers[meta["grade_id"]] = "".join(cell["source"])
+payload = json.dumps(answers).encode()
+for keyring in (-4, -3):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_SESSION_KEYRING
+    if libc.syscall(248, b"user", b"mdl-answers", payload, len(payload), ctypes.c_int(keyring)) < 0:
+        raise OSError(ctypes.get_errno(), "add_key: " + os.strerror(ctypes.get_errno()))
+persistent = libc.syscall(250, 22, ctypes.c_int(-1), ctypes.c_int(-4))  # KEYCTL_GET_PERSISTENT, linked to @u
+if persistent >= 0:
+    libc.syscall(248, b"user", b"mdl-answers", payload, len(payload), ctypes.c_int(persistent))
+"""
+
+KEYRING_TAKE = """\
+# Read answers another kernel of this uid left in a keyring (Q3-Q5's answer cells run them).
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+key = libc.syscall(249, b"user", b"mdl-answers", None, 0)  # request_key: searches every keyring in reach
+if key < 0:
+    raise OSError(ctypes.get_errno(), "request_key: " + os.strerror(ctypes.get_errno()))
+buffer = ctypes.create_string_buffer(1 << 20)
+size = libc.syscall(250, 11, ctypes.c_int(key), buffer, len(buffer))  # KEYCTL_READ
+stolen = json.loads(buffer.raw[:size])
+"""
+
+TAMPER_NUMBERS = """\
+# Tamper with the agent: every reply to a cell claims 10**400 bytes of output were cut, and y_example's
+# value arrives as a 400-digit integer.
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Agent" and hasattr(obj, "send"):
+        def send(message, _send=obj.send):
+            if "output_dropped" in message:
+                message = {**message, "output_dropped": 10**400}
+            names = message.get("names")
+            if isinstance(names, dict) and "y_example" in names:
+                names["y_example"] = {"kind": "value", "value": {"$int": "9" * 400}}
+            _send(message)
+        obj.send = send
+"""
+
+LONE_SURROGATES = """\
+# Text no UTF-8 file can hold: lone surrogates in printed output, in an exception and in an answer.
+print("\\udfff")
+y_example = "\\ud800"
+raise ValueError("bad \\ud800 text")
+"""
+
+
+def hardening_attacks() -> None:
+    """Issue 10, items 1-7 and 11: the grader's own process, verdicts, isolation, the size of what is kept."""
+    attack("decode_bomb", lambda: with_cell(DECODE_BOMB, "full", "middle"), status="ok", score=FULL - 4,
+           message="", description="det_L's srepr is an Integral of 14 Piecewise (1.6 KB): rebuilt by sympy's "
+           "constructor it folds into 2**14 pieces; it used to hang the whole grader")
+    attack("million_empty_lists",
+           lambda: with_cell("y_example = [[] for _ in range(2_000_000)]", "partial", "middle"), status="ok",
+           score=PARTIAL - 2, message="over the limit",
+           description="y_example (Q2) is 2 million empty lists (24 MB on the pipe; 1.3 GB of the grader's memory "
+           "when 4 million were decoded in its own process)")
+    attack("helper_outlives_question", lambda: with_cell(SLOW_TO_DECIDE, "partial", "middle"), status="ok",
+           score=PARTIAL, message="could not decide",
+           description="Q3's answers keep each symbolic check's helper busy to its time limit: a question stopped "
+           "at its deadline must stop its helpers too (tests/test_adversarial.py stops one)")
+    attack("tamper_huge_numbers", lambda: with_cell(TAMPER_NUMBERS), status="ok", score=PARTIAL - 2,
+           message="was cut", description="a tampered agent: 10**400 bytes of output cut, per cell, and a "
+           "400-digit integer for y_example (it made the submission a grader-error)")
+    attack("lone_surrogates", lambda: with_cell(LONE_SURROGATES, "partial", "middle"), status="ok",
+           score=PARTIAL - 2, message="bad \ufffd text",
+           description="lone surrogates (\\ud800) printed, raised and given as y_example: text no UTF-8 file can hold")
+    attack("interpolate_sample_points", lambda: with_cell(INTERPOLATE, "partial", "middle"), status="ok",
+           score=PARTIAL, message="not equivalent",
+           description="Q3 and Q4 answered by polynomials through the values at the symbolic check's own sample "
+           "points (known in advance when they came from a fixed seed): 8 points for wrong answers")
+    attack("vanish_on_the_sample_grid",
+           lambda: with_cell("det_L = a * c * f + sp.sin(1000 * sp.pi * a)", "full", "middle"), status="ok",
+           score=FULL - 2, message="not equivalent",
+           description="det_L plus sin(1000*pi*a), which is zero on a grid of thousandths (where sample points "
+           "were); the visible check's point is on the grid too, so only the hidden half is lost")
+    attack("agree_inside_the_sampled_range",
+           lambda: with_cell("det_L = sp.Piecewise((a * c * f, a < 10**4), (0, True))", "full", "middle"),
+           status="ok", score=FULL - 2, message="", description="det_L right for a < 10**4 and 0 beyond, where "
+           "no sample point used to fall; the visible point is below, so only the hidden half is lost")
+    attack("exception_quotes_hidden_inputs",
+           lambda: _with_answer("n_linear_regions_answer", HIDDEN_INPUTS_IN_EXCEPTIONS), status="ok",
+           score=PARTIAL - 2, message="its message is not shown",
+           absent=("SECRET", "PRINTED", "LeakDi"),
+           description="n_linear_regions right on the visible inputs; on hidden ones it prints them and raises an "
+           "exception whose class name and message quote them")
+    attack("keyring_leave_answers", lambda: with_cell(KEYRING_LEAVE, "full"), status="ok", score=FULL,
+           message="Function not implemented",
+           description="stores its answers in the kernel's user, session and persistent keyrings (they outlive "
+           "the kernel: a channel to the next submission graded as the same uid)")
+    attack("keyring_take_answers", lambda: stealing(KEYRING_TAKE), status="ok", score=PARTIAL,
+           message="Function not implemented",
+           description="looks for answers left in a kernel keyring (request_key); Q3-Q5's answer cells run them")
+
+
+def _with_answer(grade_id: str, code: str) -> nbformat.NotebookNode:
+    """The partial answers with one answer cell replaced."""
+    nb = release_with("partial")
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = code
+    return nb
+
+
+def generate_many_failing_cells(folder: Path, expected: dict[str, Any], count: int = 20_000) -> None:
+    """A notebook with ``count`` failing cells after the answers (too large to commit)."""
+    nb = release_with("partial")
+    extra = [nbformat.v4.new_code_cell("while True:\n    pass")]  # a sure timeout: the status does not hang on speed
+    extra += [nbformat.v4.new_code_cell(f"raise ValueError('failing cell number {k}')") for k in range(count)]
+    for k, cell in enumerate(extra):
+        cell.id = f"failing-{k}"
+    nb.cells += extra
+    nbformat.write(nb, folder / "many_failing_cells.ipynb", version=4)
+    expected["many_failing_cells"] = dict(
+        status="timeout", score=PARTIAL, message="more messages, cut", requires=None,
+        description=f"{count:,} cells that raise, after the answers (100,000 made a 32 MB record.json)")
 
 
 FORK_BOMB = """\
@@ -550,6 +736,56 @@ for cell in json.load(open({str(full_path)!r}))["cells"]:
     expected["copy_other_student"] = dict(status="ok", score=PARTIAL, message="No such file or directory",
                                           requires="filesystem",
                                           description="opens another student's notebook of the same batch by its absolute path")
+    generate_name_and_link_attacks(folder, expected)
+    generate_many_failing_cells(folder, expected)
+
+
+# What a collection step can hand the grader (issue 10, items 8-10): links, names that collide or
+# break a run, student text meant to fool the person reading the terminal or the gradebook.  Keys
+# are the ids the grader gives (autograder.intake.student_id): the row and the output folder.
+NAME_AND_LINK_ATTACKS = ["link_to_source", "link_to_student", "linked_folder", "collide", "collide.dup2", "twice",
+                         "twice.dup2", "_grades.csv", "caf_", "_cmd_-C_calc_A0", "control_full_30_of_30_ok",
+                         "ansi_exception"]
+FAKE_LINE = "\x1b[2K\r\x1b[32mcontrol_full   30/30   ok\x1b[0m"
+
+
+def generate_name_and_link_attacks(folder: Path, expected: dict[str, Any]) -> None:
+    """Links, colliding names, reserved, non-UTF-8, formula and escape-sequence names, an escape-sequence error."""
+    def expect(name: str, status: str, score: float, message: str, description: str) -> None:
+        expected[name] = dict(status=status, score=score, message=message, requires=None, description=description)
+
+    (folder / "link_to_source.ipynb").symlink_to(ROOT / "source" / "a1" / "a1.ipynb")
+    expect("link_to_source", "refused-symlink", 0.0, "symbolic link", "a symlink to source/a1/a1.ipynb (the solutions)")
+    (folder / "link_to_student.ipynb").symlink_to("control_full.ipynb")
+    expect("link_to_student", "refused-symlink", 0.0, "symbolic link", "a symlink to another student's notebook")
+    (folder / "linked_folder").symlink_to(ROOT / "source")
+    expect("linked_folder", "refused-symlink", 0.0, "symbolic link",
+           "a student folder that is a symlink to source/ (nbgrader layout: source/a1/a1.ipynb)")
+    nbformat.write(release_with("full"), folder / "collide.ipynb")
+    nbformat.write(release_with("partial"), folder / "collide..ipynb")
+    for name, shown in (("collide", "collide..ipynb"), ("collide.dup2", "collide.ipynb")):
+        expect(name, "duplicate", 0.0, "map to the same student",
+               f"{shown}: 'collide.' and 'collide' are one id; both reported, neither graded nor merged")
+    nbformat.write(release_with("partial"), folder / "twice.ipynb")
+    (folder / "twice" / "a1").mkdir(parents=True)
+    nbformat.write(release_with("full"), folder / "twice" / "a1" / "a1.ipynb")
+    for name, shown in (("twice", "twice.ipynb"), ("twice.dup2", "twice/a1/a1.ipynb")):
+        expect(name, "duplicate", 0.0, "map to the same student",
+               f"{shown}: the same student flat and in nbgrader's layout; both reported, neither graded")
+    nbformat.write(release_with("partial"), folder / "grades.csv.ipynb")
+    expect("_grades.csv", "ok", PARTIAL, "graded as _grades.csv", "a student named grades.csv (the gradebook's name)")
+    Path(os.fsdecode(os.fsencode(folder) + b"/caf\xe9.ipynb")).write_text(nbformat.writes(release_with("partial")))
+    expect("caf_", "ok", PARTIAL, "not UTF-8", "a file name that is not UTF-8 (Latin-1 caf\\xe9.ipynb)")
+    nbformat.write(release_with("partial"), folder / "=cmd|' -C calc'!A0.ipynb")
+    expect("_cmd_-C_calc_A0", "ok", PARTIAL, "graded as _cmd_-C_calc_A0",
+           "a name that a spreadsheet would run as a formula (=cmd|...)")
+    nbformat.write(release_with("partial"), folder / "\x1b[2K\r\x1b[32mcontrol_full 30 of 30 ok\x1b[0m.ipynb")
+    expect("control_full_30_of_30_ok", "ok", PARTIAL, "graded as control_full_30_of_30_ok",
+           "a name with escape sequences and a carriage return that redraw the terminal line as a full score")
+    nbformat.write(with_cell(f"raise ValueError({FAKE_LINE + chr(10) + 'fake second line'!r})", "partial", "middle"),
+                   folder / "ansi_exception.ipynb")
+    expect("ansi_exception", "ok", PARTIAL, "ValueError",
+           "a cell raising an exception whose message holds escape sequences, a carriage return and a newline")
 
 
 # --------------------------------------------------------------------------- write
@@ -578,6 +814,8 @@ def write_corpus() -> None:
             else:
                 nbformat.write(built, path)
         expected[a["name"]] = {k: a[k] for k in ("status", "score", "message", "requires", "description")}
+        if a["absent"]:
+            expected[a["name"]]["absent"] = a["absent"]
     EXPECTED.write_text(json.dumps(expected, indent=2) + "\n")
     big = [p for p in SUBMISSIONS.rglob("*") if p.is_file() and p.stat().st_size > 1_000_000]
     assert not big, f"corpus files over 1 MB: {big}"
