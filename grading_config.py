@@ -83,6 +83,12 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         due=dt.datetime(2027, 2, 26, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
+        id="a5",
+        title="Backpropagation",
+        notebook="a5.ipynb",
+        due=dt.datetime(2027, 3, 5, 17, 0, tzinfo=dt.timezone.utc),
+    ),
+    Assignment(
         id="a8",
         title="RLHF theory",
         notebook="a8.ipynb",
