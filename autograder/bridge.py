@@ -17,6 +17,7 @@ import builtins
 from typing import Any
 
 from mdl_student.codec import CodecError, decode_value, encode_value
+from mdl_student.checks import UnreadableAnswer
 from autograder.sandbox import Kernel, KernelError, KernelTimeout
 
 # Exception classes a hidden test's message may name.  A class the student defines could carry the
@@ -129,10 +130,10 @@ def environment(kernel: Kernel, names: list[str]) -> tuple[dict[str, Any], dict[
             try:
                 env[name] = decode_value(entry.get("value"))
             except CodecError as err:
-                env[name] = None
+                env[name] = UnreadableAnswer(name, str(err))  # tests say why, not "is None"
                 problems[name] = f"`{name}` could not be read: {err}"
         elif kind == "error":
-            env[name] = None
+            env[name] = UnreadableAnswer(name, str(entry.get("error")).removeprefix(f"`{name}`: "))
             problems[name] = str(entry.get("error"))
         else:
             env[name] = None

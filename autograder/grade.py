@@ -316,8 +316,11 @@ def _concealing_test_file_class() -> type:
                         message = "❌ Test case failed\n" + self._generate_error_message(e)
                     elif isinstance(e, (CheckFailure, StudentCodeError)):
                         message = f"❌ Hidden test failed: {e}"
-                    else:
-                        message = f"❌ Hidden test failed ({type(e).__name__})"
+                    else:  # a plain assert's text may quote hidden inputs: a neutral sentence instead
+                        message = "❌ Hidden test failed: " + (
+                            "your answer does not pass a hidden check" if isinstance(e, AssertionError) else
+                            f"checking your answer raised {type(e).__name__}: is it of the type and shape asked for?"
+                        ) + " (hidden inputs and expected values are not shown)"
                 self.test_case_results.append(TestCaseResult(test_case=tc, message=message, passed=passed))
 
     return ConcealingTestFile

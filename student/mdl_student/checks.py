@@ -8,9 +8,12 @@ on when it is not.
 
 Four families:
 
-- numbers and arrays: `assert_close`, `assert_shape`, `assert_dtype_kind`;
+- numbers and arrays: `assert_close`, `assert_exact` (integers: counts,
+  shapes), `assert_shape`, `assert_dtype_kind`;
 - sympy answers: `assert_equivalent` (algebra with a hard time limit, plus a
-  numeric second opinion at random points);
+  numeric second opinion at random points) and `value_at` (an answer at a
+  point); both match symbols by name, so symbols declared again, with or
+  without assumptions, are the same symbols;
 - gradients: `numerical_gradient`, `assert_gradient`,
   `assert_gradient_at_random_points`;
 - student functions: `assert_function_matches`.
@@ -42,9 +45,11 @@ from mdl_student.tolerances import TOLERANCES
 
 __all__ = [
     "CheckFailure",
+    "UnreadableAnswer",
     "assert_close",
     "assert_dtype_kind",
     "assert_equivalent",
+    "assert_exact",
     "assert_function_matches",
     "assert_gradient",
     "assert_gradient_at_random_points",
@@ -52,11 +57,49 @@ __all__ = [
     "concealed",
     "is_concealed",
     "numerical_gradient",
+    "value_at",
 ]
 
 
 class CheckFailure(AssertionError):
     """An answer failed a check; the message says what to fix."""
+
+
+class UnreadableAnswer:
+    """What a test receives for an answer that exists but could not reach the grader.
+
+    The grader's bridge puts one in place of a value the codec refused (an
+    object array, an unknown type).  Any use of it, by a check or by a plain
+    expression in a test (``len(x)``, ``x == 3``, ``x.shape``), fails with the
+    reason, so the student reads why the answer could not be graded rather
+    than "is None".
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        object.__setattr__(self, "_mdl_unreadable", f"`{name}` could not be read by the grader: {reason}")
+
+    def __repr__(self) -> str:
+        return f"<unreadable answer: {object.__getattribute__(self, '_mdl_unreadable')}>"
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(attribute)  # protocol probes (copy, numpy) see "no such attribute"
+        raise CheckFailure(object.__getattribute__(self, "_mdl_unreadable"))
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise CheckFailure(object.__getattribute__(self, "_mdl_unreadable"))
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse  # type: ignore[assignment]
+    __bool__ = __len__ = __iter__ = __getitem__ = __contains__ = __call__ = _refuse
+    __float__ = __int__ = __index__ = __complex__ = _refuse
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = _refuse
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _unreadable_reason(x: Any) -> str | None:
+    """The reason an answer could not be read, when it is an `UnreadableAnswer`."""
+    return object.__getattribute__(x, "_mdl_unreadable") if isinstance(x, UnreadableAnswer) else None
 
 
 # ==========================================================================
@@ -104,6 +147,10 @@ class _Unusable(Exception):
 
 class _Ragged(_Unusable):
     """A nested list/tuple whose items do not form a regular array."""
+
+
+class _Unreadable(_Unusable):
+    """The answer never reached the grader; the text is a whole sentence naming it."""
 
 
 _KIND_WORDS = {
@@ -190,6 +237,8 @@ def _as_array(x: Any) -> np.ndarray:
         raise _Unusable("is None: did you forget to return or assign a value?")
     if x is Ellipsis:
         raise _Unusable("is still the placeholder `...`")
+    if _unreadable_reason(x):
+        raise _Unreadable(_unreadable_reason(x))
     if isinstance(x, (str, bytes)):
         raise _Unusable(f"is text ({_short(x)}), but a number was expected")
     if isinstance(x, Mapping):
@@ -234,6 +283,8 @@ def _as_array(x: Any) -> np.ndarray:
 def _student_array(x: Any, name: str) -> np.ndarray:
     try:
         return _as_array(x)
+    except _Unreadable as exc:
+        raise _fail(str(exc)) from None
     except _Unusable as exc:
         raise _fail(f"{name} {exc}") from None
 
@@ -288,24 +339,25 @@ def _shape_message(name: str, got: tuple[int, ...], want: tuple[int, ...]) -> st
             f"{_fmt_shape(want)}" + (f": {hint}" if hint else ""))
 
 
-def assert_shape(actual: Any, shape: Sequence[int | None]) -> None:
+def assert_shape(actual: Any, shape: Sequence[int | None], *, name: str = "your answer") -> None:
     """Check that `actual` (array, tensor, nested list, number) has `shape`.
 
     An entry of None in `shape` matches any length, e.g. ``(None, 3)``.
     Arrays and tensors are not copied: only their ``.shape`` is read.
+    `name` is how messages refer to the answer.
     """
     want = tuple(shape)
-    if hasattr(actual, "shape") and not _is_sympy(actual):
+    if isinstance(actual, (np.ndarray, np.generic)) or _is_torch(actual):
         got = tuple(int(n) for n in actual.shape)
     else:
-        got = _student_array(actual, "your answer").shape
+        got = _student_array(actual, name).shape
     matches = len(got) == len(want) and all(w is None or g == w for g, w in zip(got, want))
     if matches:
         return
     if any(w is None for w in want):
-        raise _fail(f"your answer has shape {_fmt_shape(got)}, but a shape like "
+        raise _fail(f"{name} has shape {_fmt_shape(got)}, but a shape like "
                     f"{tuple('any' if w is None else w for w in want)} was expected")
-    raise _fail(_shape_message("your answer", got, want))  # type: ignore[arg-type]
+    raise _fail(_shape_message(name, got, want))  # type: ignore[arg-type]
 
 
 def assert_dtype_kind(actual: Any, kind: str) -> None:
@@ -383,11 +435,15 @@ def assert_close(actual: Any, expected: Any, rtol: float | None = None,
        same infinity;
     3. elementwise ``|actual - expected| <= atol + rtol * |expected|``
        (numpy ``isclose`` semantics; complex numbers by their modulus), with
-       `rtol`/`atol` defaulting to ``mdl_student.tolerances.TOLERANCES``;
+       `rtol`/`atol` defaulting to ``mdl_student.tolerances.TOLERANCES``:
+       rtol 1e-5, so that an answer computed in float32 passes, and atol
+       1e-8, or ``float32_atol`` (1e-6) when the answer itself is a float32
+       (or float16, complex64) array or tensor;
     4. except that when both sides hold integers (or booleans) and no
        tolerance was passed, they must be exactly equal, so a count such as
        13432735556 is not accepted off by one.  An integer answer where a
-       float is expected is fine (rule 3 applies).
+       float is expected is fine (rule 3 applies).  A float answer where an
+       exact integer is asked is judged by `assert_exact`, not here.
 
     A value that is not a number (text, None, an object) fails with a message,
     never a TypeError.  The failure message gives the first differing index,
@@ -396,6 +452,37 @@ def assert_close(actual: Any, expected: Any, rtol: float | None = None,
     digit, never the expected (or the student's) values.
     """
     _compare(actual, expected, rtol, atol, equal_nan, name)
+
+
+def assert_exact(actual: Any, expected: Any, *, name: str = "your answer") -> None:
+    """Check that an integer answer (a count, a shape) equals `expected` exactly.
+
+    Python ints, numpy integers and sympy Integers are all accepted, and so are
+    arrays, tuples and nested lists of them (a list of shapes); `expected`
+    holds integers.  Shapes must match as in `assert_close`.  Each entry is
+    compared as Python compares an int with a float, exactly: a float answer
+    passes only where it holds the very integer expected (2.0 for 2), so a
+    count beyond 2**53 computed in floating point fails, with a hint to use
+    integer arithmetic.  Messages follow `assert_close` (nothing expected is
+    shown inside `concealed()`).
+    """
+    got = _student_array(actual, name)
+    want = _expected_array(expected)
+    if want.dtype.kind not in "biuO":
+        raise TypeError(f"assert_exact compares integers, but the expected value has dtype {want.dtype}")
+    if got.shape != want.shape:
+        raise _fail(_shape_message(name, got.shape, want.shape))
+    pairs = zip(got.ravel().tolist(), want.ravel().tolist())
+    bad = np.array([not bool(g == w) for g, w in pairs], dtype=bool).reshape(got.shape)
+    if not bad.any():
+        return
+    try:
+        _report_mismatch(got, want, bad, name, "exact")
+    except CheckFailure as exc:
+        if got.dtype.kind not in "fc":
+            raise
+        raise _fail(f"{exc}; an exact integer is asked, and a float holds integers exactly only "
+                    f"up to 2**53 (about 9e15): compute with Python ints (e.g. math.comb, //)") from None
 
 
 def _compare(actual: Any, expected: Any, rtol: float | None, atol: float | None,
@@ -443,7 +530,8 @@ def _compare_arrays(got: np.ndarray, want: np.ndarray, rtol: float | None,
             _report_mismatch(got, want, bad, name, "exact")
         return
     rtol = TOLERANCES.rtol if rtol is None else rtol
-    atol = TOLERANCES.atol if atol is None else atol
+    if atol is None:
+        atol = TOLERANCES.float32_atol if _is_low_precision(got) else TOLERANCES.atol
     try:
         dtype = complex if "c" in (got.dtype.kind + want.dtype.kind) else float
         a = got.astype(dtype)
@@ -463,6 +551,11 @@ def _compare_arrays(got: np.ndarray, want: np.ndarray, rtol: float | None,
     bad = ~close
     if bad.any():
         _report_mismatch(a, e, bad, name, f"|yours - expected| <= {atol:g} + {rtol:g}*|expected|")
+
+
+def _is_low_precision(arr: np.ndarray) -> bool:
+    """float32, float16 or complex64: an answer judged at float32's absolute resolution."""
+    return arr.dtype.kind in "fc" and arr.dtype.itemsize <= (8 if arr.dtype.kind == "c" else 4)
 
 
 def _report_mismatch(a: np.ndarray, e: np.ndarray, bad: np.ndarray, name: str,
@@ -924,6 +1017,8 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
         answer_obj = _coerce_symbolic(answer, expected_obj, text_symbols)
     except UnsafeExpression as exc:
         raise _fail(f"{exc}".replace("your answer", name, 1)) from None
+    except _Unreadable as exc:
+        raise _fail(str(exc)) from None
     except _Unusable as exc:
         raise _fail(f"{name} {exc}") from None
     _check_kind(answer_obj, expected_obj, name)
@@ -947,6 +1042,43 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
     except RecursionError:
         extra = []
     _raise_for_verdict(verdict, ended, name, timeout, answer_obj, extra)
+
+
+def value_at(answer: Any, point: Mapping[str, Any], *, name: str = "your answer") -> Any:
+    """A sympy answer with each symbol replaced by its value in `point` (keyed by NAME).
+
+    Symbols are matched by name, as in `assert_equivalent`, so the answer may
+    use the notebook's symbols or symbols the student declared again, with or
+    without assumptions.  `answer` may be anything `assert_equivalent` reads
+    (an expression, a Matrix or nested list, a Python or sympy number, text);
+    `point` maps names to numbers (``{"a": 2, "b": sympy.Rational(1, 3)}``),
+    substituted exactly.  Returns a sympy number or matrix, to compare with
+    `assert_close` or `assert_exact`.  Fails with a message when the answer is
+    not an expression, or uses a symbol that `point` does not name (a typo in
+    a symbol name?); the message lists the names it may use.
+    """
+    import sympy as sp
+
+    from mdl_student.safe_sympy import UnsafeExpression
+
+    names = {str(key): sp.Symbol(str(key)) for key in point}
+    try:
+        obj = _coerce_symbolic(answer, None, dict(names))
+    except UnsafeExpression as exc:
+        raise _fail(f"{exc}".replace("your answer", name, 1)) from None
+    except _Unreadable as exc:
+        raise _fail(str(exc)) from None
+    except _Unusable as exc:
+        raise _fail(f"{name} {exc}") from None
+    if not isinstance(obj, (sp.Expr, sp.MatrixBase)):
+        raise _fail(f"{name} is {_a(_kind_of(obj))}, but an expression or a matrix was expected")
+    symbols = getattr(obj, "free_symbols", set())
+    unknown = sorted({str(s) for s in symbols} - set(names))
+    if unknown:
+        raise _fail(f"{name} uses {', '.join(unknown)}, which the question does not define "
+                    f"(a typo in a symbol name?); use only {', '.join(sorted(names))}")
+    values = {str(key): sp.sympify(value) for key, value in point.items()}
+    return obj.xreplace({s: values[str(s)] for s in symbols})
 
 
 # -- preparing the two sides -------------------------------------------------
@@ -989,6 +1121,8 @@ def _coerce_leaf(x: Any, text_symbols: dict[str, Any]) -> Any:
         raise _Unusable("is None: did you forget to return or assign a value?")
     if x is Ellipsis:
         raise _Unusable("is still the placeholder `...`")
+    if _unreadable_reason(x):
+        raise _Unreadable(_unreadable_reason(x))
     if isinstance(x, str):
         return parse_answer_text(x, text_symbols)
     if isinstance(x, (sp.Basic, sp.MatrixBase)):

@@ -94,7 +94,8 @@ def encode_value(value: Any, _depth: int = 0, *, allow_functions: bool = False) 
 
         if isinstance(value, np.ndarray):
             if value.dtype.hasobject:
-                raise CodecError("numpy arrays of Python objects cannot cross the bridge; use a numeric dtype")
+                raise CodecError("numpy arrays of Python objects (dtype=object, such as an array of sympy numbers) "
+                                 "cannot be graded: use an array of floats, or a sympy Matrix for exact values")
             return {"$ndarray": _npy_bytes(value)}
         if isinstance(value, np.generic):
             return {"$npscalar": _npy_bytes(np.asarray(value))}
