@@ -163,3 +163,17 @@ def test_grading_keeps_the_students_manual_answer_and_scores_the_rest(course, tm
     outcome = grade_submission(Submission("ana", path), bundle)
     assert outcome.status == "ok" and outcome.scores == {"q1_double": 2.0}
     assert outcome.manual == {"q2_explain": {"points": 3.0, "answer": nb.cells[4].source}}
+
+
+@pytest.mark.slow
+def test_a1s_manual_question_is_awaiting_for_every_example_student(graded_class):
+    """A1 ends with a manual question (q9_projection_proof, 2 points): the example class shows it awaiting."""
+    graded = graded_class("a1")
+    rows = {r["student"]: r for r in csv.DictReader(io.StringIO((graded.out / "grades.csv").read_text()))}
+    for student, want in graded.expected.items():
+        for grade_id, state in want["manual"].items():
+            assert rows[student][f"manual:{grade_id}"] == state, student
+        assert rows[student]["final_max_score"] == "32" and rows[student]["max_score"] == "30"
+    sheet = list(csv.DictReader(io.StringIO((graded.out / MANUAL_GRADES).read_text())))
+    assert {(r["student"], r["grade_id"]) for r in sheet} == {(s, "q9_projection_proof") for s in graded.expected}
+    assert (graded.out / "manual" / "q9_projection_proof.html").exists()
