@@ -89,6 +89,12 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         due=dt.datetime(2027, 3, 5, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
+        id="a6",
+        title="Training simple models",
+        notebook="a6.ipynb",
+        due=dt.datetime(2027, 3, 12, 17, 0, tzinfo=dt.timezone.utc),
+    ),
+    Assignment(
         id="a8",
         title="RLHF theory",
         notebook="a8.ipynb",
