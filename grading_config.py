@@ -77,6 +77,12 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         due=dt.datetime(2027, 2, 12, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
+        id="a3",
+        title="Activations and losses",
+        notebook="a3.ipynb",
+        due=dt.datetime(2027, 2, 19, 17, 0, tzinfo=dt.timezone.utc),
+    ),
+    Assignment(
         id="a4",
         title="Optimisation",
         notebook="a4.ipynb",
