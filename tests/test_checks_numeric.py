@@ -8,10 +8,14 @@ import sys
 import numpy as np
 import pytest
 
+import sympy as sp
+
 from mdl_student.checks import (
     CheckFailure,
+    UnreadableAnswer,
     assert_close,
     assert_dtype_kind,
+    assert_exact,
     assert_function_matches,
     assert_shape,
     concealed,
@@ -252,3 +256,132 @@ def test_import_does_not_pull_in_sympy_or_torch():
             "print('sympy' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# -- float32 is a correct answer (the fairness standard) -------------------------------
+
+
+def _affine_float32(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """beta + Omega X computed in float32, and the same in float64."""
+    di, do, n = (int(k) for k in rng.integers(1, 6, size=3))
+    beta, omega, x = rng.normal(size=do), rng.normal(size=(do, di)), rng.normal(size=(di, n))
+    as32 = [v.astype(np.float32) for v in (beta, omega, x)]
+    return as32[0][:, None] + as32[1] @ as32[2], beta[:, None] + omega @ x
+
+
+def test_float32_answers_pass_the_default_tolerance():
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # entries that cancel to near zero included (atol 1e-6)
+        got32, want = _affine_float32(rng)
+        assert got32.dtype == np.float32
+        assert_close(got32, want)
+        assert_close(got32.tolist(), want)  # a list of Python floats holding float32 values
+    assert_close(float(np.float32(1) / np.float32(3)), 1 / 3)  # a scalar from float32, as tensor.item() gives
+
+
+def test_float32_torch_tensor_passes_the_default_tolerance():
+    torch = pytest.importorskip("torch")
+    x = torch.linspace(-3, 3, 7)  # float32, torch's default
+    assert_close(torch.sigmoid(x), 1 / (1 + np.exp(-np.linspace(-3, 3, 7))))
+
+
+def test_default_tolerance_still_catches_real_errors():
+    with pytest.raises(CheckFailure, match="1e-05"):
+        assert_close(1.0001, 1.0)  # relative error 1e-4
+    with pytest.raises(CheckFailure):
+        assert_close(np.float32(0.5) + np.float32(1e-3), 0.5)
+    with pytest.raises(CheckFailure, match="1e-06"):
+        assert_close([0.5, 2e-6], [0.5, 0.0])  # near zero, the absolute tolerance 1e-6 decides
+    assert_close(3e-7, 0.0)
+    with pytest.raises(CheckFailure):
+        assert_close(3e-7, 0.0, atol=1e-9)  # a test about tiny numbers passes its own atol
+
+
+# -- assert_exact: integers, whatever kind of integer ------------------------------------
+
+
+@pytest.mark.parametrize("actual, expected", [
+    (7, 7),
+    (np.int64(7), 7),
+    (sp.Integer(7), 7),
+    (7.0, 7),  # a float that holds the very integer
+    (sp.Integer(259898394708950956), 259898394708950956),
+    (2**70, 2**70),
+    ([(20, 5), (10, 20)], [(20, 5), (10, 20)]),  # a list of shapes
+    ([[20, 5], [10, 20]], [(20, 5), (10, 20)]),  # shapes as lists
+    (np.array([3, 4]), [3, 4]),
+])
+def test_assert_exact_accepts_every_kind_of_integer(actual, expected):
+    assert_exact(actual, expected)
+
+
+def test_assert_exact_refuses_a_count_computed_in_floats():
+    wrong = float(259898394708950956)  # the nearest float is another integer
+    with pytest.raises(CheckFailure) as info:
+        assert_exact(wrong, 259898394708950956, name="n_linear_regions(20, 70)")
+    message = str(info.value)
+    assert "n_linear_regions(20, 70)" in message and "2**53" in message and "259898394708950956" in message
+    with concealed(), pytest.raises(CheckFailure) as info:
+        assert_exact(wrong, 259898394708950956)
+    assert "259898394708950956" not in str(info.value) and "2**53" in str(info.value)
+
+
+@pytest.mark.parametrize("actual, expected, words", [
+    (8, 7, "is 8, but the expected value is 7"),
+    (7.5, 7, "7.5"),
+    (None, 7, "is None"),
+    ([20, 10], [(20,), (10,)], "shape"),
+])
+def test_assert_exact_failures_say_what_is_wrong(actual, expected, words):
+    with pytest.raises(CheckFailure) as info:
+        assert_exact(actual, expected)
+    assert words in str(info.value)
+
+
+def test_assert_exact_is_for_integers_only():
+    with pytest.raises(TypeError, match="integers"):
+        assert_exact(0.5, 0.5)
+
+
+# -- an answer that could not reach the grader says why -------------------------------------
+
+
+def test_unreadable_answer_fails_every_check_and_every_use_with_its_reason():
+    import copy
+
+    answer = UnreadableAnswer("y_example", "numpy arrays of Python objects cannot be graded")
+    reason = "`y_example` could not be read by the grader: numpy arrays of Python objects"
+    uses = [
+        lambda: assert_close(answer, [1.0, 2.0]),
+        lambda: assert_shape(answer, (2,)),
+        lambda: assert_exact(answer, 2),
+        lambda: assert_dtype_kind(answer, "f"),
+        lambda: len(answer),
+        lambda: answer == 3,
+        lambda: answer[0],
+        lambda: answer.shape,
+        lambda: float(answer),
+        lambda: answer + 1,
+    ]
+    for use in uses:
+        with pytest.raises(CheckFailure, match="could not be read by the grader"):
+            use()
+    with pytest.raises(CheckFailure) as info:
+        assert_close(answer, [1.0, 2.0])
+    assert str(info.value).startswith(reason)
+    assert reason in repr(answer) and reason in repr(copy.deepcopy(answer))
+
+
+def test_the_bridge_hands_tests_an_unreadable_answer_not_none():
+    from autograder.bridge import environment
+
+    class FakeKernel:
+        def lookup(self, names):
+            return {"y": {"kind": "error", "error": "`y`: numpy arrays of Python objects cannot be graded"},
+                    "z": {"kind": "value", "value": {"$no-such-tag": 1}}}
+
+    env, problems = environment(FakeKernel(), ["y", "z", "w"])  # type: ignore[arg-type]
+    assert isinstance(env["y"], UnreadableAnswer) and isinstance(env["z"], UnreadableAnswer)
+    assert env["w"] is None and "not defined" in problems["w"]
+    with pytest.raises(CheckFailure, match="^`y` could not be read by the grader: numpy arrays"):
+        assert_close(env["y"], [1.0])

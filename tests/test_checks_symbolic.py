@@ -13,7 +13,7 @@ import time
 import pytest
 import sympy as sp
 
-from mdl_student.checks import CheckFailure, assert_equivalent, concealed
+from mdl_student.checks import CheckFailure, assert_equivalent, concealed, value_at
 
 x, y, z, f = sp.symbols("x y z f")
 a, b = sp.symbols("a b", real=True)
@@ -330,3 +330,69 @@ def test_fewer_samples_and_a_short_timeout_still_decide_easy_cases():
     assert_equivalent((x + 1) ** 2, x**2 + 2 * x + 1, samples=3, timeout=2)
     with pytest.raises(CheckFailure, match="at x = "):
         assert_equivalent((x + 1) ** 2, x**2 + 1, samples=3, timeout=2)
+
+
+# -- symbols are matched by name (the fairness standard) ---------------------------
+#
+# A student may declare the question's symbols again, with the question's assumptions, other
+# ones or none.  Every symbolic check treats symbols of the same name as the same symbol.
+
+rw_plain, rl_plain = sp.symbols("r_w r_l")  # what a student types: no assumptions
+Di_plain, D_plain, Do_plain = sp.symbols("D_i D D_o")
+a_nonzero, b_nonzero = sp.symbols("a b", real=True, nonzero=True)
+a_plain, b_plain = sp.symbols("a b")
+
+DECLARED_AGAIN = [
+    # the capstone's theory question: the DPO gradient weight sigma(r_l - r_w), in symbols the
+    # student declared again without the question's real=True
+    ("weight-plain", 1 / (1 + sp.exp(rw_plain - rl_plain)), sigmoid(rl - rw)),
+    ("bradley-terry-plain", sp.exp(rw_plain) / (sp.exp(rw_plain) + sp.exp(rl_plain)), sigmoid(rw - rl)),
+    # A1 q6: the question's symbols are positive integers, the student's have no assumptions ...
+    ("count-plain", D_plain * (Di_plain + Do_plain + 1) + Do_plain, (Di + 1) * D + (D + 1) * Do),
+    # ... or other assumptions
+    ("count-integer", sp.Symbol("D", integer=True) * 3 + sp.Symbol("D_o", integer=True), 3 * D + Do),
+    # the question's symbols are plain, the student's carry assumptions (matrix answer)
+    ("matrix-assumptions", sp.Matrix([[1 / a_nonzero, 0], [-b_nonzero / a_nonzero, 1]]),
+     sp.Matrix([[1 / a_plain, 0], [-b_plain / a_plain, 1]])),
+    ("tuple-plain", (rw_plain - rl_plain, sp.Integer(2)), sp.Tuple(rw - rl, 2)),
+    ("equation-plain", sp.Eq(sp.Symbol("y"), 2 * rw_plain), sp.Eq(sp.Symbol("y", real=True), 2 * rw)),
+]
+
+
+@pytest.mark.parametrize("answer, expected", [c[1:] for c in DECLARED_AGAIN], ids=[c[0] for c in DECLARED_AGAIN])
+def test_symbols_declared_again_are_the_same_symbols(answer, expected):
+    assert_equivalent(answer, expected)
+
+
+def test_symbols_declared_again_still_fail_a_wrong_answer():
+    with pytest.raises(CheckFailure, match="not equivalent"):
+        assert_equivalent(1 / (1 + sp.exp(rl_plain - rw_plain)), sigmoid(rl - rw))  # the classic sign slip
+
+
+# -- value_at: an answer at a point named by symbol names ----------------------------
+
+
+def test_value_at_substitutes_by_name_whatever_the_assumptions():
+    point = {"D_i": 1, "D": 3, "D_o": 1}
+    for answer in [(Di + 1) * D + (D + 1) * Do, (Di_plain + 1) * D_plain + (D_plain + 1) * Do_plain]:
+        value = value_at(answer, point)
+        assert value == 10 and isinstance(value, sp.Integer)
+
+
+def test_value_at_is_exact_and_reads_numbers_lists_and_text():
+    assert value_at(x / 3, {"x": 1}) == sp.Rational(1, 3)
+    assert value_at(sp.Integer(7), {"x": 1}) == 7  # a constant is its own value
+    assert value_at([[x, 0], [0, 2 * x]], {"x": 2}) == sp.Matrix([[2, 0], [0, 4]])
+    assert value_at("x**2 + 1", {"x": 3}) == 10
+
+
+@pytest.mark.parametrize("answer, words", [
+    (x + sp.Symbol("t"), "uses t, which the question does not define (a typo in a symbol name?); use only x, y"),
+    (None, "det_L is None"),
+    (sp.Eq(x, 1), "det_L is an equation, but an expression or a matrix was expected"),
+    ("__import__('os')", "not allowed"),
+])
+def test_value_at_explains_what_it_cannot_evaluate(answer, words):
+    with pytest.raises(CheckFailure) as info:
+        value_at(answer, {"x": 1, "y": 2}, name="det_L")
+    assert words in str(info.value)

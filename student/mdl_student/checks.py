@@ -436,9 +436,8 @@ def assert_close(actual: Any, expected: Any, rtol: float | None = None,
     3. elementwise ``|actual - expected| <= atol + rtol * |expected|``
        (numpy ``isclose`` semantics; complex numbers by their modulus), with
        `rtol`/`atol` defaulting to ``mdl_student.tolerances.TOLERANCES``:
-       rtol 1e-5, so that an answer computed in float32 passes, and atol
-       1e-8, or ``float32_atol`` (1e-6) when the answer itself is a float32
-       (or float16, complex64) array or tensor;
+       rtol 1e-5 and atol 1e-6, so that an answer computed in float32
+       passes, in whatever container it arrives;
     4. except that when both sides hold integers (or booleans) and no
        tolerance was passed, they must be exactly equal, so a count such as
        13432735556 is not accepted off by one.  An integer answer where a
@@ -530,8 +529,7 @@ def _compare_arrays(got: np.ndarray, want: np.ndarray, rtol: float | None,
             _report_mismatch(got, want, bad, name, "exact")
         return
     rtol = TOLERANCES.rtol if rtol is None else rtol
-    if atol is None:
-        atol = TOLERANCES.float32_atol if _is_low_precision(got) else TOLERANCES.atol
+    atol = TOLERANCES.atol if atol is None else atol
     try:
         dtype = complex if "c" in (got.dtype.kind + want.dtype.kind) else float
         a = got.astype(dtype)
@@ -551,11 +549,6 @@ def _compare_arrays(got: np.ndarray, want: np.ndarray, rtol: float | None,
     bad = ~close
     if bad.any():
         _report_mismatch(a, e, bad, name, f"|yours - expected| <= {atol:g} + {rtol:g}*|expected|")
-
-
-def _is_low_precision(arr: np.ndarray) -> bool:
-    """float32, float16 or complex64: an answer judged at float32's absolute resolution."""
-    return arr.dtype.kind in "fc" and arr.dtype.itemsize <= (8 if arr.dtype.kind == "c" else 4)
 
 
 def _report_mismatch(a: np.ndarray, e: np.ndarray, bad: np.ndarray, name: str,
