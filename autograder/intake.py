@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import stat
 import tempfile
 import unicodedata
@@ -574,4 +573,6 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
     layouts: dict[str, int] = {}
     for f in found:
         layouts[f.layout] = layouts.get(f.layout, 0) + 1
+    summary = ", ".join(f"{kind} {count}" for kind, count in sorted(layouts.items()))
+    notes.insert(0, f"{len(found)} submission(s) found ({summary})")
     return Intake(name_submissions(chosen), notes, layouts, extracted)

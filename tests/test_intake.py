@@ -9,7 +9,6 @@ need no kernel where the point is the gradebook, not the verdict.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import stat
@@ -76,7 +75,7 @@ def test_flat_layout_the_file_name_is_the_student(tmp_path):
         subs = {s.student: s for s in result.submissions}
         assert set(subs) == {"alice", "Bob_Smith"}
         assert "submitted as 'Bob Smith', graded as Bob_Smith" in subs["Bob_Smith"].note
-        assert result.notes == ["ignored 1 file(s) that are not notebooks: README.md"]
+        assert result.notes == ["2 submission(s) found (flat 2)", "ignored 1 file(s) that are not notebooks: README.md"]
 
 
 def test_a_folder_per_student_holding_one_notebook_under_any_name(tmp_path):
@@ -108,6 +107,23 @@ def test_github_classroom_clones_are_named_by_login(tmp_path):
     put(other, "a1-alice/a1.ipynb")
     put(other, "b2-bob/a1.ipynb")
     assert set(found(other)) == {"alice", "b2-bob"}
+    # The same clones zipped (the zip holds the -submissions folder): the same students.
+    archive = tmp_path / "classroom.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(classroom.rglob("*")):
+            if path.is_file():
+                z.write(path, path.relative_to(tmp_path).as_posix())
+    assert set(found(archive)) == {"alice", "mary-jane"}
+
+
+def test_a_zip_made_on_windows_with_backslashes_keeps_its_folders(tmp_path):
+    archive = tmp_path / "subs.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("alice\\a1\\a1.ipynb", NOTEBOOK)
+        z.writestr("bob\\a1\\a1.ipynb", NOTEBOOK)
+        z.writestr("__MACOSX/._alice", b"resource fork")
+    subs = found(archive)
+    assert set(subs) == {"alice", "bob"} and subs["alice"].path.name == "a1.ipynb"
 
 
 def test_canvas_download_latest_upload_kept_late_marked_others_reported(tmp_path):
