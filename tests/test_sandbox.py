@@ -210,6 +210,82 @@ def test_process_limit_holds_a_fork_bomb_and_other_kernels_keep_working():
     assert leftover_sandbox_processes() == []
 
 
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="sandbox users (and their sweep) need a grader running as root")
+
+FORK_BOMB_IN_BACKGROUND = """\
+import os, threading
+
+def bomb():  # keeps refilling: the agent's own clean-up after each request cannot empty it
+    while True:
+        try:
+            if os.fork() == 0:
+                os.setsid()  # out of the kernel's process group and session
+                while True:
+                    try:
+                        os.fork()
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+
+threading.Thread(target=bomb, daemon=True).start()
+"""
+
+
+@needs_root
+def test_the_uid_sweep_ends_a_fork_bomb_of_the_sandbox_user():
+    """Every process of the user is gone when the sweep returns, though the bomb forks while it is swept."""
+    from autograder.sandbox import _claim_uid, _kill_all_processes_of, _live_processes_of
+
+    uid, lock = _claim_uid(UID_COUNT - 2)
+    try:
+        def as_sandbox_user():
+            os.setsid()
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            import resource
+            resource.setrlimit(resource.RLIMIT_NPROC, (32, 32))
+
+        # /bin/sh, which any user can run (the grader's Python may sit in a folder only root can read):
+        # loops that start loops that start busy loops, refilling whatever the sweep kills
+        bomb = 'while :; do sh -c "while :; do sh -c \\"while :; do :; done\\" & done" & done'
+        subprocess.Popen(["/bin/sh", "-c", bomb], preexec_fn=as_sandbox_user, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
+        deadline = time.monotonic() + 20
+        while len(_live_processes_of(uid)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_live_processes_of(uid)) >= 5, "the fork bomb did not start"
+        _kill_all_processes_of(uid)
+        assert _live_processes_of(uid) == []
+        time.sleep(0.3)
+        assert _live_processes_of(uid) == [], "a process of the sandbox user came back after the sweep"
+    finally:
+        _kill_all_processes_of(uid)
+        os.close(lock)
+
+
+@pytest.mark.slow
+@needs_root
+@pytest.mark.skipif(not ISO.separate_user, reason="no separate sandbox users here")
+def test_a_fork_bomb_still_running_when_the_kernel_stops_leaves_no_process():
+    """The bomb outlives its cell (a thread of the agent refills it); stopping the kernel ends all of it."""
+    from autograder.sandbox import _live_processes_of
+
+    kernel = Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST)
+    kernel.start()
+    try:
+        uid = kernel.uid
+        try:
+            kernel.run_cell(FORK_BOMB_IN_BACKGROUND, 3)
+        except (KernelTimeout, KernelDied):
+            pass  # starved by its own bomb, the kernel may miss its deadline: it is stopped, which is the point
+        running = len(_live_processes_of(uid))
+    finally:
+        kernel.close()
+    assert _live_processes_of(uid) == [], f"processes of the sandbox user outlived the kernel ({running} before it stopped)"
+
+
 @needs_bubblewrap
 def test_processes_a_cell_starts_do_not_outlive_it(kernel):
     run_ok(kernel, "import os\nfor _ in range(3):\n    if os.fork() == 0:\n        while True:\n            pass")
