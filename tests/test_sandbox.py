@@ -286,6 +286,33 @@ def test_a_fork_bomb_still_running_when_the_kernel_stops_leaves_no_process():
     assert _live_processes_of(uid) == [], f"processes of the sandbox user outlived the kernel ({running} before it stopped)"
 
 
+def test_plotting_cells_run_and_define_their_names_but_draw_nothing(kernel):
+    """Issue 16: show and tight_layout draw nothing (even after `%matplotlib inline`); savefig still writes."""
+    run_ok(kernel, "%matplotlib inline\nimport matplotlib, matplotlib.pyplot as plt\nbackend = matplotlib.get_backend()")
+    run_ok(kernel, "fig, ax = plt.subplots()\nline, = ax.plot([1, 2], [3, 4])\nax.set_title('$x^2$')\n"
+                   "before = ax.get_position().bounds\nplt.tight_layout()\nafter = ax.get_position().bounds\n"
+                   "plt.show()\nopen_after_show = len(plt.get_fignums())\npoints = line.get_ydata().tolist()")
+    run_ok(kernel, "import os\nplt.plot([1, 2])\nplt.savefig('p.png')\nsaved = os.path.getsize('p.png')")
+    assert value(kernel, "backend") == "module://mdl_student.plot_backend"
+    assert value(kernel, "before") == value(kernel, "after")  # Agg's tight_layout would have moved the axes
+    assert value(kernel, "open_after_show") == 0  # closed, as Jupyter's inline backend does once it shows them
+    assert value(kernel, "points") == [3, 4]
+    assert value(kernel, "saved") > 1000
+
+
+@needs_bubblewrap
+def test_matplotlib_reads_the_font_list_built_once_and_cannot_change_it(kernel):
+    """Issue 16: no kernel searches the machine's fonts again; the list is read-only to student code."""
+    run_ok(kernel, "import io, logging, os\nlog = io.StringIO()\nlogging.basicConfig(level=logging.DEBUG, stream=log)\n"
+                   "import matplotlib.font_manager\nlog = log.getvalue()\nfiles = os.listdir('/tmp/matplotlib')\n"
+                   "try:\n    open('/tmp/matplotlib/' + files[0], 'a').close()\n    writable = True\n"
+                   "except OSError:\n    writable = False")
+    log = value(kernel, "log")
+    assert "Using fontManager instance from /tmp/matplotlib/fontlist-v" in log, log[-500:]
+    assert "generated new fontManager" not in log
+    assert value(kernel, "writable") is False
+
+
 @needs_bubblewrap
 def test_processes_a_cell_starts_do_not_outlive_it(kernel):
     run_ok(kernel, "import os\nfor _ in range(3):\n    if os.fork() == 0:\n        while True:\n            pass")

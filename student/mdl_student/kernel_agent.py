@@ -196,6 +196,9 @@ class Agent:
         self.shell.showtraceback = self._quiet_traceback  # type: ignore[method-assign]
         # `%matplotlib inline` asks for a GUI event loop; a headless kernel has none to start.
         self.shell.enable_gui = lambda gui=None: None  # type: ignore[method-assign]
+        # `%matplotlib inline` would switch to the inline backend, which draws every figure after each
+        # cell: the kernel keeps the grader's backend (MPLBACKEND, mdl_student.plot_backend), which draws nothing.
+        self.shell.enable_matplotlib = lambda gui=None: (gui, os.environ.get("MPLBACKEND", "agg"))  # type: ignore[method-assign]
         signal.signal(signal.SIGALRM, _on_alarm)
 
     # -- pipe --------------------------------------------------------------------------------
