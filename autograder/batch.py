@@ -219,6 +219,7 @@ def _grade_all(todo: list[Submission], bundle: Bundle, limits: SandboxLimits, jo
                 finish(_crash_record(sub, bundle, err))
             bar.update(1)
         return
+    _import_before_fork()
     context = multiprocessing.get_context("fork")
     slots = context.Queue()
     for k in range(jobs):
@@ -235,6 +236,23 @@ def _grade_all(todo: list[Submission], bundle: Bundle, limits: SandboxLimits, jo
         except KeyboardInterrupt:
             _stop_pool(pool)
             raise
+
+
+def _import_before_fork() -> None:
+    """Load once, before the pool forks, what every worker would otherwise load for itself.
+
+    otter's test runner (and IPython under it), sympy and the checks are imported by the first
+    question each worker scores; matplotlib's font list for the sandboxes is built or found once.
+    """
+    import sympy  # noqa: F401
+    from otter.test_files import GradingResults  # noqa: F401
+    from otter.test_files.exception_test import ExceptionTestFile  # noqa: F401
+
+    import mdl_student.checks  # noqa: F401
+    import mdl_student.safe_sympy  # noqa: F401
+    from autograder.sandbox import font_cache
+
+    font_cache()
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
