@@ -1,15 +1,25 @@
-"""Make the capstone's example submissions: the release, answered with each student file's functions.
+"""Make the capstone's example submissions: the release, answered with each student's functions and theory.
 
-The files examples/capstone_students/*.py hold the students' three functions (one correct, the others each with one classic bug). This script puts
-them into the release notebook's answer cells, answers the theory questions
-(in forms that differ from the solution's), and writes
-examples/submissions/capstone/<name>.ipynb. Rerun it after the release changes:
+Each example student is a file of three functions (`sequence_logprobs`, `dpo_loss`, `ipo_loss`) and a
+set of theory answers (q4a-q4d). This script puts them into the release notebook's answer cells and
+writes examples/submissions/capstone/<name>.ipynb. Rerun it after the release changes:
 
     .venv/bin/python scripts/make_capstone_examples.py
+
+Where the functions come from:
+
+- examples/capstone_students/*.py: `correct.py` (written differently from the reference; its
+  notebook is `correct_alt_1`) and the broken students, one classic bug each. The benchmarks and
+  tests/test_capstone_losses.py read this folder as "the correct student and the broken ones";
+- examples/capstone_students/fairness/*.py: `correct_alt_2` and `near_zero_effort`, the other two
+  students of the fairness standard (README, "Fairness"), kept apart so that the benchmarks do not
+  take them for broken students;
+- ATTACKS below: students who try to take the instructors' code instead of writing their own.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -17,46 +27,104 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE = ROOT / "release" / "capstone" / "capstone.ipynb"
 STUDENTS = ROOT / "examples" / "capstone_students"
+FAIRNESS_STUDENTS = STUDENTS / "fairness"
 OUT = ROOT / "examples" / "submissions" / "capstone"
 
-THEORY = """\
-bt_probability = sp.exp(r_w) / (sp.exp(r_w) + sp.exp(r_l))
-optimal_policy = pi_ref * sp.exp(r / beta) * Z**-1
-dpo_weight = 1 - 1 / (1 + sp.exp(r_l - r_w))
-loss_at_init = -sp.log(sp.Rational(1, 2))
-"""
+# Theory answers: the grade_id of each answer cell -> its code.
+# Right, in forms other than the solution's, with the notebook's symbols (real r_w, r_l, r; positive
+# beta, pi_ref, Z): every student but those below answers so.
+THEORY_OTHER_FORMS = {
+    "bt_probability_answer": "bt_probability = sp.exp(r_w) / (sp.exp(r_w) + sp.exp(r_l))\n",
+    "optimal_policy_answer": "optimal_policy = pi_ref * sp.exp(r / beta) * Z**-1\n",
+    "dpo_weight_answer": "dpo_weight = 1 - 1 / (1 + sp.exp(r_l - r_w))\n",
+    "loss_at_init_answer": "loss_at_init = -sp.log(sp.Rational(1, 2))\n",
+}
+# Right again, in still other forms, with every symbol declared again WITHOUT assumptions (the tests
+# match symbols by name, so these are the same answers).
+THEORY_DECLARED_AGAIN = {
+    "bt_probability_answer": (
+        "r_w, r_l = sp.symbols('r_w r_l')  # declared again, no assumptions\n"
+        "bt_probability = (1 + sp.tanh((r_w - r_l) / 2)) / 2  # sigma(x) = (1 + tanh(x / 2)) / 2\n"),
+    "optimal_policy_answer": (
+        "r, beta, pi_ref, Z = sp.symbols('r beta pi_ref Z')  # declared again, no assumptions\n"
+        "optimal_policy = sp.exp(sp.log(pi_ref) + r / beta - sp.log(Z))\n"),
+    "dpo_weight_answer": "dpo_weight = sp.exp(r_l) / (sp.exp(r_w) + sp.exp(r_l))\n",
+    "loss_at_init_answer": "loss_at_init = sp.log(4) / 2\n",
+}
+# Near-zero effort: the tie values 1/2, the reference policy itself, and nothing at all.
+THEORY_NEAR_ZERO = {
+    "bt_probability_answer": "bt_probability = sp.Rational(1, 2)\n",
+    "optimal_policy_answer": "optimal_policy = pi_ref\n",
+    "dpo_weight_answer": "dpo_weight = sp.Rational(1, 2)\n",
+    "loss_at_init_answer": "loss_at_init = None\n",
+}
+# Two classic slips: the weight sigma(r_w - r_l) (equal to the right one only at a tie) and log 2 as a
+# decimal (right value, but not exact as the question asks).
+THEORY_SLIPS = {
+    **THEORY_OTHER_FORMS,
+    "dpo_weight_answer": "dpo_weight = 1 / (1 + sp.exp(r_l - r_w))\n",
+    "loss_at_init_answer": "loss_at_init = 0.6931471805599453\n",
+}
 
 
+@dataclass(frozen=True)
+class Student:
+    """One example submission: its notebook's name, its functions' code, its theory answers."""
+
+    name: str
+    functions: str
+    theory: dict[str, str]
+
+
+# Students whose notebook is not named after their functions' file.
+NOTEBOOK_NAMES = {"correct": "correct_alt_1"}
+# Students whose theory answers are not THEORY_OTHER_FORMS (by notebook name).
+THEORY_BY_STUDENT = {
+    "correct_alt_2": THEORY_DECLARED_AGAIN,
+    "near_zero_effort": THEORY_NEAR_ZERO,
+    "sign_flipped": THEORY_SLIPS,
+}
 # Students who try to take the instructors' code instead of writing their own: the grader's sandbox
-# can import the student package only, so these earn the theory question's points and nothing else.
+# can import the student package only, so these earn the theory questions' points and nothing else.
 ATTACKS = {
     "import_reference": "from rlhf_capstone.losses import sequence_logprobs, dpo_loss, ipo_loss\n",
 }
 
 
-def answered(student_file: Path | None, code: str | None = None) -> nbformat.NotebookNode:
+def students() -> list[Student]:
+    """Every example student, from the function files and the attacks."""
+    files = sorted(STUDENTS.glob("*.py")) + sorted(FAIRNESS_STUDENTS.glob("*.py"))
+    named = [(NOTEBOOK_NAMES.get(path.stem, path.stem), path.read_text()) for path in files]
+    named += list(ATTACKS.items())
+    return [Student(name, code, THEORY_BY_STUDENT.get(name, THEORY_OTHER_FORMS)) for name, code in named]
+
+
+def answered(student: Student) -> nbformat.NotebookNode:
+    """The release notebook with the student's answers in its answer cells."""
     nb = nbformat.read(RELEASE, as_version=4)
-    code = student_file.read_text() if code is None else code
     answers = {
-        "sequence_logprobs_answer": code,  # one cell defines all three functions; the others re-run it
+        "sequence_logprobs_answer": student.functions,  # one cell defines all three functions
         "dpo_loss_answer": "# defined with sequence_logprobs above",
         "ipo_loss_answer": "# defined with sequence_logprobs above",
-        "theory_answer": THEORY,
+        **student.theory,
     }
+    found = set()
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in answers:
             cell.source = answers[grade_id]
+            found.add(grade_id)
+    missing = set(answers) - found
+    if missing:
+        raise SystemExit(f"the release has no answer cell {sorted(missing)}: update this script")
     return nb
 
 
 def main() -> None:
-    for student_file in sorted(STUDENTS.glob("*.py")):
-        nbformat.write(answered(student_file), OUT / f"{student_file.stem}.ipynb")
-        print(f"wrote {OUT / (student_file.stem + '.ipynb')}")
-    for name, code in ATTACKS.items():
-        nbformat.write(answered(None, code), OUT / f"{name}.ipynb")
-        print(f"wrote {OUT / (name + '.ipynb')}")
+    for student in students():
+        path = OUT / f"{student.name}.ipynb"
+        nbformat.write(answered(student), path)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""The capstone graded end to end: a correct student and six classic DPO bugs, each losing what it should.
+"""The capstone graded end to end: two correct students in other forms, near-zero effort, six classic
+DPO bugs (one with two theory slips) and an attempt to import the reference, each earning what it should.
 
 Each submission's functions run in the sandbox; the reduced DPO job trains there with the student's
-loss; the checkpoints come back as safetensors and are evaluated in the grader. Slow (about two
-minutes on 2 cores): CI runs it once, in `make test`.
+loss; the checkpoints come back as safetensors and are evaluated in the grader. Slow (several
+minutes on 2 cores): CI runs it once, in `make test` (the class is graded once per session and shared
+with tests/test_fairness.py).
 """
 
 import json
@@ -29,11 +31,27 @@ def test_every_capstone_example_scores_what_its_bug_deserves(graded):
         assert got["scores"] == pytest.approx(want["scores"]), (student, got["results"])
 
 
-def test_broken_losses_fail_with_a_message_that_names_the_problem(graded):
-    def hidden_output(student, question):
-        tests = graded[student]["results"]["tests"]
-        return next(t["output"] for t in tests if t["name"] == question)
+def _output(graded, student, question):
+    """What the student's feedback says about one question (visible and hidden halves)."""
+    tests = graded[student]["results"]["tests"]
+    return next(t["output"] for t in tests if t["name"] == question)
 
-    assert "needs >=" in hidden_output("sign_flipped", "q5_training_outcome")
-    assert "dpo_loss" in hidden_output("beta_policy_only", "q2_dpo_loss")
-    assert "All test cases passed" in hidden_output("correct", "q5_training_outcome")
+
+def test_broken_losses_fail_with_a_message_that_names_the_problem(graded):
+    assert "needs >=" in _output(graded, "sign_flipped", "q5_training_outcome")
+    assert "dpo_loss" in _output(graded, "beta_policy_only", "q2_dpo_loss")
+    assert "All test cases passed" in _output(graded, "correct_alt_1", "q5_training_outcome")
+
+
+def test_theory_slips_fail_the_visible_half_with_a_message(graded):
+    # the classic weight sigma(r_w - r_l) equals the right one only at a tie: the visible half checks
+    # away from ties and names the point
+    assert "dpo_weight at r_w = 1, r_l = -1" in _output(graded, "sign_flipped", "q4c_dpo_weight")
+    # log 2 as a decimal: the right value, but the question asks for it exactly
+    assert "holds a decimal number" in _output(graded, "sign_flipped", "q4d_loss_at_init")
+
+
+def test_near_zero_effort_is_told_what_differs(graded):
+    # a constant loss right for one tied pair fails the batch of three, and says it is the batch mean
+    assert "the batch mean" in _output(graded, "near_zero_effort", "q3_ipo_loss")
+    assert "loss_at_init is None" in _output(graded, "near_zero_effort", "q4d_loss_at_init")
