@@ -101,6 +101,12 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         due=dt.datetime(2027, 3, 12, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
+        id="a7",
+        title="Attention and language-model primitives",
+        notebook="a7.ipynb",
+        due=dt.datetime(2027, 3, 19, 17, 0, tzinfo=dt.timezone.utc),
+    ),
+    Assignment(
         id="a8",
         title="RLHF theory",
         notebook="a8.ipynb",
