@@ -58,6 +58,8 @@ NOT_FOR_ANCHORS = {
     "fork_bomb": "not run: an unsandboxed fork bomb (here: root, no process limit) takes the machine down",
     "fake_results": "not run: writes results.json/grades.csv into ~, /tmp and the repository's graded/ folder",
     "write_into_out_dir": "not applicable: attacks our grader's --out folder by absolute path",
+    "keyring_leave_answers": "not run: would leave keys in the machine's own keyrings (the anchors run as root)",
+    "keyring_take_answers": "not run: reads keys from the machine's own keyrings (the anchors run as root)",
 }
 
 
@@ -235,6 +237,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "anchors.md"))
     parser.add_argument("--only", default="", help="comma-separated attack names (default: the whole corpus)")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --only: replace or add just these rows in the existing table, keep the others")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mdl-anchors-"))
@@ -304,14 +308,36 @@ def main() -> None:
         "| attack | what it does | ours (status, score) | nbgrader | otter | deserved |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for name, description, our_outcome, nb_outcome, ot_outcome, deserved in rows:
-        cells = [name, description, our_outcome, nb_outcome, ot_outcome, f"{deserved:g}"]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    table = {name: "| " + " | ".join(c.replace("|", "\\|") for c in
+                                     [name, description, ours_, nb, ot, f"{deserved:g}"]) + " |"
+             for name, description, ours_, nb, ot, deserved in rows}
+    if args.merge and Path(args.out).is_file():
+        lines, table = _merged(Path(args.out).read_text(), table, names, our_seconds, anchor_seconds, load_at_start)
+    lines += [table[name] for name in sorted(table)]
     text = "\n".join(lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print("\n" + text)
     print(f"written to {args.out}; scratch folder {work}")
+
+
+def _merged(old: str, new_rows: dict[str, str], names: list[str], our_seconds: float, anchor_seconds: float,
+            load: float) -> tuple[list[str], dict[str, str]]:
+    """The existing table's header (plus a note on the rows this run replaced) and all its rows, these replaced."""
+    header = [line for line in old.splitlines() if not line.startswith("| ") or line.startswith("| attack ")]
+    rows = {line.split(" | ")[0][2:]: line for line in old.splitlines()
+            if line.startswith("| ") and not line.startswith("| attack ")}
+    rows.update(new_rows)
+    note = (f"* Rows regraded on {time.strftime('%Y-%m-%d')} with `--only ... --merge` ({len(names)}: "
+            f"{', '.join(names)}): ours {our_seconds:.0f} s in one batch, the anchors {anchor_seconds:.0f} s "
+            f"(load average at the start: {load:.1f}); the other rows are from the run above.")
+    at = header.index("| attack | what it does | ours (status, score) | nbgrader | otter | deserved |")
+    header = [line for line in header[:at] if not line.startswith("* Rows regraded on")]
+    while header and not header[-1].strip():
+        header.pop()
+    return header + [note, ""] + [
+        "| attack | what it does | ours (status, score) | nbgrader | otter | deserved |",
+        "| --- | --- | --- | --- | --- | --- |"], rows
 
 
 if __name__ == "__main__":

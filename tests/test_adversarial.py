@@ -42,6 +42,7 @@ FAST = dataclasses.replace(LIMITS, seconds_per_cell=5.0, seconds_per_notebook=60
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
 GENERATED = ["binary_garbage", "huge_notebook", "write_into_out_dir", "copy_other_student"]
 GENERATED += build_corpus.NAME_AND_LINK_ATTACKS  # links and hostile names, made at test time too
+GENERATED += ["many_failing_cells"]  # 20,000 failing cells: too large to commit
 CHEATS = ["monkeypatch_numpy", "monkeypatch_sympy", "monkeypatch_checks", "input_transformer", "showtraceback",
           "edit_test_cells", "delete_test_cells", "test_cells_unlocked", "read_source", "read_build",
           "read_other_students", "fake_results", "network", "write_into_out_dir", "copy_other_student"]
@@ -101,6 +102,9 @@ def test_each_attack_gets_its_expected_row(batch, name):
     results = json.loads((batch.out / name / "results.json").read_text())
     assert results["score"] == pytest.approx(got["score"])
     assert results["extra_data"]["status"] == got["status"]
+    for secret in want.get("absent", []):  # e.g. what a student function said about a hidden call
+        for path in (batch.out / name).iterdir():
+            assert secret not in path.read_text(encoding="utf-8"), (name, path.name, secret)
 
 
 def test_the_batch_finished_with_a_row_for_every_submission(batch):
@@ -187,3 +191,156 @@ def test_the_grader_is_unharmed(batch):
 
     time.sleep(0.5)
     assert leftover_sandbox_processes() == []
+    assert leftover_grader_processes() == []  # no symbolic-check helper of a stopped question (issue 10, item 3)
+
+
+def leftover_grader_processes() -> list[int]:
+    """Processes forked from this one (same program and arguments) that are no longer its descendants.
+
+    A question's child or a symbolic check's helper that outlived the process that started it is
+    adopted by init: it runs on, unseen, at full CPU.
+    """
+    me = os.getpid()
+    program = Path(f"/proc/{me}/cmdline").read_bytes()
+
+    def parent(pid: int) -> int:
+        try:
+            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return 0
+
+    def descends_from_me(pid: int) -> bool:
+        while pid > 1:
+            if pid == me:
+                return True
+            pid = parent(pid)
+        return False
+
+    leaked = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            same = Path(f"/proc/{entry}/cmdline").read_bytes() == program
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if same and state != "Z" and not descends_from_me(int(entry)):
+            leaked.append(int(entry))
+    return leaked
+
+
+def test_every_file_and_line_for_a_person_is_valid_utf8(batch):
+    """Issue 10, item 4: lone surrogates from the kernel are replaced, so that every file can be written and read."""
+    for line in batch.lines:
+        line.encode("utf-8")
+    for name in batch.records:
+        for path in (batch.out / name).iterdir():
+            path.read_bytes().decode("utf-8")
+    assert "\ufffd" in feedback(batch, "lone_surrogates")
+
+
+def test_what_is_kept_of_a_submission_is_capped_and_says_so(batch):
+    """Issue 10, item 11: 20,000 failing cells leave at most max_messages messages, and a line saying how many were cut."""
+    record = batch.records["many_failing_cells"]
+    assert len(record["messages"]) <= FAST.max_messages + 1
+    assert "more messages, cut" in record["messages"][-1]
+    assert all(len(m) <= FAST.max_message_chars for m in record["messages"])
+    for kept in ("record.json", "results.json"):
+        size = (batch.out / "many_failing_cells" / kept).stat().st_size
+        assert size < 300_000, f"{kept} is {size:,} bytes"
+
+
+# --------------------------------------------------------------------------- one submission, its own limits
+
+
+def _grade_one(name: str, tmp_path: Path, **limits) -> tuple[dict, float]:
+    from autograder.grade import Bundle, Submission, grade_submission
+
+    path = tmp_path / f"{name}.ipynb"
+    shutil.copy(CORPUS / "submissions" / f"{name}.ipynb", path)
+    started = time.monotonic()
+    outcome = grade_submission(Submission(name, path), Bundle.load(assignment("a1")),
+                               limits=dataclasses.replace(LIMITS, **limits))  # the course's cell limits: not under test
+    return outcome, time.monotonic() - started
+
+
+@pytest.mark.timeout(600)
+def test_an_answer_that_cannot_be_rebuilt_in_time_costs_only_its_question(tmp_path, monkeypatch):
+    """Issue 10, item 1: answers are rebuilt in the question's child, under its time limit; the kernel lives on.
+
+    Rebuilding every sympy answer here takes an hour: Q3, Q4 and Q6 (the sympy questions) lose their
+    points, each after its own limit, and the other answers keep theirs without a kernel restart.
+    """
+    from autograder import bridge, grade
+
+    real_decode = bridge.decode_value
+
+    def slow_for_sympy(data, *args, **kwargs):
+        if isinstance(data, dict) and "$sympy" in data:
+            time.sleep(3600)
+        return real_decode(data, *args, **kwargs)
+
+    restarts = []
+    real_restart = grade.NotebookRunner._restart
+    monkeypatch.setattr(bridge, "decode_value", slow_for_sympy)
+    monkeypatch.setattr(grade.NotebookRunner, "_restart", lambda self: restarts.append(1) or real_restart(self))
+    outcome, seconds = _grade_one("control_full", tmp_path, seconds_per_question=4.0)
+    assert outcome.status == "ok"
+    assert {q: s for q, s in outcome.scores.items() if s < outcome.max_scores[q]} == {
+        "q3_triangular": 0.0, "q4_rank_one": 0.0, "q6_shallow_params": 0.0}
+    assert sum("longer than 4 s" in m for m in outcome.messages) == 3
+    assert restarts == []  # stopped while rebuilding, not in mid-request: the kernel was kept
+
+
+@pytest.mark.timeout(600)
+def test_a_question_stopped_in_a_symbolic_check_leaves_no_helper_running(tmp_path):
+    """Issue 10, item 3: Q3's symbolic check runs its helper to its 5 s limit; the question's own limit (4 s)
+    stops the question in the middle of it, and the helper dies with it."""
+    outcome, _ = _grade_one("helper_outlives_question", tmp_path, seconds_per_question=4.0)
+    assert outcome.scores["q3_triangular"] == 0.0
+    assert any("q3_triangular: the grader stopped checking" in m for m in outcome.messages), outcome.messages
+    time.sleep(1.0)
+    assert leftover_grader_processes() == []
+
+
+# --------------------------------------------------------------------------- sample points (issue 10, item 5)
+
+
+def test_sample_points_are_drawn_afresh_and_off_any_grid():
+    import sympy as sp
+
+    from mdl_student.checks import _Sampler
+
+    x = sp.Symbol("x")
+    first, second = (_Sampler([x], {}, 12).points for _ in range(2))
+    assert [p[x] for p in first] != [p[x] for p in second]  # no seed: nobody can know them in advance
+    assert all(p[x].q > 1000 for p in first)  # exact rationals off the grid of thousandths
+
+
+@pytest.mark.parametrize("answer", ["interpolant", "sine-on-the-grid", "piecewise-beyond-the-range"])
+def test_answers_that_agree_only_where_points_used_to_be_fail(answer):
+    import sympy as sp
+
+    from mdl_student.checks import CheckFailure, _Sampler, assert_equivalent, concealed
+
+    a, c, f = sp.symbols("a c f")
+    expected = a * c * f
+    if answer == "interpolant":  # through the points a sampler drew: the check draws others
+        points = _Sampler([a, c, f], {}, 12).points[:12]
+        wrong = sp.interpolate([(p[a], expected.subs(p)) for p in points], a)
+    elif answer == "sine-on-the-grid":
+        wrong = expected + sp.sin(1000 * sp.pi * a)
+    else:
+        wrong = sp.Piecewise((expected, a < 10**4), (0, True))
+    with concealed(), pytest.raises(CheckFailure, match="not equivalent|could not decide"):
+        assert_equivalent(wrong, expected)
+
+
+def test_a_right_answer_the_algebra_cannot_prove_is_confirmed_at_many_points():
+    import sympy as sp
+
+    from mdl_student.checks import assert_equivalent
+
+    t = sp.Symbol("t", real=True)
+    assert_equivalent(sp.Heaviside(t) * t, sp.Max(0, t))  # ReLU two ways: the pieces change where points fall

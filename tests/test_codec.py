@@ -135,6 +135,32 @@ def test_malformed_messages_are_refused():
         decode_value({"$ndarray": "not base64!"})
 
 
+def test_a_message_is_counted_before_it_is_built():
+    """Issue 10, item 2: millions of empty lists are refused from their bytes, before any list exists."""
+    from mdl_student.codec import count_items
+
+    flood = dumps({"v": encode_value([[] for _ in range(500_000)])})
+    assert count_items(flood) > 1_000_000
+    with pytest.raises(CodecError, match="values, over the limit"):
+        loads(flood)
+    assert loads(flood, max_items=2_000_000)["v"]  # a higher limit, when the reader can afford it
+    text = dumps({"output": "[1, 2, [3]], {4: 5}, " * 100_000})  # brackets and commas inside text do not count
+    assert count_items(text) < 10 and loads(text, max_items=10)
+
+
+def test_integers_past_pythons_digit_limit_are_a_codec_error():
+    with pytest.raises(CodecError, match="malformed"):
+        loads(b'{"n": ' + b"9" * 5000 + b"}")
+    assert loads(b'{"n": ' + b"9" * 400 + b"}")["n"] == int("9" * 400)  # big, but a number the reader can check
+
+
+def test_lone_surrogates_become_replacement_characters():
+    """Issue 10, item 4: text from the kernel can always be written to a UTF-8 file."""
+    message = loads(dumps({"error": "bad \ud800 text", "names": ["\udfff", {"\udc80": "ok \U0001f600"}]}))
+    assert message == {"error": "bad \ufffd text", "names": ["\ufffd", {"\ufffd": "ok \U0001f600"}]}
+    assert decode_value(loads(dumps({"v": encode_value("\ud800")}))["v"]) == "\ufffd"
+
+
 def test_trusted_functions_travel_to_the_kernel_as_source():
     def square(v):
         return v * v

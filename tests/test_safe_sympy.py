@@ -201,3 +201,44 @@ def test_srepr_too_long_or_too_deep_is_refused():
         deep = f"Add({deep}, Integer(1))"
     with pytest.raises(UnsafeExpression):
         parse_srepr(deep)
+
+
+def _piecewise_integral(pieces: int) -> str:
+    """An Integral of a sum of Piecewise: sympy's constructor folds it into 2**pieces pieces."""
+    terms = ", ".join(f"Piecewise(ExprCondPair(Integer({k}), StrictLessThan(Symbol('a'), Integer({k}))), "
+                      f"ExprCondPair(Integer({k + 1}), true))" for k in range(pieces))
+    return f"Integral(Add({terms}), Tuple(Symbol('a'), Integer(0), Integer(1)))"
+
+
+def test_an_integral_of_many_piecewise_is_rebuilt_as_printed_not_folded():
+    """Issue 10, item 1: 1.6 KB of srepr hung the grader while Integral's constructor folded the pieces."""
+    text = _piecewise_integral(14)
+    assert len(text) < 2000
+    started = time.monotonic()
+    value = parse_srepr(text)
+    assert time.monotonic() - started < 2
+    assert isinstance(value, sp.Integral) and len(value.function.args) == 14  # the tree that was printed
+    assert sp.srepr(value) == text
+
+
+@pytest.mark.parametrize("expr", [
+    sp.Integral(sp.exp(-sp.Symbol("x") ** 2), (sp.Symbol("x"), 0, sp.oo)),
+    sp.Sum(1 / sp.Symbol("n") ** 2, (sp.Symbol("n"), 1, sp.oo)),
+    sp.Product(sp.Symbol("n"), (sp.Symbol("n"), 1, 5)),
+    sp.Limit(sp.sin(sp.Symbol("x")) / sp.Symbol("x"), sp.Symbol("x"), 0),
+])
+def test_calculus_objects_assembled_as_printed_still_work(expr):
+    value = parse_srepr(sp.srepr(expr))
+    assert value == expr and value.doit() == expr.doit()
+
+
+@pytest.mark.parametrize("text", [
+    "ImmutableDenseMatrix(Identity(Integer(30000)))",  # would build 9 * 10**8 explicit entries
+    "MutableDenseMatrix(ZeroMatrix(Integer(10**4), Integer(10**4)))",
+    "Integral(Integer(1), Symbol('x'))",  # limits must be Tuple(...)
+])
+def test_constructors_that_would_build_explicit_forms_are_refused(text):
+    started = time.monotonic()
+    with pytest.raises(UnsafeExpression):
+        parse_srepr(text)
+    assert time.monotonic() - started < 2

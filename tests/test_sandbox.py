@@ -9,6 +9,7 @@ weaker mode).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -492,3 +493,182 @@ def test_checks_run_in_a_child_that_cannot_take_the_grader_with_it():
     with pytest.raises(ChildStopped, match="longer than 1 s"):
         run_in_child(lambda: 2 ** (10**12) > 0, seconds=1, memory_mb=4000)  # one C call: no alarm stops it
     assert time.monotonic() - started < 5
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)  # do not leave it spinning on a shared machine
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _record_forks(pids_file: Path) -> None:
+    """In a forked child: note the pid of every process it forks from now on (its helpers)."""
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            with pids_file.open("a") as handle:
+                handle.write(f"{pid}\n")
+        return pid
+
+    os.fork = fork
+
+
+def test_a_question_stopped_at_its_deadline_leaves_no_process_it_started(tmp_path):
+    """Issue 10, item 3: the child's whole process group dies with it (a helper that ignores its parent too)."""
+    pids = tmp_path / "pids"
+
+    def work():
+        _record_forks(pids)
+        if os.fork() == 0:  # a helper that would spin forever on its own
+            while True:
+                pass
+        time.sleep(60)
+
+    with pytest.raises(ChildStopped, match="longer than 1 s"):
+        run_in_child(work, seconds=1, memory_mb=500)
+    helper = int(pids.read_text().split()[0])
+    assert _gone_within(helper, 3), "the helper outlived the question that started it"
+
+
+def test_a_symbolic_check_in_flight_dies_with_its_question(tmp_path):
+    """The real case: assert_equivalent's forked helper, busy with the algebra, when the question's time is up."""
+    import sympy as sp
+
+    from mdl_student.checks import assert_equivalent
+
+    x, y = sp.symbols("x y")
+
+    def slow(start: int) -> sp.Expr:  # an undefined function: no numeric opinion, so the algebra runs and runs
+        return sp.Function("g")(x) + sum((x + k * y) ** 6 / (y + k * x) ** 5 for k in range(start, start + 12))
+
+    pids = tmp_path / "pids"
+
+    def work():
+        _record_forks(pids)
+        assert_equivalent(slow(1), slow(2), timeout=60)
+
+    with pytest.raises(ChildStopped, match="longer than 2 s"):
+        run_in_child(work, seconds=2, memory_mb=2000)
+    helper = int(pids.read_text().split()[0])
+    assert _gone_within(helper, 3), "the symbolic check's helper outlived its question"
+
+
+# --------------------------------------------------------------------------- what the grader's own process reads
+
+
+FLOOD_REPLY = """\
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Agent":
+        def send(message, _send=obj.send):
+            if "output" in message:  # this very cell's reply
+                message = {**message, "junk": [[]] * COUNT}
+            _send(message)
+        obj.send = send
+"""
+
+
+@pytest.mark.parametrize("count", [1_000_000, 16_000_000], ids=["3-MB-of-lists", "48-MB-of-lists"])
+def test_a_reply_of_millions_of_empty_lists_costs_the_grader_nothing(kernel, count):
+    """Issue 10, item 2: the grader's own process parses a cell's reply only when it is a few small fields."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(KernelDied, match="values, over the limit|over the bridge's limit"):
+            kernel.run_cell(FLOOD_REPLY.replace("COUNT", str(count)), 30)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * 2**20, f"reading the reply cost the grader {peak / 2**20:.0f} MB"
+    assert kernel.process is None  # stopped: it sent something that is not a reply
+
+
+TAMPERED_NUMBERS_AND_TEXT = """\
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Agent":
+        def send(message, _send=obj.send):
+            if "output" in message:
+                message = {**message, "ok": False, "output": "\\udfff", "output_dropped": 10**400,
+                           "error_type": "ValueError\\ud800", "error": "bad \\ud800 text", "traceback": "\\udc80"}
+            _send(message)
+        obj.send = send
+"""
+
+
+def test_huge_numbers_and_lone_surrogates_in_a_reply_become_numbers_and_text_the_grader_can_use(kernel):
+    """Issue 10, item 4: the reply is the student's garbage, never a grader crash."""
+    reply = kernel.run_cell(TAMPERED_NUMBERS_AND_TEXT, 10)
+    assert not reply["ok"] and reply["error"] == "bad \ufffd text"
+    assert isinstance(reply["output_dropped"], int) and float(reply["output_dropped"]) / 2**20 > 0
+    json.dumps(reply, ensure_ascii=False).encode("utf-8")  # every field can be written to a UTF-8 file
+    print(reply["error_type"], reply["output"], reply["traceback"])  # and to the terminal
+
+
+def test_an_integer_past_pythons_digit_limit_is_a_protocol_error_not_a_grader_crash(kernel):
+    run_ok(kernel, "import os, sys, struct\nWFD = int(sys.argv[2])")
+    forged = b'{"ok": true, "output": "", "output_dropped": ' + b"9" * 5000 + b"}"
+    with pytest.raises(KernelProtocolError, match="malformed"):
+        kernel.run_cell(f"os.write(WFD, struct.pack('>Q', {len(forged)}) + {forged!r})", 5)
+
+
+# --------------------------------------------------------------------------- kernel keyrings
+
+
+ADD_KEYS = """\
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+
+def add_key(keyring):
+    serial = libc.syscall(248, b"user", b"mdl-channel", b"from the first submission", 25, ctypes.c_int(keyring))
+    return serial if serial >= 0 else -ctypes.get_errno()
+
+added = [add_key(-4), add_key(-3)]  # the user keyring and the session keyring
+persistent = libc.syscall(250, 22, ctypes.c_int(-1), ctypes.c_int(-4))  # KEYCTL_GET_PERSISTENT
+if persistent >= 0:
+    added.append(add_key(persistent))
+"""
+
+FIND_KEY = """\
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+serial = libc.syscall(249, b"user", b"mdl-channel", None, 0)  # request_key: every keyring in reach
+found = serial if serial >= 0 else -ctypes.get_errno()
+"""
+
+
+def test_kernel_keyrings_are_no_channel_between_two_submissions_in_one_slot():
+    """Issue 10, item 7: the key system calls fail (seccomp), so a second kernel finds nothing of the first."""
+    with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as first:
+        run_ok(first, ADD_KEYS)
+        added = value(first, "added")
+    with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as second:
+        run_ok(second, FIND_KEY)
+        found = value(second, "found")
+    assert found < 0, "the second kernel found a key the first one left"
+    assert added == [-38, -38] and found == -38  # ENOSYS: as on a kernel built without keyrings
+
+
+def test_the_seccomp_filter_leaves_every_other_call_alone(kernel):
+    run_ok(kernel, "import os, socket, threading, subprocess\n"
+                   "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+                   "out = subprocess.run(['echo', 'hi'], capture_output=True, text=True).stdout\n"
+                   "mode = open('/proc/self/status').read().split('Seccomp:')[1].split()[0]")
+    assert value(kernel, "out") == "hi\n"
+    assert value(kernel, "mode") == "2"  # filtered

@@ -1377,11 +1377,13 @@ def _decide(answer: Any, expected: Any, options: dict[str, Any],
         if unit.numeric == "equal":
             unit.numeric = "agreed"  # a handful of points is evidence, not yet a verdict
     emit(_assemble(units))
-    # Units that only the algebra can decide first, then the others; the algebra gets part of the
-    # time, so that what it cannot settle is left time to be confirmed at many more points.
+    # Units that only the algebra can decide first (all the time they need), then the others: for
+    # these the algebra gets part of the time, so that what it cannot settle is left time to be
+    # confirmed at many more points.
     algebra_until = time.monotonic() + _ALGEBRA_SHARE * options.get("timeout", TOLERANCES.symbolic_timeout_s)
     for unit in sorted(units, key=lambda u: u.numeric == "agreed"):
-        unit.algebra, unit.detail["difference"] = _algebra_within(unit, algebra_until)
+        until = algebra_until if unit.numeric == "agreed" else math.inf
+        unit.algebra, unit.detail["difference"] = _algebra_within(unit, until)
         emit(_assemble(units))
     confirming: _Sampler | None = None
     for unit in units:
@@ -1413,7 +1415,7 @@ def _algebra_within(unit: _Unit, until: float) -> tuple[str, str]:
     remaining = until - time.monotonic()
     if remaining <= 0:
         return "unknown", ""
-    if not _IN_FORKED_CHILD:  # the caller's process: its own alarms are not ours to touch
+    if not _IN_FORKED_CHILD or remaining == math.inf:  # the caller's process: its alarms are not ours to touch
         return _algebra_stage(unit)
     import signal
 

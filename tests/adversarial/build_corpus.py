@@ -396,6 +396,8 @@ DECODE_BOMB = """\
 import sympy as sp
 
 class Bomb(sp.Symbol):
+    __module__ = "sympy.bomb"  # so that the kernel's codec sends it as sympy srepr text
+
     def _sympyrepr(self, printer):
         pieces = ", ".join(f"Piecewise(ExprCondPair(Integer({k}), StrictLessThan(Symbol('a'), Integer({k}))), "
                            f"ExprCondPair(Integer({k + 1}), true))" for k in range(14))
@@ -405,10 +407,11 @@ det_L = Bomb("bomb")
 """
 
 SLOW_TO_DECIDE = """\
-# Answers no check can settle quickly: an undefined function (no value at any point) times a long
-# trigonometric sum, so that each symbolic check runs its helper process to its time limit.
+# Answers no check can settle quickly: an undefined function (no value at any point) plus a sum of
+# rational functions whose common denominator has degree 60, so that each symbolic check runs its
+# helper process to its time limit.
 g = sp.Function("g")
-slow = g(a) * sum(sp.sin(k * a + b) ** 3 * sp.cos(c - k * d) ** 2 * sp.tan(e + k * f) for k in range(1, 16))
+slow = g(a) + sum((a + k * b + c) ** 6 / (d + k * e + f) ** 5 for k in range(1, 13))
 det_L = a * c * f + slow
 L_inv = sp.Matrix([[1 / a + slow, 0, 0], [-b / (a * c), 1 / c, 0], [(b * e - c * d) / (a * c * f), -e / (c * f), 1 / f]])
 """
@@ -493,6 +496,21 @@ for obj in gc.get_objects():
         obj.send = send
 """
 
+MILLION_EMPTY_LISTS = """\
+# y_example arrives as 1.5 million empty lists (20 MB of JSON, under the bridge's 64 MB): built once and
+# sent by a tampered agent, so that no time limit of the kernel's own encoding stops it first.
+import gc
+flood = {"kind": "value", "value": {"$list": [{"$list": []}] * 1_500_000}}
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Agent" and hasattr(obj, "send"):
+        def send(message, _send=obj.send):
+            names = message.get("names")
+            if isinstance(names, dict) and "y_example" in names:
+                names["y_example"] = flood
+            _send(message)
+        obj.send = send
+"""
+
 LONE_SURROGATES = """\
 # Text no UTF-8 file can hold: lone surrogates in printed output, in an exception and in an answer.
 print("\\udfff")
@@ -506,11 +524,10 @@ def hardening_attacks() -> None:
     attack("decode_bomb", lambda: with_cell(DECODE_BOMB, "full", "middle"), status="ok", score=FULL - 4,
            message="", description="det_L's srepr is an Integral of 14 Piecewise (1.6 KB): rebuilt by sympy's "
            "constructor it folds into 2**14 pieces; it used to hang the whole grader")
-    attack("million_empty_lists",
-           lambda: with_cell("y_example = [[] for _ in range(2_000_000)]", "partial", "middle"), status="ok",
+    attack("million_empty_lists", lambda: with_cell(MILLION_EMPTY_LISTS), status="ok",
            score=PARTIAL - 2, message="over the limit",
-           description="y_example (Q2) is 2 million empty lists (24 MB on the pipe; 1.3 GB of the grader's memory "
-           "when 4 million were decoded in its own process)")
+           description="y_example (Q2) arrives as 1.5 million empty lists (20 MB of JSON; 4 million took 1.3 GB "
+           "of the grader's own memory when it decoded answers itself)")
     attack("helper_outlives_question", lambda: with_cell(SLOW_TO_DECIDE, "partial", "middle"), status="ok",
            score=PARTIAL, message="could not decide",
            description="Q3's answers keep each symbolic check's helper busy to its time limit: a question stopped "
