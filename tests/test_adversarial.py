@@ -304,6 +304,54 @@ def test_a_question_stopped_in_a_symbolic_check_leaves_no_helper_running(tmp_pat
     assert leftover_grader_processes() == []
 
 
+# --------------------------------------------------------------------------- hidden calls (issue 10, item 6)
+
+
+@pytest.mark.parametrize("reply, neutral", [
+    ({"ok": False, "error_type": "ValueError", "error": "ValueError: SECRET Di=1, D=1"},
+     "your function f raised ValueError (its message is not shown for hidden tests)"),
+    ({"ok": False, "error_type": "LeakDi1D1", "error": "LeakDi1D1: SECRET"},
+     "your function f raised an exception of a class of its own (its message is not shown for hidden tests)"),
+    ({"ok": False, "error_type": "CellTimeout", "error": "the call ran past its time limit"},
+     "calling f ran past its time limit"),
+    ({"ok": True, "value": {"$sympy": "SECRET(1)"}}, "f returned a value the grader cannot read"),
+])
+def test_a_hidden_call_that_fails_is_reported_without_a_word_the_student_chose(reply, neutral):
+    from autograder.bridge import StudentCodeError, _answer
+    from mdl_student.checks import concealed
+
+    with pytest.raises(StudentCodeError) as visible:
+        _answer(lambda: reply, "f", "your function f raised")
+    with concealed(), pytest.raises(StudentCodeError) as hidden:
+        _answer(lambda: reply, "f", "your function f raised")
+    assert str(hidden.value) == neutral
+    assert "SECRET" not in str(hidden.value) and "Di1" not in str(hidden.value)
+    assert str(visible.value) != neutral  # outside concealed(), the student reads the whole story
+
+
+def test_a_hidden_call_that_stops_the_kernel_says_only_that():
+    from autograder.bridge import StudentCodeError, _answer
+    from autograder.sandbox import KernelDied
+    from mdl_student.checks import concealed
+
+    def died():
+        raise KernelDied("the kernel exited with status 11")  # 11: Di = 1, D = 1, chosen by the student
+
+    with concealed(), pytest.raises(StudentCodeError, match="^calling f stopped the kernel$"):
+        _answer(died, "f", "your function f raised")
+
+
+def test_hidden_checks_do_not_quote_what_a_student_function_returned():
+    import sympy as sp
+
+    from mdl_student.checks import CheckFailure, assert_close, concealed
+
+    for returned in ("SECRET Di=1, D=1", sp.Symbol("Di1") + 1, ["SECRET"]):
+        with concealed(), pytest.raises(CheckFailure) as info:
+            assert_close(returned, 1.0)
+        assert "SECRET" not in str(info.value) and "Di1" not in str(info.value), str(info.value)
+
+
 # --------------------------------------------------------------------------- sample points (issue 10, item 5)
 
 

@@ -190,16 +190,25 @@ def _sympy_to_python(x: Any) -> Any:
         return bool(x)
     if isinstance(x, sp.Basic):
         if x.free_symbols:
-            names = ", ".join(sorted(str(s) for s in x.free_symbols))
+            names = "…" if is_concealed() else ", ".join(sorted(str(s) for s in x.free_symbols))
             raise _Unusable(f"still contains the symbol(s) {names}; a number was expected")
         if x.is_Integer:
             return int(x)
         try:
             value = complex(x.evalf())
         except (TypeError, ValueError):
-            raise _Unusable(f"is the sympy object {_short(x)}, which is not a number") from None
+            raise _Unusable(f"is the sympy object {_quote(x)}, which is not a number") from None
         return value.real if value.imag == 0 else value
     raise _Unusable(f"is {_a(type(x).__name__)}, not a number")
+
+
+def _quote(x: Any) -> str:
+    """The student's value, cut short; inside `concealed()`, an ellipsis.
+
+    A value a student function returned for a hidden call is what the student's code says about
+    that call: text, symbol names or an expression could spell out the hidden inputs.
+    """
+    return "…" if is_concealed() else _short(x)
 
 
 def _short(x: Any, limit: int = 60) -> str:
@@ -240,7 +249,7 @@ def _as_array(x: Any) -> np.ndarray:
     if _unreadable_reason(x):
         raise _Unreadable(_unreadable_reason(x))
     if isinstance(x, (str, bytes)):
-        raise _Unusable(f"is text ({_short(x)}), but a number was expected")
+        raise _Unusable(f"is text ({_quote(x)}), but a number was expected")
     if isinstance(x, Mapping):
         raise _Unusable("is a dict, but a number or array was expected")
     x = _normalize(x)
@@ -266,9 +275,9 @@ def _as_array(x: Any) -> np.ndarray:
                 if isinstance(v, (list, tuple, np.ndarray)):
                     raise _Ragged("is a nested list whose rows have different lengths")
                 if arr.ndim == 0:
-                    raise _Unusable(f"is {_short(v)} ({_a(type(v).__name__)}), not a number")
+                    raise _Unusable(f"is {_quote(v)} ({_a(type(v).__name__)}), not a number")
                 raise _Unusable(
-                    f"has {_short(v)} ({_a(type(v).__name__)}) at index {tuple(int(i) for i in where)}, "
+                    f"has {_quote(v)} ({_a(type(v).__name__)}) at index {tuple(int(i) for i in where)}, "
                     f"where a number was expected")
         if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in flat):
             return arr  # big Python ints: compared exactly
