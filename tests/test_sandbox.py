@@ -304,8 +304,10 @@ def test_plotting_cells_run_and_define_their_names_but_draw_nothing(kernel):
 @needs_bubblewrap
 def test_matplotlib_reads_the_font_list_built_once_and_cannot_change_it(kernel):
     """Issue 16: no kernel searches the machine's fonts again; the list is read-only to student code."""
+    # (the kernel may have the font manager loaded already, from the kernel server: load it again, as matplotlib would)
     run_ok(kernel, "import io, logging, os\nlog = io.StringIO()\nlogging.basicConfig(level=logging.DEBUG, stream=log)\n"
-                   "import matplotlib.font_manager\nlog = log.getvalue()\nfiles = os.listdir('/tmp/matplotlib')\n"
+                   "import matplotlib.font_manager as fm\nfm._load_fontmanager()\nlog = log.getvalue()\n"
+                   "files = os.listdir('/tmp/matplotlib')\n"
                    "try:\n    open('/tmp/matplotlib/' + files[0], 'a').close()\n    writable = True\n"
                    "except OSError:\n    writable = False")
     log = value(kernel, "log")
