@@ -287,6 +287,58 @@ def test_a_fork_bomb_still_running_when_the_kernel_stops_leaves_no_process():
     assert _live_processes_of(uid) == [], f"processes of the sandbox user outlived the kernel ({running} before it stopped)"
 
 
+LEAVE_TRACES = """\
+import ctypes, os, numpy, sympy
+open('/tmp/left.txt', 'w').write('answer')
+open('left.txt', 'w').write('answer')
+numpy.left = sympy.left = 'answer'  # a module changed in memory
+shm = ctypes.CDLL(None).shmget(4242, 4096, 0o1000 | 0o666)  # IPC_CREAT: a System V segment, kept by the kernel
+draw = float(numpy.random.rand())
+"""
+
+FIND_TRACES = """\
+import ctypes, os, numpy, sympy
+files = sorted(os.listdir('/tmp')) + sorted(os.listdir('.'))
+changed_modules = [hasattr(numpy, 'left'), hasattr(sympy, 'left')]
+shm = ctypes.CDLL(None).shmget(4242, 0, 0)
+draw = float(numpy.random.rand())
+"""
+
+
+@needs_bubblewrap
+def test_a_second_kernel_in_the_same_slot_starts_afresh():
+    """Issue 16: kernels forked from the kernel server share nothing: files, modules, IPC, random state."""
+    with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as first:
+        run_ok(first, LEAVE_TRACES)
+        assert value(first, "shm") >= 0
+        first_draw = value(first, "draw")
+    with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as second:
+        run_ok(second, FIND_TRACES)
+        assert "left.txt" not in value(second, "files")
+        assert value(second, "changed_modules") == [False, False]
+        assert value(second, "shm") == -1  # no such segment in this kernel's IPC namespace
+        assert value(second, "draw") != first_draw  # numpy's random state is not the server's, shared
+
+
+@needs_bubblewrap
+@needs_root
+def test_kernels_fork_from_the_kernel_server_unless_told_not_to(monkeypatch):
+    """The server has imported the release notebooks' libraries; MDL_FORK_SERVER=0 starts a sandbox per kernel."""
+    from autograder.sandbox import ForkedKernel
+
+    with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as k:
+        assert isinstance(k.process, ForkedKernel)
+        run_ok(k, "import sys, os\nloaded = ['sympy' in sys.modules, 'matplotlib.pyplot' in sys.modules]\n"
+                  "me = [os.getpid(), os.getuid(), sorted(int(p) for p in os.listdir('/proc') if p.isdigit())]")
+        assert value(k, "loaded") == [True, True]
+        assert value(k, "me") == [2, k.uid, [1, 2]]  # PID 1 is the kernel's own init; no other process in sight
+    monkeypatch.setenv("MDL_FORK_SERVER", "0")
+    with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as k:
+        assert isinstance(k.process, subprocess.Popen)
+        run_ok(k, "import sys\nloaded = 'sympy' in sys.modules")
+        assert value(k, "loaded") is False
+
+
 def test_plotting_cells_run_and_define_their_names_but_draw_nothing(kernel):
     """Issue 16: show and tight_layout draw nothing (even after `%matplotlib inline`); savefig still writes."""
     run_ok(kernel, "%matplotlib inline\nimport matplotlib, matplotlib.pyplot as plt\nbackend = matplotlib.get_backend()")
