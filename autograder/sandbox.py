@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import gc
 import json
 import mmap
 import os
@@ -895,6 +896,9 @@ def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int) -> 
             os.setpgid(0, 0)
             os.close(read_fd)
             _cap_address_space(memory_mb)
+            # The grader's objects are never collected here: a full collection would touch, and so
+            # copy, every page of the grader's memory (0.15 s of CPU per question).
+            gc.freeze()
             try:
                 payload = {"value": work()}
             except MemoryError:
