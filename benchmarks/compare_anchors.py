@@ -252,7 +252,7 @@ def main() -> None:
         names = [n for n in names if n in keep]
         for p in list(subs.iterdir()):
             if (p.stem if p.is_file() else p.name) not in keep:
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
     print(f"grading {len(names)} submissions with our grader ...", flush=True)
     load_at_start = os.getloadavg()[0]

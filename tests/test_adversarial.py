@@ -220,8 +220,8 @@ def leftover_grader_processes() -> list[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
-        try:
-            same = Path(f"/proc/{entry}/cmdline").read_bytes() == program
+        try:  # forked from this process: the same program, arguments and session
+            same = Path(f"/proc/{entry}/cmdline").read_bytes() == program and os.getsid(int(entry)) == os.getsid(0)
             state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue

@@ -422,23 +422,25 @@ INTERPOLATE = """\
 import sympy as sp
 from mdl_student.checks import _Sampler
 
-def through_the_check_points(value_at, names, n=12):
+def check_points(names, n=12):
     symbols = sorted(sp.symbols(names), key=lambda s: s.name)
-    points = _Sampler(symbols, {}, n).points[:n]
-    first = symbols[0]
-    return sp.interpolate([(p[first], value_at(p)) for p in points], first)
+    return symbols[0], _Sampler(symbols, {}, n).points[:n]
 
-def entries_through(matrix, names):
-    def entry(i, j):
-        return through_the_check_points(lambda p: matrix.subs({s: p[s] for s in p if s in matrix.free_symbols})[i, j], names)
-    return sp.Matrix(3, 3, entry)
+def through(first, points, values):
+    # Lagrange's polynomial in the first symbol through (point, value), left unexpanded (cheap to build)
+    xs = [p[first] for p in points]
+    return sp.Add(*[y * sp.Mul(*[(first - xj) / (xi - xj) for xj in xs if xj != xi]) for xi, y in zip(xs, values)])
 
-L_num = sp.Matrix([[a, 0, 0], [b, c, 0], [d, e, f]])
-det_L = through_the_check_points(lambda p: L_num.subs(p).det(), "a c f")
-L_inv = entries_through(L_num.inv(), "a b c d e f")
-A_num = sp.eye(3) + u * v.T
-det_A = through_the_check_points(lambda p: A_num.subs(p).det(), "u1 u2 u3 v1 v2 v3")
-A_inv = entries_through(A_num.inv(), "u1 u2 u3 v1 v2 v3")
+def fitted(matrix, names):
+    first, points = check_points(names)
+    at_points = [matrix.subs(p) for p in points]  # numbers only: what a calculator gives
+    det = through(first, points, [m.det() for m in at_points])
+    inverses = [m.inv() for m in at_points]
+    return det, sp.Matrix(3, 3, lambda i, j: through(first, points, [m[i, j] for m in inverses]))
+
+det_L = fitted(sp.Matrix([[a, 0, 0], [b, c, 0], [d, e, f]]), "a c f")[0]
+L_inv = fitted(sp.Matrix([[a, 0, 0], [b, c, 0], [d, e, f]]), "a b c d e f")[1]
+det_A, A_inv = fitted(sp.eye(3) + u * v.T, "u1 u2 u3 v1 v2 v3")
 """
 
 HIDDEN_INPUTS_IN_EXCEPTIONS = """\
