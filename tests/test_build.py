@@ -38,9 +38,10 @@ def test_release_has_stubs_no_solutions_and_no_hidden_tests(assignment):
             if hidden_start >= 0:
                 visible = {line.strip() for line in cell.source[:hidden_start].splitlines()}
                 hidden = cell.source[hidden_start:].split("### END HIDDEN TESTS")[0]
+                released_lines = {line.strip() for line in released.source.splitlines()}
                 for line in hidden.splitlines()[1:]:
                     if len(line.strip()) > 15 and line.strip() not in visible:  # shared setup is not a leak
-                        assert line.strip() not in released.source
+                        assert line.strip() not in released_lines, (meta["grade_id"], line)
 
 
 @pytest.mark.parametrize("assignment", ALL, ids=[a.id for a in ALL])
