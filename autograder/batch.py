@@ -211,6 +211,7 @@ def _begin_run(out_dir: Path, assignment: Assignment, shard: Shard | None, stude
 def _grade_all(todo: list[Submission], bundle: Bundle, limits: SandboxLimits, jobs: int,
                finish: Callable[[dict[str, Any]], None], bar: Any) -> None:
     """Grade ``todo`` serially or in a pool; every submission's record goes to ``finish``."""
+    _import_before_fork()  # serially too: each question's child is forked from this process
     if jobs == 1:
         for sub in todo:
             try:
@@ -219,7 +220,6 @@ def _grade_all(todo: list[Submission], bundle: Bundle, limits: SandboxLimits, jo
                 finish(_crash_record(sub, bundle, err))
             bar.update(1)
         return
-    _import_before_fork()
     context = multiprocessing.get_context("fork")
     slots = context.Queue()
     for k in range(jobs):
@@ -245,6 +245,12 @@ def _import_before_fork() -> None:
     question each worker scores; matplotlib's font list for the sandboxes is built or found once.
     """
     import sympy  # noqa: F401
+    # sympy imports these inside functions, on first use (simplify, Add, assumptions): in every
+    # question's child, and in each of its symbolic helpers, they would be imported again (up to 0.2 s)
+    import sympy.assumptions.wrapper  # noqa: F401
+    import sympy.physics.units  # noqa: F401
+    import sympy.sets.setexpr  # noqa: F401
+    import sympy.tensor.tensor  # noqa: F401
     from otter.test_files import GradingResults  # noqa: F401
     from otter.test_files.exception_test import ExceptionTestFile  # noqa: F401
 

@@ -74,6 +74,11 @@ def preload() -> None:
     import IPython.core.interactiveshell  # noqa: F401
     import numpy  # noqa: F401
     import sympy  # noqa: F401
+    # what sympy imports inside functions on first use (simplify, Add, assumptions), up to 0.2 s each
+    import sympy.assumptions.wrapper  # noqa: F401
+    import sympy.physics.units  # noqa: F401
+    import sympy.sets.setexpr  # noqa: F401
+    import sympy.tensor.tensor  # noqa: F401
     import matplotlib.pyplot  # noqa: F401
     import matplotlib.font_manager  # noqa: F401  (reads the font list the grader bound into /tmp)
 
