@@ -49,6 +49,10 @@ class SandboxLimits:
     # that question, not the grader.
     seconds_per_question: float = 60.0
     checker_memory_mb: int = 1024
+    # The GPU profile: NVIDIA devices in the sandbox (autograder/gpu.py), and memory bounded with
+    # RLIMIT_DATA ("data") instead of RLIMIT_AS ("address-space"), which CUDA's reservations exceed.
+    gpu: bool = False
+    memory_limit: str = "address-space"
     # What is kept per submission (record.json, results.json): the rest is cut, saying how much.
     max_messages: int = 100
     max_message_chars: int = 2000
@@ -125,6 +129,17 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
 
 
 LIMITS = SandboxLimits()
+
+
+def gpu_limits(limits: SandboxLimits) -> SandboxLimits:
+    """An assignment's limits for the capstone's `gpu` profile: the GPU visible in the sandbox, host
+    memory bounded with RLIMIT_DATA (CUDA reserves tens of GB of address space it never uses), room
+    for the larger model.  The GPU's own memory is not bounded by the sandbox (README)."""
+    import dataclasses
+
+    return dataclasses.replace(limits, gpu=True, memory_limit="data", memory_mb=16384, checker_memory_mb=16384)
+
+
 PATHS = Paths()
 
 
@@ -180,6 +195,17 @@ class CapstoneThresholds:
     # this fraction of the gap at the smallest.  Sentiment, betas 0.1 and 1: reference 0.38-0.49, a
     # reference that moves with the policy 0.80-0.97 (with 0.03 added: 0.30-0.37 against 0.72-0.93).
     max_gap_ratio: dict[str, float] = field(default_factory=lambda: {"sentiment": 0.6, "arithmetic": 0.8})
+    # True until measured on the profile's own hardware (benchmarks/gpu_profile.py writes the numbers).
+    provisional: bool = False
 
 
 CAPSTONE = CapstoneThresholds()
+# The `gpu` profile (larger model, more steps): PROVISIONAL.  These are the cpu profile's numbers until
+# `benchmarks/gpu_profile.py` has run on a GPU; its report (benchmarks/results/gpu_profile.md) proposes
+# thresholds with a stated margin, to be copied here (and `provisional` set to False).
+CAPSTONE_GPU = CapstoneThresholds(provisional=True)
+
+
+def capstone_thresholds(profile: str) -> CapstoneThresholds:
+    """The thresholds the capstone's training outcome is graded with under a profile."""
+    return CAPSTONE_GPU if profile == "gpu" else CAPSTONE

@@ -43,11 +43,21 @@ def cmd_grade(args: argparse.Namespace) -> int:
         import os
 
         os.environ["MDL_CAPSTONE_PROFILE"] = args.profile
+    limits = None
+    if args.profile == "gpu":  # the GPU inside the sandbox, memory bounded the way CUDA allows
+        chosen = grading_config.assignment(args.assignment)
+        limits = grading_config.gpu_limits(chosen.limits or grading_config.LIMITS)
+        from autograder.gpu import nvidia_device_nodes
+
+        if not nvidia_device_nodes():
+            print("mdl grade: --profile gpu needs an NVIDIA GPU (no /dev/nvidia* here): grade on a GPU runner, "
+                  "or use --profile cpu", file=sys.stderr)
+            return 2
     shard = Shard.parse(args.shard) if args.shard else None
     try:
         records = grade_batch(
             grading_config.assignment(args.assignment), Path(args.path), Path(args.out),
-            jobs=args.jobs, force=args.force, shard=shard, student=args.student,
+            jobs=args.jobs, force=args.force, shard=shard, student=args.student, limits=limits,
         )  # fmt: skip
     except GradingInterrupted as stopped:
         print(f"\nmdl grade: {stopped}", file=sys.stderr)

@@ -350,7 +350,8 @@ def _run_question_in_child(test_file: Any, params: list[str], runner: NotebookRu
         return {"cases": [[r.passed, r.message] for r in test_file.test_case_results], "problems": problems}
 
     try:
-        done = run_in_child(work, seconds=runner.limits.seconds_per_question, memory_mb=runner.limits.checker_memory_mb)
+        done = run_in_child(work, seconds=runner.limits.seconds_per_question, memory_mb=runner.limits.checker_memory_mb,
+                            memory_limit=runner.limits.memory_limit)
     finally:
         _keep_kernel_if_idle(runner)
     chars = runner.limits.max_message_chars

@@ -353,8 +353,14 @@ def _bwrap_command(files: dict[str, Path], limits: SandboxLimits, *, font_list: 
     cmd += ["--size", str(workdir_bytes), "--perms", "1777", "--tmpfs", WORKDIR]
     for name, host_path in files.items():
         cmd += ["--ro-bind", str(host_path), f"{WORKDIR}/{name}"]
+    environment = _kernel_env(WORKDIR)
+    if limits.gpu:  # only where the profile asks for it: device nodes, driver libraries, /sys read-only
+        from autograder.gpu import gpu_bwrap_args, gpu_environment
+
+        cmd += gpu_bwrap_args()
+        environment.update(gpu_environment())
     cmd += ["--chdir", WORKDIR, "--clearenv"]
-    for key, value in _kernel_env(WORKDIR).items():
+    for key, value in environment.items():
         cmd += ["--setenv", key, value]
     return cmd
 
@@ -641,6 +647,7 @@ class Kernel:
             "uid": self.uid,
             "pid_namespace": iso.mechanism == "bubblewrap",
             "memory_mb": self.limits.memory_mb,
+            "memory_limit": self.limits.memory_limit,
             "max_file_mb": self.limits.max_file_mb,
             "max_processes": self.limits.max_processes,
             "max_output_chars": self.limits.max_output_kb * 1024,
@@ -876,7 +883,7 @@ class ChildStopped(Exception):
     """Trusted work given to :func:`run_in_child` did not finish: out of time or memory, or it died."""
 
 
-def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int) -> Any:
+def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int, memory_limit: str = "address-space") -> Any:
     """Run trusted grader code (one question's tests) in a forked child with a deadline and a memory cap.
 
     Tests run on values the student chose: ``det_L = a**(10**12)`` is harmless until a test
@@ -895,10 +902,10 @@ def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int) -> 
         try:
             os.setpgid(0, 0)
             os.close(read_fd)
-            _cap_address_space(memory_mb)
             # The grader's objects are never collected here: a full collection would touch, and so
             # copy, every page of the grader's memory (0.15 s of CPU per question).
             gc.freeze()
+            _cap_memory(memory_mb, memory_limit)
             try:
                 payload = {"value": work()}
             except MemoryError:
@@ -948,13 +955,18 @@ def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int) -> 
     return reply["value"]
 
 
-def _cap_address_space(memory_mb: int) -> None:
-    """Let this process grow by at most `memory_mb` beyond what it already maps."""
+def _cap_memory(memory_mb: int, kind: str = "address-space") -> None:
+    """Let this process grow by at most `memory_mb` beyond what it already maps.
+
+    ``kind`` "address-space" caps RLIMIT_AS (all mappings); "data" caps RLIMIT_DATA (private
+    writable memory), for CUDA, which reserves tens of GB of address space it never touches.
+    """
+    which, field = (resource.RLIMIT_DATA, "VmData:") if kind == "data" else (resource.RLIMIT_AS, "VmSize:")
     try:
         status = Path("/proc/self/status").read_text()
-        mapped_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmSize:"))
+        mapped_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith(field))
         limit = mapped_kb * 1024 + memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+        resource.setrlimit(which, (limit, resource.getrlimit(which)[1]))
     except (OSError, ValueError, StopIteration):
         pass
 
