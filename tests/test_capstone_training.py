@@ -17,7 +17,7 @@ import torch
 
 import rlhf_capstone  # noqa: F401  (sets the offline environment before transformers loads)
 from mdl_student.capstone import train
-from rlhf_capstone import checks
+from rlhf_capstone import checks, losses
 from mdl_student.capstone.config import CPU
 from mdl_student.capstone.data import make_task_data, scripted_reward
 from mdl_student.capstone.model import build_model, model_from_state
@@ -91,10 +91,10 @@ def test_the_reference_model_cannot_be_trained_through_the_student_functions():
         with torch.enable_grad():
             if not logits.requires_grad:
                 logits.requires_grad_()  # the reference's logits: a leaf with no path to its weights
-            return train.losses.sequence_logprobs(logits, labels, mask)
+            return losses.sequence_logprobs(logits, labels, mask)
 
     def dpo_loss(pc, pr, rc, rr, beta):
-        loss, chosen, rejected = train.losses.dpo_loss(pc, pr, rc, rr, beta)
+        loss, chosen, rejected = losses.dpo_loss(pc, pr, rc, rr, beta)
         return loss + 0.0 * (rc.sum() + rr.sum()), chosen, rejected  # gradient "through" the reference
 
     result = train.run_dpo(tiny, TASK, (sequence_logprobs, dpo_loss), seed=0, beta=0.1)
