@@ -326,7 +326,7 @@ def _merged(old: str, new_rows: dict[str, str], names: list[str], our_seconds: f
     """The existing table's header (plus a note on the rows this run replaced) and all its rows, these replaced."""
     header = [line for line in old.splitlines() if not line.startswith("| ") or line.startswith("| attack ")]
     rows = {line.split(" | ")[0][2:]: line for line in old.splitlines()
-            if line.startswith("| ") and not line.startswith("| attack ")}
+            if line.startswith("| ") and not line.startswith(("| attack ", "| --- "))}
     rows.update(new_rows)
     note = (f"* Rows regraded on {time.strftime('%Y-%m-%d')} with `--only ... --merge` ({len(names)}: "
             f"{', '.join(names)}): ours {our_seconds:.0f} s in one batch, the anchors {anchor_seconds:.0f} s "
