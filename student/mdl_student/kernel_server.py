@@ -28,6 +28,7 @@ exit status is written by C1 to a third pipe that only the grader reads.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
@@ -47,6 +48,7 @@ CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG = 1
+MPLCONFIGDIR = "/tmp/matplotlib"  # as autograder.sandbox sets it
 # What bubblewrap makes read-only in a /proc it mounts (its cover_proc_dirs)
 PROC_COVERS = ("sys", "sysrq-trigger", "irq", "bus")
 
@@ -128,20 +130,25 @@ def _exit_code(status: int) -> int:
 
 
 def _fresh_file_system(workdir: str, workdir_bytes: int, files: dict[str, bytes], font_lists: dict[str, bytes]) -> None:
-    """In C1's own mount namespace: new empty /tmp and working folder, the files read-only in it."""
+    """In C1's own mount namespace: new empty /tmp and working folder, the files read-only in them."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={256 * 1024 * 1024},mode=1777")
     _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={workdir_bytes},mode=1777")
-    for folder, contents in ((workdir, files), ("/tmp/matplotlib", font_lists)):
-        if contents and folder != workdir:
-            os.mkdir(folder, 0o755)
-            os.chmod(folder, 0o1777)
-        for name, data in contents.items():
-            path = os.path.join(folder, os.path.basename(name))
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
+    _write_read_only(workdir, files)
+    if font_lists:
+        os.mkdir(MPLCONFIGDIR, 0o755)
+        os.chmod(MPLCONFIGDIR, 0o1777)  # matplotlib may write its other caches here; the font list it only reads
+        _write_read_only(MPLCONFIGDIR, font_lists)
     os.chdir(workdir)  # the old working folder is hidden under the new one
+
+
+def _write_read_only(folder: str, contents: dict[str, bytes]) -> None:
+    """Files owned by root, mode 0444, in a sticky folder: the kernel's user can read them, not change or remove them."""
+    for name, data in contents.items():
+        path = os.path.join(folder, os.path.basename(name))
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
 
 
 def _loopback_up() -> None:
@@ -242,33 +249,40 @@ def _kernel(request: dict[str, Any], files: dict[str, bytes], fds: list[int], fo
 
 def _font_lists() -> dict[str, bytes]:
     """matplotlib's font list as the grader bound it into this sandbox's /tmp/matplotlib (if it did)."""
-    folder = "/tmp/matplotlib"
     lists = {}
-    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+    for name in sorted(os.listdir(MPLCONFIGDIR)) if os.path.isdir(MPLCONFIGDIR) else []:
         if name.startswith("fontlist-v") and name.endswith(".json"):
-            with open(os.path.join(folder, name), "rb") as handle:
+            with open(os.path.join(MPLCONFIGDIR, name), "rb") as handle:
                 lists[name] = handle.read()
     return lists
 
 
-def _reap() -> None:
+def _reap() -> set[int]:
+    """Collect every child that has ended; their pids."""
+    ended = set()
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return ended
         if pid == 0:
-            return
+            return ended
+        ended.add(pid)
 
 
 def serve(sock: socket.socket) -> None:
+    """Answer the grader's requests until it closes the socket."""
     font_lists = _font_lists()
+    # Kernels by an id never used twice (a pid can be), mapped to their C1 while it has not been reaped.
+    kernels: dict[int, int] = {}
+    next_id = 1
     while True:
         try:
             request, files, fds = receive(sock)
         except (EOFError, OSError, ServerError, ValueError):
             return  # the grader is gone, or spoke nonsense: end (the sandbox ends with this process)
-        _reap()
+        ended = _reap()
+        kernels = {kernel: pid for kernel, pid in kernels.items() if pid not in ended}
         if request.get("op") == "fork" and len(fds) == 3:
             pid = os.fork()
             if pid == 0:
@@ -280,13 +294,18 @@ def serve(sock: socket.socket) -> None:
                     os._exit(code)
             for fd in fds:
                 os.close(fd)
-            send(sock, {"ok": True, "id": pid})
-        elif request.get("op") == "kill" and isinstance(request.get("id"), int):
-            try:
-                os.kill(request["id"], signal.SIGKILL)
-                os.waitpid(request["id"], 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+            kernels[next_id] = pid
+            send(sock, {"ok": True, "id": next_id})
+            next_id += 1
+        elif request.get("op") == "kill":
+            kernel_id = request.get("id")
+            pid = kernels.pop(kernel_id, None) if isinstance(kernel_id, int) else None
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                    os.kill(pid, signal.SIGKILL)  # not reaped yet, so still this kernel's C1 (or its zombie)
+                    os.waitpid(pid, 0)
+            for fd in fds:
+                os.close(fd)
         else:
             for fd in fds:
                 os.close(fd)
