@@ -248,10 +248,10 @@ def test_the_uid_sweep_ends_a_fork_bomb_of_the_sandbox_user():
             import resource
             resource.setrlimit(resource.RLIMIT_NPROC, (32, 32))
 
-        # /bin/sh, which any user can run (the grader's Python may sit in a folder only root can read):
-        # loops that start loops that start busy loops, refilling whatever the sweep kills
-        bomb = 'while :; do sh -c "while :; do sh -c \\"while :; do :; done\\" & done" & done'
-        subprocess.Popen(["/bin/sh", "-c", bomb], preexec_fn=as_sandbox_user, stdin=subprocess.DEVNULL,
+        # bash, which any user can run (the grader's Python may sit in a folder only root can read) and
+        # which, unlike dash, carries on when a fork fails: busy loops started without end, up to the limit
+        bomb = 'while :; do bash -c "while :; do :; done" & done'
+        subprocess.Popen(["/bin/bash", "-c", bomb], preexec_fn=as_sandbox_user, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
         deadline = time.monotonic() + 20
         while len(_live_processes_of(uid)) < 5 and time.monotonic() < deadline:
