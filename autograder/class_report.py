@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from autograder.manual import MANUAL_GRADES, MANUAL_PAGES, write_grading_sheets
-from autograder.report import _safe_name, atomic_write_text, load_records, write_feedback, write_gradebook
-from autograder.totals import Total, totals
+from autograder.report import _safe_name, atomic_write_text, write_feedback, write_gradebook
+from autograder.totals import Total, class_records, totals
 
 REPORT_DIR = "report"
 
@@ -202,12 +202,7 @@ table{{border-collapse:collapse;margin:.5em 0}} td,th{{border-bottom:1px solid #
 
 def write_report(out_dir: Path, nbgrader_db: Path | None = None) -> tuple[Path, ClassSummary]:
     """Refresh grades.csv, feedback and manual pages from the records; write DIR/report/. Returns index.html."""
-    records = list(load_records(out_dir).values())
-    if not records:
-        raise FileNotFoundError(f"no graded submissions in {out_dir} (run `mdl grade ... --out {out_dir}` first)")
-    assignments = {r["assignment"] for r in records}
-    if len(assignments) > 1:
-        raise ValueError(f"{out_dir} holds records of several assignments ({', '.join(sorted(assignments))})")
+    records = class_records(out_dir)
     rows = totals(records, out_dir, nbgrader_db)  # a bad manual_grades.csv stops here, with its line number
     write_gradebook(records, list(records[0]["max_scores"]), out_dir)
     write_grading_sheets(records, out_dir)

@@ -25,8 +25,8 @@ from typing import Any, Callable
 
 import grading_config
 
-from autograder.report import atomic_write_text, csv_cell, load_records
-from autograder.totals import Total, totals
+from autograder.report import atomic_write_text, csv_cell
+from autograder.totals import Total, class_records, totals
 
 FORMATS = ("canvas", "moodle", "csv")
 
@@ -88,12 +88,7 @@ def export(out_dir: Path, fmt: str, target: Path | None = None, nbgrader_db: Pat
     """Write DIR/export-<fmt>.csv (or ``target``); returns the path and the totals written."""
     if fmt not in BUILDERS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    records = list(load_records(out_dir).values())
-    if not records:
-        raise FileNotFoundError(f"no graded submissions in {out_dir} (run `mdl grade ... --out {out_dir}` first)")
-    assignments = {r["assignment"] for r in records}
-    if len(assignments) > 1:
-        raise ValueError(f"{out_dir} holds records of several assignments ({', '.join(sorted(assignments))})")
+    records = class_records(out_dir)
     rows = totals(records, out_dir, nbgrader_db)
     assignment = grading_config.assignment(records[0]["assignment"])
     path = target or out_dir / f"export-{fmt}.csv"

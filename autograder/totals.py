@@ -70,6 +70,19 @@ class ManualSources:
         return grades
 
 
+def class_records(out_dir: Path) -> list[dict[str, Any]]:
+    """The records of one graded folder, all of one assignment, or a message saying what is wrong."""
+    from autograder.report import load_records
+
+    records = list(load_records(out_dir).values())
+    if not records:
+        raise FileNotFoundError(f"no graded submissions in {out_dir} (run `mdl grade ... --out {out_dir}` first)")
+    assignments = {r["assignment"] for r in records}
+    if len(assignments) > 1:
+        raise ValueError(f"{out_dir} holds records of several assignments ({', '.join(sorted(assignments))})")
+    return records
+
+
 def totals(
     records: list[dict[str, Any]],
     out_dir: Path,

@@ -236,18 +236,23 @@ def _normalize(x: Any) -> Any:
     return x
 
 
-def _as_array(x: Any) -> np.ndarray:
-    """The value as a numeric numpy array, or _Unusable explaining why not.
-
-    Integer-valued object arrays (Python ints beyond int64) are kept as
-    object arrays so that big counts can be compared exactly.
-    """
+def _refuse_missing(x: Any) -> None:
+    """Raise, saying why, for an answer that is not there: None, the `...` placeholder, unreadable."""
     if x is None:
         raise _Unusable("is None: did you forget to return or assign a value?")
     if x is Ellipsis:
         raise _Unusable("is still the placeholder `...`")
     if _unreadable_reason(x):
         raise _Unreadable(_unreadable_reason(x))
+
+
+def _as_array(x: Any) -> np.ndarray:
+    """The value as a numeric numpy array, or _Unusable explaining why not.
+
+    Integer-valued object arrays (Python ints beyond int64) are kept as
+    object arrays so that big counts can be compared exactly.
+    """
+    _refuse_missing(x)
     if isinstance(x, (str, bytes)):
         raise _Unusable(f"is text ({_quote(x)}), but a number was expected")
     if isinstance(x, Mapping):
@@ -1119,12 +1124,7 @@ def _coerce_leaf(x: Any, text_symbols: dict[str, Any]) -> Any:
 
     from mdl_student.safe_sympy import parse_answer_text
 
-    if x is None:
-        raise _Unusable("is None: did you forget to return or assign a value?")
-    if x is Ellipsis:
-        raise _Unusable("is still the placeholder `...`")
-    if _unreadable_reason(x):
-        raise _Unreadable(_unreadable_reason(x))
+    _refuse_missing(x)
     if isinstance(x, str):
         return parse_answer_text(x, text_symbols)
     if isinstance(x, (sp.Basic, sp.MatrixBase)):
