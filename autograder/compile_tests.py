@@ -31,6 +31,7 @@ import nbformat
 SKIP_TAG = "skip-when-grading"  # cells students run for themselves (long training jobs, plots)
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
+HIDDEN_CASE = "### HIDDEN CASE"  # inside the hidden region: starts one more hidden case (a share of the points)
 _BUILTINS = set(dir(builtins))
 
 
@@ -44,13 +45,34 @@ class Question:
     points: float
     imports: list[str]
     visible: str
-    hidden: str
+    hidden: str  # the whole hidden region (shared preamble and every case)
     visible_params: list[str] = field(default_factory=list)
     hidden_params: list[str] = field(default_factory=list)
+
+    hidden_cases: list[str] = field(default_factory=list)  # each: the preamble, then one case's code
 
     @property
     def params(self) -> list[str]:
         return list(dict.fromkeys(self.visible_params + self.hidden_params))
+
+
+def split_cases(hidden: str) -> list[str]:
+    """The hidden region as hidden cases: each ``### HIDDEN CASE`` line starts one; the code before
+    the first marker (helpers, shared data) is a preamble that every case repeats.
+
+    The points of a question are shared equally by its hidden cases, so a student whose answer fails
+    on some hidden inputs and not others earns part of them.
+    """
+    parts: list[list[str]] = [[]]
+    for line in hidden.splitlines():
+        if line.strip() == HIDDEN_CASE:
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    preamble, cases = "\n".join(parts[0]), ["\n".join(p) for p in parts[1:]]
+    if not cases:
+        return [preamble] if preamble.strip() else []
+    return [preamble + "\n" + case for case in cases]
 
 
 @dataclass
@@ -204,9 +226,17 @@ def compile_question(
         raise CompileError(f"{where} ({grade_id}): test cell needs positive nbgrader points, got {points!r}")
     visible_src, hidden_src = split_hidden(python_source(cell["source"]), f"{where} ({grade_id})")
     visible_tree = _parse(visible_src, f"{where} ({grade_id}) visible tests")
-    hidden_tree = _parse(hidden_src, f"{where} ({grade_id}) hidden tests")
+    _parse(hidden_src, f"{where} ({grade_id}) hidden tests")  # the whole region parses (names its line)
     cell_imports_v, visible = _strip_imports(visible_tree)
-    cell_imports_h, hidden = _strip_imports(hidden_tree)
+    cases, cell_imports_h = [], []
+    for k, case_src in enumerate(split_cases(hidden_src), start=1):
+        case_imports, case = _strip_imports(_parse(case_src, f"{where} ({grade_id}) hidden case {k}"))
+        cell_imports_h += case_imports
+        cases.append(case)
+    if not any(case.strip() for case in cases):
+        raise CompileError(f"{where} ({grade_id}): the test cell has no hidden tests; every point is earned on "
+                           f"inputs the student has not seen, so add a {BEGIN_HIDDEN} region (README, 'Authoring')")
+    hidden = "\n".join(cases)
     imports = list(dict.fromkeys(cell_imports_v + cell_imports_h))
     imported = {name for stmt in imports for name in _import_names(ast.parse(stmt).body[0])}  # type: ignore[arg-type]
 
@@ -227,9 +257,9 @@ def compile_question(
                 )
         return params
 
-    question = Question(grade_id, float(points), imports, visible, hidden)
+    question = Question(grade_id, float(points), imports, visible, hidden, hidden_cases=cases)
     question.visible_params = resolve(visible, "visible")
-    question.hidden_params = resolve(hidden, "hidden")
+    question.hidden_params = list(dict.fromkeys(p for case in cases for p in resolve(case, "hidden")))
     question.imports = list(dict.fromkeys(imports))
     return question
 
@@ -250,25 +280,24 @@ def render_test_file(question: Question, source_name: str) -> str:
         f"points = {question.points!r}",
         "",
     ]
-    if question.visible.strip():
+    if question.visible.strip():  # teaches: the student runs it and reads its messages; it carries no points
         lines += [
             "",
-            f'@test_case(name="{question.grade_id} (visible)", hidden=False)',
+            f'@test_case(name="{question.grade_id} (visible)", hidden=False, points=0)',
             f"def visible_tests({', '.join(question.visible_params)}):",
             textwrap.indent(question.visible, "    "),
             "",
         ]
-    if question.hidden.strip():
+    for k, case in enumerate(question.hidden_cases, start=1):  # the points, shared equally
+        label = "hidden" if len(question.hidden_cases) == 1 else f"hidden {k}"
         lines += [
             "",
-            f'@test_case(name="{question.grade_id} (hidden)", hidden=True)',
-            f"def hidden_tests({', '.join(question.hidden_params)}):",
+            f'@test_case(name="{question.grade_id} ({label})", hidden=True)',
+            f"def hidden_tests_{k}({', '.join(question.hidden_params)}):",
             "    with concealed():",
-            textwrap.indent(question.hidden, "        "),
+            textwrap.indent(case, "        "),
             "",
         ]
-    if not question.visible.strip() and not question.hidden.strip():
-        raise CompileError(f"{source_name} ({question.grade_id}): the test cell has no test code")
     return "\n".join(lines)
 
 
