@@ -49,8 +49,11 @@ def test_zip_holds_setup_run_autograder_code_and_tests_but_no_source_notebook(au
         names = set(archive.namelist())
         modes = {i.filename: (i.external_attr >> 16) for i in archive.infolist()}
         setup = archive.read("setup.sh").decode()
+    package = grading_config.PATHS.root / "student" / "mdl_student" / "checks"
+    checks = {f"student/mdl_student/checks/{module.name}" for module in package.glob("*.py")}
+    assert "student/mdl_student/checks/__init__.py" in checks and len(checks) > 1  # the package, every module
     assert {"setup.sh", "run_autograder", "grading_config.py", "autograder/grade.py", "autograder/gradescope.py",
-            "student/mdl_student/checks.py", "build/a1/manifest.json", "release/a1/a1.ipynb"} <= names
+            "build/a1/manifest.json", "release/a1/a1.ipynb"} | checks <= names
     assert any(n.startswith("build/a1/tests/") for n in names)
     assert not any(n.startswith("source/") for n in names), "no solutions in the zip"
     assert modes["run_autograder"] & stat.S_IXUSR and modes["setup.sh"] & stat.S_IXUSR
