@@ -324,6 +324,23 @@ def test_text_answer_with_huge_power_is_read_quickly_and_not_hung():
     assert time.monotonic() - start < 1.0 + MARGIN_S
 
 
+def test_in_the_forked_child_the_algebra_stops_when_its_share_of_the_time_is_spent():
+    """What leaves time to confirm at more points; it needs the one forked-child flag of `deadline`."""
+    from mdl_student.checks import _run_with_deadline
+    from mdl_student.checks.algebra import _algebra_within
+    from mdl_student.checks.sampling import _Unit
+
+    total = sum(sp.symbols("a:f", real=True))
+    unit = _Unit("", sp.expand_trig(sp.tan(total)), sp.tan(total))  # well over 8 s of rewriting unstopped
+    unit.numeric = "agreed"
+
+    def work(emit):
+        emit({"algebra": _algebra_within(unit, time.monotonic() + 0.5)[0], "final": True})
+
+    message, ended = _run_with_deadline(work, (), 0.5 + MARGIN_S)
+    assert ended == "final" and message["algebra"] == "unknown"
+
+
 # -- options ------------------------------------------------------------------------
 
 
