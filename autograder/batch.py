@@ -2,9 +2,11 @@
 
 * one worker process per core, each with its own sandbox slot (its own user
   id when the grader is root);
-* a record per submission is written the moment it is graded, and the
-  gradebook is rewritten atomically after each one: killing the grader loses
-  at most the submissions in flight;
+* a record per submission (record.json, results.json, feedback.html) is
+  written once, the moment it is graded; the gradebook is written at the end,
+  and at most every few seconds meanwhile for progress, so a class costs the
+  same per submission at any size; killing the grader loses at most the
+  submissions in flight (a rerun rebuilds the gradebook from the records);
 * a rerun skips submissions whose content and tests are unchanged
   (``--force`` regrades everything);
 * ``--shard i/n`` grades every n-th submission, for CI matrices; ``mdl merge``
@@ -23,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,14 +34,19 @@ from typing import Any, Callable
 from grading_config import LIMITS, Assignment, SandboxLimits
 
 from autograder.grade import Bundle, Submission, grade_submission
-from autograder.intake import IntakeError, find_submissions, student_id
-from autograder.report import INCOMPLETE_NAME, SHARD_NAME, atomic_write_text, load_records, make_record, printable
-from autograder.report import save_record, summary_line, table, write_gradebook
+from autograder.feedback import write_feedback
+from autograder.gradebook import summary_line, table, write_gradebook
+from autograder.intake import IntakeError, find_submissions
 from autograder.late import submission_times
 from autograder.manual import write_grading_sheets
+from autograder.out_folder import INCOMPLETE_NAME, SHARD_NAME, atomic_write_text
+from autograder.records import load_records, make_record, save_record
+from autograder.results_json import write_results
+from autograder.safe_text import printable, student_id
 from autograder.sandbox import isolation
 
 _SLOT: int = 0
+GRADEBOOK_EVERY_S = 5.0  # while grading, grades.csv is rewritten at most this often (and always at the end)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,13 @@ class GradingInterrupted(Exception):
 
 class MergeError(ValueError):
     """Shards that do not make one gradebook; the message says which folder and why."""
+
+
+def keep_record(record: dict[str, Any], out_dir: Path) -> None:
+    """Write one graded submission's files: its record, its results.json, its feedback page."""
+    save_record(record, out_dir)
+    write_results(record, out_dir)
+    write_feedback(record, out_dir)
 
 
 def _init_worker(slots: Any) -> None:
@@ -143,11 +158,16 @@ def grade_batch(
     question_ids = [q["grade_id"] for q in bundle.manifest.questions]
     times = submission_times(folder, submissions)
 
+    last_gradebook = time.monotonic()
+
     def finish(record: dict[str, Any]) -> None:
+        nonlocal last_gradebook
         record["submitted_at"] = times.get(record["student"])
         records[record["student"]] = record
-        save_record(record, out_dir)
-        write_gradebook(list(records.values()), question_ids, out_dir)
+        keep_record(record, out_dir)
+        if time.monotonic() - last_gradebook >= GRADEBOOK_EVERY_S:  # progress for a reader of grades.csv
+            write_gradebook(list(records.values()), question_ids, out_dir)
+            last_gradebook = time.monotonic()
         # above the progress bar, not over it
         (echo if bar.disable else lambda line: bar.write(line, file=sys.stdout))(summary_line(record))
 
@@ -303,7 +323,7 @@ def merge(shard_dirs: list[Path], assignment: Assignment, out_dir: Path, echo: C
                 raise MergeError(f"student {student!r} appears in two shards ({shard_dir})")
             records[student] = record
     for record in records.values():
-        save_record(record, out_dir)
+        keep_record(record, out_dir)
     write_gradebook(list(records.values()), question_ids, out_dir)
     ordered = [records[s] for s in sorted(records)]
     echo(table(ordered, question_ids))

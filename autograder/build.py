@@ -30,7 +30,7 @@ import nbformat
 from grading_config import ASSIGNMENTS, PATHS, Assignment
 
 from autograder.compile_tests import END_HIDDEN, BEGIN_HIDDEN, Manifest, python_source, split_hidden, write_bundle
-from autograder.compile_tests import is_solution_cell, is_test_cell, nbgrader_meta
+from autograder.notebook_meta import is_solution_cell, is_test_cell, nbgrader_meta
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"

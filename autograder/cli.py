@@ -113,7 +113,7 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
 def cmd_formgrader(args: argparse.Namespace) -> int:
     from autograder.intake import find_submissions
     from autograder.manual import sync_to_nbgrader
-    from autograder.report import load_records
+    from autograder.records import load_records
 
     a = grading_config.assignment(args.assignment)
     records = list(load_records(Path(args.dir)).values())
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from autograder.build import BuildError
 
-    from autograder.report import printable
+    from autograder.safe_text import printable
 
     try:
         return args.func(args)

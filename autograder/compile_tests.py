@@ -28,7 +28,8 @@ from typing import Any
 
 import nbformat
 
-SKIP_TAG = "skip-when-grading"  # cells students run for themselves (long training jobs, plots)
+from autograder.notebook_meta import is_skipped_cell, is_solution_cell, is_test_cell, manual_questions, nbgrader_meta
+
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 HIDDEN_CASE = "### HIDDEN CASE"  # inside the hidden region: starts one more hidden case (a share of the points)
@@ -100,26 +101,6 @@ class Manifest:
 
 
 # --------------------------------------------------------------------------- reading cells
-
-
-def nbgrader_meta(cell: Any) -> dict[str, Any]:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
-
-
-def is_test_cell(cell: Any) -> bool:
-    meta = nbgrader_meta(cell)
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
-def is_solution_cell(cell: Any) -> bool:
-    return bool(nbgrader_meta(cell).get("solution"))
-
-
-def is_skipped_cell(cell: Any) -> bool:
-    """Cells the grader does not run: tagged `skip-when-grading` (students run them themselves)."""
-    tags = cell.get("metadata", {}).get("tags", [])
-    return isinstance(tags, list) and SKIP_TAG in tags
 
 
 def python_source(cell_source: str) -> str:
@@ -336,8 +317,6 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
 
 
 def _manual_questions(cells: list[Any], where: str) -> list[dict[str, Any]]:
-    from autograder.manual import manual_questions
-
     try:
         return manual_questions(cells, where)
     except ValueError as err:

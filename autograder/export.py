@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 import grading_config
 
-from autograder.report import atomic_write_text, csv_cell
+from autograder.out_folder import atomic_write_text
+from autograder.safe_text import csv_cell
 from autograder.totals import Total, class_records, totals
 
 FORMATS = ("canvas", "moodle", "csv")

@@ -11,11 +11,14 @@ a line number of a compiled test file.
 
 from __future__ import annotations
 
-import ast
 import html
 import re
 from pathlib import Path
 from typing import Any
+
+from autograder.out_folder import FEEDBACK_NAME, atomic_write_text
+from autograder.records import student_folder
+from autograder.totals import totals
 
 STATUS_EXPLAINED = {
     "ok": "Your notebook ran. Cells that raised an error are listed below; the cells after them still counted.",
@@ -38,43 +41,6 @@ NEUTRAL_HIDDEN_FAILED = ("Hidden test: failed. It tries your answer on inputs yo
                          "check that it holds in general, not only for the visible example.")
 NEUTRAL_HIDDEN_PASSED = "Hidden test: passed."
 _OTTER_HEADER = re.compile(r"^(❌ Test case failed|Error at line \d+ in test \S+:)\s*$")
-
-
-# --------------------------------------------------------------------------- which cells a question is about
-
-
-def question_cells(cells: list[Any], questions: list[dict[str, Any]]) -> dict[str, dict[str, list[int]]]:
-    """For each question, the 1-based cell numbers of the student's notebook it is about.
-
-    ``answers``: the last cells before the test that define a name the test reads; ``test``: the
-    notebook's own copy of the question's test cell (matched by grade_id).
-    """
-    defined: dict[str, int] = {}
-    located: dict[str, dict[str, list[int]]] = {}
-    wanted = {q["grade_id"]: q for q in questions}
-    for index, cell in enumerate(cells, start=1):
-        meta = cell.get("metadata", {}) if isinstance(cell.get("metadata"), dict) else {}
-        grade_id = (meta.get("nbgrader") or {}).get("grade_id") if isinstance(meta.get("nbgrader"), dict) else None
-        if grade_id in wanted and cell.get("cell_type") == "code" and (meta.get("nbgrader") or {}).get("grade"):
-            params = wanted[grade_id]["params"]
-            located[grade_id] = {"answers": sorted({defined[p] for p in params if p in defined}), "test": [index]}
-            continue
-        if cell.get("cell_type") == "code":
-            for name in _names_bound(cell.get("source", "")):
-                defined[name] = index
-    for grade_id, question in wanted.items():  # a test cell the student deleted: point at the answers anyway
-        located.setdefault(grade_id, {"answers": sorted({defined[p] for p in question["params"] if p in defined}), "test": []})
-    return located
-
-
-def _names_bound(source: Any) -> set[str]:
-    from autograder.compile_tests import python_source, top_level_bindings
-
-    try:
-        imports, names = top_level_bindings(ast.parse(python_source(source if isinstance(source, str) else "".join(source))))
-    except Exception:  # noqa: BLE001  (a student's cell that does not parse defines nothing we can see)
-        return set()
-    return names | set(imports)
 
 
 # --------------------------------------------------------------------------- the page
@@ -147,8 +113,6 @@ def _manual_section(total: Any) -> str:
 
 
 def _total(record: dict[str, Any], out_dir: Path | None) -> Any:
-    from autograder.totals import totals
-
     try:
         return totals([record], out_dir or Path("."))[0]
     except ValueError:  # a bad manual_grades.csv or extensions.csv: the page still gets written
@@ -214,12 +178,8 @@ Each question's points are split between its visible test (the one you can run y
 """
 
 
-def annotate_for_feedback(outcome: Any, cells: list[Any] | None, manifest: Any) -> None:
-    """Keep on the outcome what the feedback page and the manual questions need from the notebook."""
-    from autograder.manual import manual_answers
-
-    manual = getattr(manifest, "manual_questions", [])
-    answers = manual_answers(cells or [], [q["grade_id"] for q in manual])
-    outcome.manual = {q["grade_id"]: {"points": q["points"], "answer": answers[q["grade_id"]]} for q in manual}
-    if cells is not None:
-        outcome.cells = question_cells(cells, manifest.questions)
+def write_feedback(record: dict[str, Any], out_dir: Path) -> Path:
+    """Write the student's feedback page, DIR/<student>/feedback.html (atomically)."""
+    path = student_folder(out_dir, record["student"]) / FEEDBACK_NAME
+    atomic_write_text(path, feedback_html(record, out_dir))
+    return path

@@ -10,7 +10,7 @@ The pipeline for one submission, one step per function (nbgrader's
 4. ``run_cells``         -- in a sandboxed kernel, errors allowed; a cell that hangs or kills the
                             kernel is stopped, the kernel restarted and the other cells replayed;
 5. ``score``             -- otter's test runner, in this process, on values that crossed the bridge;
-6. the outcome           -- a status, per-question scores, messages; written by :mod:`autograder.report`.
+6. the outcome           -- a status, per-question scores, messages; kept by :mod:`autograder.records`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import nbformat
 from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
 
 from autograder.bridge import environment
-from autograder.compile_tests import Manifest, is_skipped_cell, is_test_cell, nbgrader_meta
-from autograder.feedback import annotate_for_feedback
+from autograder.compile_tests import Manifest
+from autograder.notebook_meta import is_skipped_cell, is_test_cell, nbgrader_meta
+from autograder.cell_map import annotate_for_feedback
 from autograder.sandbox import ChildStopped, Kernel, KernelDied, KernelError, KernelTimeout, run_in_child
 
 MAX_RESTARTS = 3

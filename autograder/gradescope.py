@@ -151,7 +151,7 @@ def _student_name(root: Path) -> str:
 def grade_one(root: Path) -> dict[str, Any]:
     """Grade ``root/submission`` and return Gradescope's results dictionary."""
     from autograder.grade import Submission, grade_submission
-    from autograder.report import gradescope_results
+    from autograder.records import gradescope_results
 
     config = json.loads((PATHS.root / CONFIG_NAME).read_text())
     assignment = grading_config.assignment(config["assignment"])
@@ -163,7 +163,7 @@ def grade_one(root: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of run_autograder: results.json is written whatever happens."""
-    from autograder.report import atomic_write_text
+    from autograder.out_folder import atomic_write_text
 
     args = sys.argv[1:] if argv is None else argv
     root = Path(args[0] if args else "/autograder")

@@ -20,12 +20,10 @@ per submission: the row in grades.csv and the output folder; duplicates reported
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
 import tempfile
-import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ from pathlib import Path
 from grading_config import LIMITS, Assignment, SandboxLimits
 
 from autograder.grade import Submission
-from autograder.report import INCOMPLETE_NAME, SHARD_NAME, printable
+from autograder.safe_text import printable, student_id
 
 NOTEBOOK_SUFFIX = ".ipynb"
 MAX_DEPTH = 3  # folders below a student's folder searched for a notebook
@@ -41,13 +39,8 @@ MAX_ENTRIES_PER_STUDENT = 2000  # files and folders looked at in one student's f
 MAX_ZIP_ENTRIES = 20_000
 MAX_ZIP_MB = 2048  # everything a zip may expand to
 MAX_OTHER_FILE_KB = 1024  # non-notebook files of a zip larger than this are extracted empty (only names count)
-MAX_ID_LENGTH = 100
 MAX_NAMES_SHOWN = 5
 
-# Names a student id must never take: the grader's own files next to the student folders.
-RESERVED_IDS = {"grades.csv", INCOMPLETE_NAME.casefold(), SHARD_NAME, "manual_grades.csv", "extensions.csv",
-                "index.html", "report", "manual", "feedback.html", "results.json", "record.json"}
-WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
 # Canvas (lib/content_zipper.rb): sortable name without punctuation, LATE, user id (or anon_<id>),
@@ -116,28 +109,6 @@ class Intake:
 
 
 # --------------------------------------------------------------------------- names
-
-
-def student_id(name: str) -> str:
-    """The id a name is graded under: its row in grades.csv and its output folder.
-
-    NFC; escape sequences and control characters removed; every run of characters other than
-    letters, marks, digits, ``_``, ``.`` and ``-`` replaced by one ``_``; no trailing dot or space,
-    no leading dot or dash (hidden files, command options); at most 100 characters; never a name
-    of the grader's own files (``grades.csv`` becomes ``_grades.csv``). Applying it twice changes nothing.
-    """
-    text = unicodedata.normalize("NFC", printable(name, one_line=True))
-    text = "".join(ch if unicodedata.category(ch)[0] in "LMN" or ch in "_.-" else "\0" for ch in text)
-    text = re.sub("\0+", "_", text).rstrip(". ")
-    if text[:1] in (".", "-"):
-        text = "_" + text[1:]
-    if len(text) > MAX_ID_LENGTH:
-        text = text[: MAX_ID_LENGTH - 9] + "-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:8]
-    if not text.strip("_.-"):
-        return "student-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:8]
-    if text.casefold() in RESERVED_IDS or text.split(".")[0].casefold() in WINDOWS_DEVICES:
-        text = "_" + text
-    return text
 
 
 def _decoded(name: str) -> tuple[str, bool]:

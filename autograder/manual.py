@@ -24,43 +24,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from autograder.notebook_meta import is_manual_cell, is_test_cell, nbgrader_meta
+
 MANUAL_GRADES = "manual_grades.csv"
 MANUAL_PAGES = "manual"
-MAX_ANSWER_CHARS = 20_000  # a derivation fits; a pasted novel is cut (and says so)
-
-
-def is_manual_cell(cell: Any) -> bool:
-    """nbgrader's manually graded answer: a Markdown cell that is both graded and a solution."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return isinstance(meta, dict) and cell.get("cell_type") == "markdown" and bool(meta.get("grade")) and bool(meta.get("solution"))
-
-
-def manual_questions(cells: list[Any], where: str) -> list[dict[str, Any]]:
-    """``[{"grade_id", "points"}]`` of the notebook's manual questions; a bad cell is a ValueError naming it."""
-    questions = []
-    for index, cell in enumerate(cells, start=1):
-        if not is_manual_cell(cell):
-            continue
-        meta = cell["metadata"]["nbgrader"]
-        grade_id, points = str(meta.get("grade_id") or ""), meta.get("points")
-        if not grade_id.isidentifier():
-            raise ValueError(f"{where} cell {index}: a manually graded cell needs a grade_id that is a Python identifier")
-        if not isinstance(points, (int, float)) or points <= 0:
-            raise ValueError(f"{where} cell {index} ({grade_id}): a manually graded cell needs positive nbgrader points")
-        questions.append({"grade_id": grade_id, "points": float(points)})
-    return questions
-
-
-def manual_answers(cells: list[Any], grade_ids: list[str]) -> dict[str, str]:
-    """The student's text of each manual question (cut at MAX_ANSWER_CHARS); absent cells give ''."""
-    answers = dict.fromkeys(grade_ids, "")
-    for cell in cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") if isinstance(cell.get("metadata"), dict) else None
-        if cell.get("cell_type") == "markdown" and grade_id in answers:
-            source = cell.get("source", "")
-            text = source if isinstance(source, str) else "".join(source)
-            answers[grade_id] = text if len(text) <= MAX_ANSWER_CHARS else text[:MAX_ANSWER_CHARS] + "\n[... cut]"
-    return answers
 
 
 # --------------------------------------------------------------------------- the CSV route
@@ -181,7 +148,6 @@ def sync_to_nbgrader(
     """
     import nbformat
 
-    from autograder.compile_tests import is_test_cell, nbgrader_meta
 
     course_dir.mkdir(parents=True, exist_ok=True)
     db_path = course_dir / "gradebook.db"

@@ -15,6 +15,7 @@ from typing import Any
 
 from autograder.late import Lateness, assess_record, format_time, load_extensions
 from autograder.manual import MANUAL_GRADES, manual_points, read_manual_grades
+from autograder.records import load_records
 from grading_config import LATE
 
 AWAITING = "awaiting"
@@ -72,8 +73,6 @@ class ManualSources:
 
 def class_records(out_dir: Path) -> list[dict[str, Any]]:
     """The records of one graded folder, all of one assignment, or a message saying what is wrong."""
-    from autograder.report import load_records
-
     records = list(load_records(out_dir).values())
     if not records:
         raise FileNotFoundError(f"no graded submissions in {out_dir} (run `mdl grade ... --out {out_dir}` first)")

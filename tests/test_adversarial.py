@@ -28,7 +28,7 @@ import pytest
 
 from grading_config import LIMITS, assignment
 from autograder.batch import grade_batch
-from autograder.report import load_records
+from autograder.records import load_records
 from autograder.sandbox import isolation
 
 pytestmark = pytest.mark.slow

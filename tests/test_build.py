@@ -9,7 +9,8 @@ import pytest
 
 from grading_config import ASSIGNMENTS, PATHS
 from autograder.build import BuildError, check_release_for_leaks, compare_releases
-from autograder.compile_tests import CompileError, compile_notebook, is_test_cell, nbgrader_meta
+from autograder.compile_tests import CompileError, compile_notebook
+from autograder.notebook_meta import is_test_cell, nbgrader_meta
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ALL = [a for a in ASSIGNMENTS if (PATHS.source / a.id / a.notebook).exists()]

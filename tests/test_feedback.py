@@ -9,7 +9,8 @@ import nbformat
 import pytest
 
 import grading_config
-from autograder.feedback import NEUTRAL_HIDDEN_FAILED, STATUS_EXPLAINED, feedback_html, question_cells
+from autograder.cell_map import question_cells
+from autograder.feedback import NEUTRAL_HIDDEN_FAILED, STATUS_EXPLAINED, feedback_html
 from autograder.grade import Bundle
 from fixtures.ops_records import case, make_record, write_records
 

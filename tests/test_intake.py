@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from grading_config import LIMITS, PATHS, ROOT, assignment
-from autograder import intake
+from autograder import intake, out_folder, safe_text
 from autograder.batch import grade_batch
-from autograder.intake import IntakeError, find_submissions, student_id
-from autograder.report import csv_cell, grades_csv, printable
+from autograder.intake import IntakeError, find_submissions
+from autograder.gradebook import grades_csv
+from autograder.safe_text import csv_cell, printable, student_id
 
 A1 = assignment("a1")
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -341,10 +342,10 @@ def test_unusable_names_are_renamed_and_graded_never_crash(tmp_path):
 def test_student_ids_are_safe_folder_names_and_stable(name):
     sid = student_id(name)
     assert sid == student_id(sid)
-    assert 0 < len(sid) <= intake.MAX_ID_LENGTH
+    assert 0 < len(sid) <= safe_text.MAX_ID_LENGTH
     assert sid not in (".", "..") and "/" not in sid and "\\" not in sid and "\x00" not in sid
     assert not sid.startswith((".", "-")) and not sid.endswith((".", " "))
-    assert sid.casefold() not in intake.RESERVED_IDS
+    assert sid.casefold() not in out_folder.RESERVED_NAMES
     sid.encode("utf-8")  # never a lone surrogate
 
 

@@ -16,7 +16,9 @@ from autograder.build import BuildError, check_release_for_leaks, generate_relea
 from autograder.compile_tests import compile_notebook, write_bundle
 from autograder.export import export
 from autograder.manual import MANUAL_GRADES, read_manual_grades, read_nbgrader_manual, sync_to_nbgrader
-from autograder.report import load_records, save_record, write_gradebook
+from autograder.batch import keep_record
+from autograder.gradebook import write_gradebook
+from autograder.records import load_records
 from autograder.totals import totals
 
 FIXTURE = grading_config.PATHS.root / "tests" / "fixtures" / "manual_source.ipynb"
@@ -89,7 +91,7 @@ def test_a_manual_cell_without_points_is_a_build_error_naming_it(tmp_path):
 def test_gradebook_shows_awaiting_then_the_csv_grade_and_export_combines_them(tmp_path, capsys):
     out = tmp_path / "out"
     for record in (_record("ana", 2.0), _record("ben", 1.0)):
-        save_record(record, out)
+        keep_record(record, out)
     from autograder.manual import write_grading_sheets
 
     write_grading_sheets(list(load_records(out).values()), out)
@@ -125,7 +127,7 @@ def test_formgrader_route_nbgrader_gradebook_holds_one_combined_grade(tmp_path):
     out, course = tmp_path / "out", tmp_path / "nbgrader-course"
     records = [_record("ana", 2.0), _record("ben", 1.0)]
     for record in records:
-        save_record(record, out)
+        keep_record(record, out)
     notebook = tmp_path / "ana.ipynb"
     shutil.copy(FIXTURE, notebook)
     db = sync_to_nbgrader("toy", "toy.ipynb", records, FIXTURE, course, {"ana": notebook})

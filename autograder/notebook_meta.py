@@ -1,0 +1,67 @@
+"""What a notebook's cells are, read from their nbgrader metadata: tests, solutions, skipped cells, manual questions.
+
+The one place that reads nbgrader's cell metadata; below ``build``, ``compile_tests``, ``grade`` and
+``manual``, and importing none of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SKIP_TAG = "skip-when-grading"  # cells students run for themselves (long training jobs, plots)
+MAX_ANSWER_CHARS = 20_000  # a manual answer: a derivation fits; a pasted novel is cut (and says so)
+
+
+def nbgrader_meta(cell: Any) -> dict[str, Any]:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def is_test_cell(cell: Any) -> bool:
+    meta = nbgrader_meta(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def is_solution_cell(cell: Any) -> bool:
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
+def is_skipped_cell(cell: Any) -> bool:
+    """Cells the grader does not run: tagged `skip-when-grading` (students run them themselves)."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    return isinstance(tags, list) and SKIP_TAG in tags
+
+
+
+def is_manual_cell(cell: Any) -> bool:
+    """nbgrader's manually graded answer: a Markdown cell that is both graded and a solution."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return isinstance(meta, dict) and cell.get("cell_type") == "markdown" and bool(meta.get("grade")) and bool(meta.get("solution"))
+
+
+def manual_questions(cells: list[Any], where: str) -> list[dict[str, Any]]:
+    """``[{"grade_id", "points"}]`` of the notebook's manual questions; a bad cell is a ValueError naming it."""
+    questions = []
+    for index, cell in enumerate(cells, start=1):
+        if not is_manual_cell(cell):
+            continue
+        meta = cell["metadata"]["nbgrader"]
+        grade_id, points = str(meta.get("grade_id") or ""), meta.get("points")
+        if not grade_id.isidentifier():
+            raise ValueError(f"{where} cell {index}: a manually graded cell needs a grade_id that is a Python identifier")
+        if not isinstance(points, (int, float)) or points <= 0:
+            raise ValueError(f"{where} cell {index} ({grade_id}): a manually graded cell needs positive nbgrader points")
+        questions.append({"grade_id": grade_id, "points": float(points)})
+    return questions
+
+
+def manual_answers(cells: list[Any], grade_ids: list[str]) -> dict[str, str]:
+    """The student's text of each manual question (cut at MAX_ANSWER_CHARS); absent cells give ''."""
+    answers = dict.fromkeys(grade_ids, "")
+    for cell in cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") if isinstance(cell.get("metadata"), dict) else None
+        if cell.get("cell_type") == "markdown" and grade_id in answers:
+            source = cell.get("source", "")
+            text = source if isinstance(source, str) else "".join(source)
+            answers[grade_id] = text if len(text) <= MAX_ANSWER_CHARS else text[:MAX_ANSWER_CHARS] + "\n[... cut]"
+    return answers
