@@ -9,7 +9,8 @@ The pipeline for one submission, one step per function (nbgrader's
                             (tests come only from the build);
 4. ``run_cells``         -- in a sandboxed kernel, errors allowed; a cell that hangs or kills the
                             kernel is stopped, the kernel restarted and the other cells replayed;
-5. ``score``             -- otter's test runner, in this process, on values that crossed the bridge;
+5. ``score``             -- otter's test runner on values that crossed the bridge, in forked children:
+                            every visible test first, every hidden test after (autograder.scoring);
 6. the outcome           -- a status, per-question scores, messages; kept by :mod:`autograder.records`.
 """
 
@@ -26,11 +27,11 @@ import nbformat
 
 from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
 
-from autograder.bridge import environment
 from autograder.compile_tests import Manifest
 from autograder.notebook_meta import is_skipped_cell, is_test_cell, nbgrader_meta
 from autograder.cell_map import annotate_for_feedback
-from autograder.sandbox import ChildStopped, Kernel, KernelDied, KernelError, KernelTimeout, run_in_child
+from autograder.sandbox import Kernel, KernelDied, KernelError, KernelTimeout
+from autograder.scoring import cut, score
 
 MAX_RESTARTS = 3
 
@@ -290,129 +291,12 @@ class NotebookRunner:
         return self.kernel
 
 
-def _concealing_test_file_class() -> type:
-    """otter's ExceptionTestFile, except that a failing hidden case shows no test text.
-
-    otter's own message quotes the failing line of the test file, which for a
-    hidden test would show hidden inputs and expected values.  A hidden case
-    keeps only messages made to be seen: the checks' concealed messages and the
-    student's own errors.
-    """
-    from otter.test_files.abstract_test import TestCaseResult
-    from otter.test_files.exception_test import ExceptionTestFile
-
-    from autograder.bridge import StudentCodeError
-    from mdl_student.checks import CheckFailure
-
-    class ConcealingTestFile(ExceptionTestFile):
-        def run(self, global_environment: dict[str, Any]) -> None:
-            self.test_case_results = []
-            for tc in self.test_cases:
-                passed, message = True, "✅ Test case passed"
-                try:
-                    tc.body.call_func(global_environment)
-                except Exception as e:  # noqa: BLE001  (any failure of a test case is a failed case)
-                    passed = False
-                    if not tc.hidden:
-                        message = "❌ Test case failed\n" + self._generate_error_message(e)
-                    elif isinstance(e, (CheckFailure, StudentCodeError)):
-                        message = f"❌ Hidden test failed: {e}"
-                    else:  # a plain assert's text may quote hidden inputs: a neutral sentence instead
-                        message = "❌ Hidden test failed: " + (
-                            "your answer does not pass a hidden check" if isinstance(e, AssertionError) else
-                            f"checking your answer raised {type(e).__name__}: is it of the type and shape asked for?"
-                        ) + " (hidden inputs and expected values are not shown)"
-                self.test_case_results.append(TestCaseResult(test_case=tc, message=message, passed=passed))
-
-    return ConcealingTestFile
-
-
-def _run_question_in_child(test_file: Any, params: list[str], runner: NotebookRunner) -> dict[str, str]:
-    """Read the question's answers from the kernel and run its tests, both in a forked child.
-
-    See sandbox.run_in_child: an answer that is cheap to send and ruinous to rebuild (a sympy
-    constructor that does unbounded work, millions of nested lists) or to check (``a**(10**12)``,
-    then a substitution) costs its question, not the grader.  Returns the notes on names that
-    could not be read.
-    """
-    from otter.test_files.abstract_test import TestCaseResult
-
-    def work() -> dict[str, Any]:
-        kernel = runner.kernel
-        env: dict[str, Any] = dict.fromkeys(params)  # every name None: the tests fail and say so
-        if kernel is None:
-            problems = {"kernel": "the kernel was not running, no answers could be read"}
-        else:
-            try:
-                env, problems = environment(kernel, params)
-            except KernelError as err:
-                problems = {"kernel": f"the kernel stopped while answers were read ({err})"}
-        test_file.run(env)
-        return {"cases": [[r.passed, r.message] for r in test_file.test_case_results], "problems": problems}
-
-    try:
-        done = run_in_child(work, seconds=runner.limits.seconds_per_question, memory_mb=runner.limits.checker_memory_mb,
-                            memory_limit=runner.limits.memory_limit)
-    finally:
-        _keep_kernel_if_idle(runner)
-    chars = runner.limits.max_message_chars
-    test_file.test_case_results = [
-        TestCaseResult(test_case=tc, message=_cut(message, chars), passed=passed)
-        for tc, (passed, message) in zip(test_file.test_cases, done["cases"])
-    ]
-    return done["problems"]
-
-
-def _keep_kernel_if_idle(runner: NotebookRunner) -> None:
-    """After a question's child: stop the kernel unless it is alive and between requests.
-
-    A child stopped while it rebuilt or checked an answer left the kernel idle and usable; one
-    stopped in mid-call left half a message on the pipe, and one that saw the kernel die or
-    misbehave has stopped it already.
-    """
-    kernel = runner.kernel
-    if kernel is None:
-        return
-    if kernel.process is None or kernel.process.poll() is not None or kernel.mid_request:
-        kernel.close()
-        runner.kernel = None
-
-
-def _fail_every_case(test_file: Any, message: str) -> None:
-    from otter.test_files.abstract_test import TestCaseResult
-
-    test_file.test_case_results = [TestCaseResult(test_case=tc, message=message, passed=False) for tc in test_file.test_cases]
-
-
-def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
-    """Run every question's otter tests in the grader (each in a forked child); GradingResults and notes."""
-    from otter.test_files import GradingResults
-
-    test_file_class = _concealing_test_file_class()
-    test_files, notes = [], []
-    for question in bundle.manifest.questions:
-        test_file = test_file_class.from_file(str(bundle.tests_dir / f"{question['grade_id']}.py"))
-        runner.live_kernel()  # restarted (with replay) if the last cell or question stopped it
-        try:
-            problems = _run_question_in_child(test_file, question["params"], runner)
-        except ChildStopped as err:
-            _fail_every_case(test_file, f"❌ The grader stopped checking this answer: {err}.")
-            problems = {"checker": f"the grader stopped checking this answer: {err}"}
-        notes += [f"{question['grade_id']}: {p}" for p in problems.values()]
-        test_files.append(test_file)
-    return GradingResults(test_files), notes
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 40] + f" ... ({len(text) - limit + 40:,} characters cut)"
-
-
 def cap_messages(messages: list[str], limits: SandboxLimits) -> list[str]:
     """At most ``max_messages`` messages of at most ``max_message_chars`` each, and a last one saying what was cut.
 
     100,000 failing cells would otherwise make a record of tens of megabytes.
     """
-    kept = [_cut(m, limits.max_message_chars) for m in messages[: limits.max_messages]]
+    kept = [cut(m, limits.max_message_chars) for m in messages[: limits.max_messages]]
     if len(messages) > limits.max_messages:
         kept.append(f"... and {len(messages) - limits.max_messages:,} more messages, cut "
                     f"(at most {limits.max_messages} are kept)")

@@ -26,6 +26,7 @@ LAYERS = [
     ["out_folder", "notebook_meta", "gpu", "late"],
     ["safe_text", "sandbox", "compile_tests", "manual"],
     ["bridge", "build", "cell_map"],
+    ["scoring"],
     ["grade"],
     ["intake", "records", "validate"],
     ["totals", "results_json", "gradescope"],

@@ -386,6 +386,7 @@ def corpus() -> None:
     attack("deep_json", None, raw=b"[" * 200_000 + b"]" * 200_000, status="invalid-notebook", score=0.0,
            message="not valid notebook JSON", description="200,000 nested JSON lists (recursion bomb for parsers)")
     hardening_attacks()
+    hidden_input_attacks()
 
 
 # --------------------------------------------------------------------------- second round (issue 10)
@@ -519,6 +520,68 @@ print("\\udfff")
 y_example = "\\ud800"
 raise ValueError("bad \\ud800 text")
 """
+
+
+# Issue 23, class 1: a student function keeps the arguments of every call the grader makes to it, and a
+# later visible test quotes them (Q1 runs first; its first three calls are its visible ones, so a quoted
+# later call, "seen: call ...", and Q1's hidden input [1.0, -1.0, 0.5] could only come from a hidden test).
+RECORDING_AFFINE = """\
+import numpy as np
+
+SEEN = []  # the beta of every call, in order
+
+def affine(beta, Omega, X):
+    SEEN.append(np.asarray(beta).tolist())
+    return np.asarray(beta, dtype=float)[:, None] + np.asarray(Omega) @ np.asarray(X)
+
+def seen_beyond_the_visible_calls():
+    # Q1's visible test calls affine three times: every later call is a hidden one (newest first,
+    # since a message may cut long text)
+    later = [f"call {k}: {beta}" for k, beta in enumerate(SEEN)][3:][::-1]
+    return "seen: " + (" | ".join(later) or "only the visible calls")
+"""
+
+QUOTE_IN_FUNCTION = """\
+def n_linear_regions(Di, D):
+    # text, not a number: Q7's visible test fails and its message quotes what this returns
+    return seen_beyond_the_visible_calls()
+"""
+
+QUOTE_IN_ANSWER = """\
+# y_example (Q2) is read after Q1 is graded: a tampered agent answers with what affine has seen so far.
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Agent" and hasattr(obj, "send"):
+        def send(message, _send=obj.send):
+            names = message.get("names")
+            if isinstance(names, dict) and "y_example" in names:
+                names["y_example"] = {"kind": "value", "value": seen_beyond_the_visible_calls()}
+            _send(message)
+        obj.send = send
+"""
+
+
+def _recording(quote_answer: str, code: str) -> nbformat.NotebookNode:
+    """The partial answers, with an affine that records its arguments and ``code`` in ``quote_answer``'s cell."""
+    nb = _with_answer("affine_answer", RECORDING_AFFINE)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == quote_answer:
+            cell.source = code if quote_answer != "affine_answer" else cell.source + "\n" + code
+    return nb
+
+
+def hidden_input_attacks() -> None:
+    """Issue 23: hidden inputs a student function recorded must reach no file a student reads."""
+    attack("function_quotes_earlier_hidden_inputs",
+           lambda: _recording("n_linear_regions_answer", QUOTE_IN_FUNCTION), status="ok", score=PARTIAL - 4,
+           message="seen:", absent=("seen: call", "[1.0, -1.0, 0.5]"),
+           description="affine (Q1) records every argument; n_linear_regions (Q7) returns them as text, so Q7's "
+           "visible failure message quoted Q1's hidden inputs")
+    attack("answer_quotes_earlier_hidden_inputs",
+           lambda: _recording("affine_answer", QUOTE_IN_ANSWER), status="ok", score=PARTIAL - 2,
+           message="seen:", absent=("seen: call", "[1.0, -1.0, 0.5]"),
+           description="affine (Q1) records every argument; a tampered agent answers y_example (Q2) with them, so "
+           "Q2's visible failure message quoted Q1's hidden inputs")
 
 
 def hardening_attacks() -> None:
