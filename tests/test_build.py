@@ -108,7 +108,7 @@ def _toy_with(test_source):
 
 def test_a_test_reading_an_undefined_name_is_a_compile_error(tmp_path):
     path = tmp_path / "bad.ipynb"
-    nbformat.write(_toy_with("assert tripple(1) == 3"), path)
+    nbformat.write(_toy_with("assert tripple(1) == 3\n### BEGIN HIDDEN TESTS\nassert double(3) == 6\n### END HIDDEN TESTS"), path)
     with pytest.raises(CompileError, match="tripple"):
         compile_notebook(path, "bad")
 
