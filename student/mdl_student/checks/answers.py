@@ -75,15 +75,46 @@ def _sympy_to_python(x: Any) -> Any:
     raise _Unusable(f"is {_a(type(x).__name__)}, not a number")
 
 
+def _other_number(x: Any) -> Any:
+    """A number of another type (``fractions.Fraction``, ``decimal.Decimal``, any ``numbers.Number``)
+    as the Python int, float or complex it equals; other values unchanged.
+
+    A Fraction with denominator 1 is an int, so that it is compared exactly where a count is asked.
+    """
+    import numbers
+
+    if isinstance(x, (bool, int, float, complex, np.generic)) or not isinstance(x, numbers.Number):
+        return x
+    try:
+        if isinstance(x, numbers.Rational) and x.denominator == 1:
+            return int(x.numerator)
+        if isinstance(x, numbers.Integral):
+            return int(x)
+        if isinstance(x, numbers.Real) or _is_decimal(x):
+            return float(x)
+        return complex(x)
+    except (TypeError, ValueError, OverflowError, ArithmeticError):
+        raise _Unusable(f"is the number {_quote(x)} ({_a(type(x).__name__)}), which could not be read as a "
+                        f"float") from None
+
+
+def _is_decimal(x: Any) -> bool:
+    import decimal
+
+    return isinstance(x, decimal.Decimal)
+
+
 def _normalize(x: Any) -> Any:
-    """Replace tensors and sympy numbers by numpy/Python values, recursively."""
+    """Replace tensors, sympy numbers and other number types by numpy/Python values, recursively."""
     if _is_torch(x):
         return _torch_to_numpy(x)
     if _is_sympy(x):
         return _sympy_to_python(x)
     if isinstance(x, (list, tuple)):
         return [_normalize(v) for v in x]
-    return x
+    if isinstance(x, np.ndarray) and x.dtype.kind == "O":
+        return [_normalize(v) for v in x.tolist()] if x.ndim else _normalize(x.item())
+    return _other_number(x)
 
 
 def _refuse_missing(x: Any) -> None:

@@ -86,7 +86,7 @@ def assert_dtype_kind(actual: Any, kind: str) -> None:
 
 def assert_close(actual: Any, expected: Any, rtol: float | None = None,
                  atol: float | None = None, *, equal_nan: bool = False,
-                 name: str = "your answer") -> None:
+                 input_scale: float | None = None, name: str = "your answer") -> None:
     """Check that a numeric answer equals `expected` within a tolerance.
 
     Accepts Python numbers, numpy arrays and scalars, 0-d arrays, nested
@@ -108,7 +108,13 @@ def assert_close(actual: Any, expected: Any, rtol: float | None = None,
        passes, in whatever container it arrives;
     4. except that when both sides hold integers (or booleans) and no
        tolerance was passed, they must be exactly equal, so a count such as
-       13432735556 is not accepted off by one.  An integer answer where a
+       13432735556 is not accepted off by one.
+    5. `input_scale` (the largest magnitude of the numbers the answer was
+       computed from, e.g. ``np.abs(logits).max()``) multiplies the absolute
+       tolerance by ``max(1, input_scale)``: float32 rounds each input by
+       about 6e-8 of its size, so an entropy computed stably in float32 from
+       logits of several hundred is off by about 1e-4 however small the
+       entropy is, which no fixed atol of 1e-6 allows.  An integer answer where a
        float is expected is fine (rule 3 applies).  A float answer where an
        exact integer is asked is judged by `assert_exact`, not here.
 
@@ -118,7 +124,18 @@ def assert_close(actual: Any, expected: Any, rtol: float | None = None,
     `concealed()` it gives the index and a relative error rounded to one
     digit, never the expected (or the student's) values.
     """
-    _compare(actual, expected, rtol, atol, equal_nan, name)
+    _compare(actual, expected, rtol, atol, equal_nan, name, _scale_of(input_scale))
+
+
+def _scale_of(input_scale: Any) -> float:
+    """The factor on atol for inputs of this magnitude: at least 1 (a tolerance is never tightened)."""
+    if input_scale is None:
+        return 1.0
+    try:
+        scale = float(input_scale)
+    except (TypeError, ValueError):
+        raise TypeError(f"input_scale should be a number, got {type(input_scale).__name__}") from None
+    return scale if math.isfinite(scale) and scale > 1.0 else 1.0
 
 
 def assert_exact(actual: Any, expected: Any, *, name: str = "your answer") -> None:
@@ -153,7 +170,7 @@ def assert_exact(actual: Any, expected: Any, *, name: str = "your answer") -> No
 
 
 def _compare(actual: Any, expected: Any, rtol: float | None, atol: float | None,
-             equal_nan: bool, name: str) -> None:
+             equal_nan: bool, name: str, scale: float = 1.0) -> None:
     if isinstance(expected, Mapping):
         if not isinstance(actual, Mapping):
             raise _fail(f"{name} should be a dict with keys {sorted(map(str, expected))}, "
@@ -165,7 +182,7 @@ def _compare(actual: Any, expected: Any, rtol: float | None, atol: float | None,
                 [f"unexpected key(s) {extra}"] if extra else [])
             raise _fail(f"{name} has {' and '.join(parts)}")
         for key in expected:
-            _compare(actual[key], expected[key], rtol, atol, equal_nan, f"{name}[{key!r}]")
+            _compare(actual[key], expected[key], rtol, atol, equal_nan, f"{name}[{key!r}]", scale)
         return
     try:
         want = _as_array(expected)
@@ -177,16 +194,16 @@ def _compare(actual: Any, expected: Any, rtol: float | None, atol: float | None,
         if len(actual) != len(expected):
             raise _fail(f"{name} has {len(actual)} items, but {len(expected)} were expected") from None
         for i, (a, e) in enumerate(zip(actual, expected)):
-            _compare(a, e, rtol, atol, equal_nan, f"{name}[{i}]")
+            _compare(a, e, rtol, atol, equal_nan, f"{name}[{i}]", scale)
         return
     except _Unusable as exc:
         raise TypeError(f"the expected value {exc}") from None
     got = _student_array(actual, name)
-    _compare_arrays(got, want, rtol, atol, equal_nan, name)
+    _compare_arrays(got, want, rtol, atol, equal_nan, name, scale)
 
 
 def _compare_arrays(got: np.ndarray, want: np.ndarray, rtol: float | None,
-                    atol: float | None, equal_nan: bool, name: str) -> None:
+                    atol: float | None, equal_nan: bool, name: str, scale: float = 1.0) -> None:
     if got.shape != want.shape:
         raise _fail(_shape_message(name, got.shape, want.shape))
     exact = (rtol is None and atol is None and got.dtype.kind in "biuO"
@@ -197,7 +214,7 @@ def _compare_arrays(got: np.ndarray, want: np.ndarray, rtol: float | None,
             _report_mismatch(got, want, bad, name, "exact")
         return
     rtol = TOLERANCES.rtol if rtol is None else rtol
-    atol = TOLERANCES.atol if atol is None else atol
+    atol = (TOLERANCES.atol if atol is None else atol) * scale
     try:
         dtype = complex if "c" in (got.dtype.kind + want.dtype.kind) else float
         a = got.astype(dtype)
@@ -289,6 +306,26 @@ def _describe_value(v: Any, reveal: bool) -> str:
     return type(v).__name__
 
 
+def _largest_magnitude(value: Any, _depth: int = 0) -> float:
+    """The largest finite magnitude among the numbers in `value` (arrays, tensors, numbers, containers); 0 if none."""
+    if _depth > 20 or isinstance(value, (bool, np.bool_, str, bytes)) or callable(value) and not _is_torch(value):
+        return 0.0
+    if isinstance(value, Mapping):
+        return max((_largest_magnitude(v, _depth + 1) for v in value.values()), default=0.0)
+    if isinstance(value, (list, tuple)):
+        return max((_largest_magnitude(v, _depth + 1) for v in value), default=0.0)
+    try:
+        arr = np.asarray(value.detach().cpu().double().numpy() if _is_torch(value) else value)
+    except Exception:  # not numbers: nothing to scale by
+        return 0.0
+    if arr.dtype.kind not in "iufc" or arr.size == 0:
+        return 0.0
+    with np.errstate(all="ignore"):
+        magnitudes = np.abs(arr.astype(complex if arr.dtype.kind == "c" else float))
+    finite = magnitudes[np.isfinite(magnitudes)]
+    return float(finite.max()) if finite.size else 0.0
+
+
 def _describe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     reveal = not is_concealed()
     parts = [_describe_value(v, reveal) for v in args]
@@ -308,7 +345,7 @@ def _copy_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[A
 def assert_function_matches(student_fn: Callable[..., Any], reference_fn: Callable[..., Any],
                             make_inputs: Callable[[np.random.Generator], Any], *, n: int = 5,
                             seed: int = 0, rtol: float | None = None,
-                            atol: float | None = None) -> None:
+                            atol: float | None = None, input_scale: float | str | None = "auto") -> None:
     """Call the student's function and the reference on `n` seeded inputs.
 
     ``make_inputs(rng)`` gets one ``np.random.default_rng(seed)`` shared by the
@@ -316,6 +353,13 @@ def assert_function_matches(student_fn: Callable[..., Any], reference_fn: Callab
     positional arguments, a dict of keyword arguments, or a single argument.
     Each function receives its own deep copy of the inputs.  Results are
     compared with `assert_close` (tuples and dicts of results item by item).
+
+    `input_scale` is passed on to `assert_close`.  By default (``"auto"``, and
+    only where no `atol` is given) it is the largest magnitude among each
+    trial's numeric inputs, so the absolute tolerance grows with the inputs as
+    float32's rounding does: a stable float32 answer on inputs of several
+    hundred passes, and a slip (a wrong formula, a missing term) still fails.
+    Pass a number to fix it, or None for the plain tolerances.
 
     A failure names the trial and the shapes of its inputs (and, outside
     `concealed()`, scalar input values).  If the student's function raises,
@@ -345,7 +389,9 @@ def assert_function_matches(student_fn: Callable[..., Any], reference_fn: Callab
             text = "" if is_concealed() else f": {_cut(str(exc), 300)}"
             raise _fail(f"trial {trial} of {n} (inputs: {described}): your function raised "
                         f"{type(exc).__name__}{text}") from None
+        scale = _largest_magnitude((args, kwargs)) if input_scale == "auto" and atol is None else (
+            None if input_scale == "auto" else input_scale)
         try:
-            _compare(result, expected, rtol, atol, False, "your function's result")
+            _compare(result, expected, rtol, atol, False, "your function's result", _scale_of(scale))
         except CheckFailure as exc:
             raise _fail(f"trial {trial} of {n} (inputs: {described}): {exc}") from None

@@ -117,8 +117,39 @@ def _has_undefined_function(expr: Any) -> bool:
     return bool(expr.atoms(AppliedUndef))
 
 
+# Working precisions, in decimal digits, at which a value is computed until two in a row agree.
+_PRECISIONS = (30, 45, 90, 180, 360)
+# Two evaluations at successive precisions that agree this closely give a value to trust (the
+# comparisons use a relative tolerance of about 1e-8: this is a wide margin below it).
+_STABLE_RTOL = 1e-15
+_STABLE_ATOL = 1e-25
+
+
 def _evaluate(expr: Any, point: dict[Any, Any]) -> Any:
-    """expr at point as an mpmath complex with 30 digits, or None if undefined."""
+    """expr at point as an mpmath complex, computed reliably, or None where undefined or unreliable.
+
+    A value is trusted only when evaluations at two successive working precisions agree (to about
+    15 digits): a form that cancels (``1 - s`` with ``s`` within 1e-9000 of 1, as log-odds forms
+    do far from the origin) gives a different number at every precision, and raising the
+    precision until they agree either finds the true value or runs out of digits.  A point where
+    the digits run out says nothing, so it is skipped like a point where the expression is
+    undefined: no verdict, and no message, ever rests on a value that was not computed reliably.
+    """
+    previous = _evaluate_at_precision(expr, point, _PRECISIONS[0])
+    if previous is None:
+        return None
+    for digits in _PRECISIONS[1:]:
+        current = _evaluate_at_precision(expr, point, digits)
+        if current is None:
+            return None
+        if abs(current - previous) <= _STABLE_RTOL * max(abs(current), abs(previous)) + _STABLE_ATOL:
+            return current
+        previous = current
+    return None  # the precision is exhausted: this point cannot be evaluated reliably
+
+
+def _evaluate_at_precision(expr: Any, point: dict[Any, Any], digits: int) -> Any:
+    """expr at point as an mpmath complex with `digits` digits of working precision, or None if undefined."""
     import mpmath
     import sympy as sp
 
@@ -126,11 +157,11 @@ def _evaluate(expr: Any, point: dict[Any, Any]) -> Any:
         # evalf with subs substitutes numerically (never computing, say, an
         # exact rational to the millionth power) and resolves Piecewise
         # conditions, Max, Heaviside and unevaluated integrals.
-        v = expr.evalf(30, subs=point)
+        v = expr.evalf(digits, subs=point)
         if not v.is_number or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
             return None
         re, im = v.as_real_imag()
-        re, im = sp.Float(re, 30), sp.Float(im, 30)
+        re, im = sp.Float(re, digits), sp.Float(im, digits)
         if not (re.is_Float and im.is_Float):
             return None
         return mpmath.mpc(re._mpf_, im._mpf_)
