@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.out_folder import FEEDBACK_NAME, atomic_write_text
-from autograder.records import student_folder
+from autograder.records import NEUTRAL_HIDDEN_FAILED, NEUTRAL_HIDDEN_PASSED, student_folder
 from autograder.totals import totals
 
 STATUS_EXPLAINED = {
@@ -37,9 +37,6 @@ STATUS_EXPLAINED = {
     "refused-symlink": "A link was handed in instead of a notebook. Links are never followed: hand in the notebook itself.",
     "grader-error": "The grader itself failed on your notebook. This is our fault: it will be graded again.",
 }
-NEUTRAL_HIDDEN_FAILED = ("Hidden test: failed. It tries your answer on inputs you have not seen; "
-                         "check that it holds in general, not only for the visible example.")
-NEUTRAL_HIDDEN_PASSED = "Hidden test: passed."
 _OTTER_HEADER = re.compile(r"^(❌ Test case failed|Error at line \d+ in test \S+:)\s*$")
 
 

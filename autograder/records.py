@@ -8,7 +8,9 @@ outputs (gradebook, results.json, feedback page, class report, exports) read rec
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +48,19 @@ def make_record(outcome: Outcome, fingerprint: str) -> dict[str, Any]:
     })
 
 
+# What every file a student can read says about a hidden test case (results.json, which Gradescope shows,
+# and feedback.html); the case's own message, which may name hidden inputs ("network 5-2-7-3, slope 0.2"),
+# stays in the instructor's record.json.
+NEUTRAL_HIDDEN_FAILED = ("Hidden test: failed. It tries your answer on inputs you have not seen; "
+                         "check that it holds in general, not only for the visible example.")
+NEUTRAL_HIDDEN_PASSED = "Hidden test: passed."
+
+
 def gradescope_results(outcome: Outcome) -> dict[str, Any]:
-    """The submission's results in Gradescope's results.json schema, built by otter's own classes where tests ran."""
+    """The submission's results in Gradescope's results.json schema, built by otter's own classes where tests ran.
+
+    A hidden case says passed or failed and a neutral sentence, never its own message.
+    """
     header = f"status: {outcome.status}"
     notes = "\n".join(f"- {m}" for m in outcome.messages)
     output = header + ("\n" + notes if notes else "")
@@ -55,7 +68,8 @@ def gradescope_results(outcome: Outcome) -> dict[str, Any]:
         from otter.run.run_autograder.autograder_config import AutograderConfig
 
         outcome.results.set_output(output)
-        data = outcome.results.to_gradescope_dict(AutograderConfig({"show_hidden": True}))
+        with _hidden_messages_neutral(outcome.results):
+            data = outcome.results.to_gradescope_dict(AutograderConfig({"show_hidden": True}))
         data["score"] = outcome.score
     else:
         data = {
@@ -69,6 +83,26 @@ def gradescope_results(outcome: Outcome) -> dict[str, Any]:
     data["extra_data"] = {"status": outcome.status, "student": outcome.student, "assignment": outcome.assignment,
                           "sandbox": _sandbox()}
     return data
+
+
+@contextlib.contextmanager
+def _hidden_messages_neutral(results: Any) -> Iterator[None]:
+    """While inside: every hidden case of ``results`` carries the neutral sentence instead of its own message."""
+    from otter.test_files.abstract_test import TestCaseResult
+
+    kept = {name: test_file.test_case_results for name, test_file in results.results.items()}
+    try:
+        for test_file in results.results.values():
+            test_file.test_case_results = [
+                TestCaseResult(test_case=r.test_case, passed=r.passed,
+                               message=(NEUTRAL_HIDDEN_PASSED if r.passed else NEUTRAL_HIDDEN_FAILED)
+                               if r.test_case.hidden else r.message)
+                for r in test_file.test_case_results
+            ]
+        yield
+    finally:
+        for name, test_file in results.results.items():
+            test_file.test_case_results = kept[name]
 
 
 def case_results(results: Any) -> dict[str, list[dict[str, Any]]]:

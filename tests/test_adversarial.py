@@ -105,6 +105,10 @@ def test_each_attack_gets_its_expected_row(batch, name):
     for secret in want.get("absent", []):  # e.g. what a student function said about a hidden call
         for path in (batch.out / name).iterdir():
             assert secret not in path.read_text(encoding="utf-8"), (name, path.name, secret)
+    for detail in want.get("hidden_detail", []):  # a hidden check's own words: the instructor's, not the student's
+        assert detail in json.dumps(got["cases"], ensure_ascii=False), (name, detail)
+        for student_file in ("feedback.html", "results.json"):
+            assert detail not in (batch.out / name / student_file).read_text(encoding="utf-8"), (name, student_file)
 
 
 def test_the_batch_finished_with_a_row_for_every_submission(batch):

@@ -272,10 +272,12 @@ ATTACKS: list[dict[str, Any]] = []
 
 def attack(name: str, build: Callable[[], nbformat.NotebookNode] | None, *, status: str, score: float,
            message: str, description: str, requires: str | None = None, layout: str = "flat",
-           raw: bytes | None = None, absent: tuple[str, ...] = ()) -> None:
-    """One corpus entry; ``absent`` lists texts that must appear in none of the student's files."""
+           raw: bytes | None = None, absent: tuple[str, ...] = (), hidden_detail: tuple[str, ...] = ()) -> None:
+    """One corpus entry; ``absent`` lists texts that must appear in none of the student's files, ``hidden_detail``
+    texts of hidden messages that the instructor's record.json keeps and no file a student reads shows."""
     ATTACKS.append(dict(name=name, build=build, raw=raw, status=status, score=score, message=message,
-                        description=description, requires=requires, layout=layout, absent=list(absent)))
+                        description=description, requires=requires, layout=layout, absent=list(absent),
+                        hidden_detail=list(hidden_detail)))
 
 
 def corpus() -> None:
@@ -561,6 +563,13 @@ for obj in gc.get_objects():
 """
 
 
+WRONG_SHAPE_PROJECTION = """\
+def projection_matrix(A):
+    A = np.asarray(A, dtype=float)
+    return np.eye(A.shape[0] + 1)
+"""
+
+
 def _recording(quote_answer: str, code: str) -> nbformat.NotebookNode:
     """The partial answers, with an affine that records its arguments and ``code`` in ``quote_answer``'s cell."""
     nb = _with_answer("affine_answer", RECORDING_AFFINE)
@@ -571,7 +580,7 @@ def _recording(quote_answer: str, code: str) -> nbformat.NotebookNode:
 
 
 def hidden_input_attacks() -> None:
-    """Issue 23: hidden inputs a student function recorded must reach no file a student reads."""
+    """Issue 23: hidden inputs (recorded by a student function, or named by a hidden check) reach no file a student reads."""
     attack("function_quotes_earlier_hidden_inputs",
            lambda: _recording("n_linear_regions_answer", QUOTE_IN_FUNCTION), status="ok", score=PARTIAL - 4,
            message="seen:", absent=("seen: call", "[1.0, -1.0, 0.5]"),
@@ -582,6 +591,11 @@ def hidden_input_attacks() -> None:
            message="seen:", absent=("seen: call", "[1.0, -1.0, 0.5]"),
            description="affine (Q1) records every argument; a tampered agent answers y_example (Q2) with them, so "
            "Q2's visible failure message quoted Q1's hidden inputs")
+    attack("hidden_message_names_a_shape",
+           lambda: _with_answer("projection_matrix_answer", WRONG_SHAPE_PROJECTION), status="ok", score=PARTIAL,
+           message="", hidden_detail=("the expected shape is (4, 4)",),
+           description="projection_matrix returns a matrix one row and column too large: the hidden check's message "
+           "names the hidden input's shape, which results.json (shown by Gradescope) used to carry")
 
 
 def hardening_attacks() -> None:
@@ -896,8 +910,9 @@ def write_corpus() -> None:
             else:
                 nbformat.write(built, path)
         expected[a["name"]] = {k: a[k] for k in ("status", "score", "message", "requires", "description")}
-        if a["absent"]:
-            expected[a["name"]]["absent"] = a["absent"]
+        for key in ("absent", "hidden_detail"):
+            if a[key]:
+                expected[a["name"]][key] = a[key]
     EXPECTED.write_text(json.dumps(expected, indent=2) + "\n")
     big = [p for p in SUBMISSIONS.rglob("*") if p.is_file() and p.stat().st_size > 1_000_000]
     assert not big, f"corpus files over 1 MB: {big}"
