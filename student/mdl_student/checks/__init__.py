@@ -14,8 +14,8 @@ Four families:
   numeric second opinion at random points) and `value_at` (an answer at a
   point); both match symbols by name, so symbols declared again, with or
   without assumptions, are the same symbols;
-- gradients: `numerical_gradient`, `assert_gradient`,
-  `assert_gradient_at_random_points`;
+- gradients: `assert_gradient`, `assert_gradient_at_random_points` (the
+  central differences they use are private: nothing here answers a question);
 - student functions: `assert_function_matches`.
 
 Hidden tests run inside `concealed()`: there, no message shows an expected
@@ -29,7 +29,7 @@ imported when a check first needs them.
 One module per idea; each imports only those below it:
 
 - `numeric`: assert_close, assert_exact, assert_shape, assert_dtype_kind, assert_function_matches;
-- `gradient`: numerical_gradient, assert_gradient, assert_gradient_at_random_points;
+- `gradient`: assert_gradient, assert_gradient_at_random_points (and the private central differences);
 - `symbolic`: assert_equivalent and value_at, and the message for a verdict; below it
   `verdict` (what the forked child decides), `algebra` (proofs by rewriting), `sampling`
   (values at random points, confirmation) and `expressions` (reading sympy answers);
@@ -39,7 +39,7 @@ One module per idea; each imports only those below it:
 """
 
 from mdl_student.checks.deadline import _run_with_deadline
-from mdl_student.checks.gradient import assert_gradient, assert_gradient_at_random_points, numerical_gradient
+from mdl_student.checks.gradient import assert_gradient, assert_gradient_at_random_points
 from mdl_student.checks.messages import CheckFailure, UnreadableAnswer, concealed, is_concealed
 from mdl_student.checks.numeric import (
     assert_close, assert_dtype_kind, assert_exact, assert_function_matches, assert_shape)
@@ -61,6 +61,5 @@ __all__ = [
     "assert_shape",
     "concealed",
     "is_concealed",
-    "numerical_gradient",
     "value_at",
 ]

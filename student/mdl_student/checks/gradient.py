@@ -1,7 +1,9 @@
 """Gradient checks: a student's gradient or Jacobian against central differences of the function.
 
-`numerical_gradient` (central differences in float64), `assert_gradient` (at one point) and
-`assert_gradient_at_random_points` (at seeded points kept away from kinks).  The step and the
+`assert_gradient` (at one point) and `assert_gradient_at_random_points` (at seeded points kept
+away from kinks), both against `_central_differences` (float64).  The finite differences are private
+to the checks, not a student tool: a question may ask students to write them (A2), and nothing in
+the student package may answer a question.  The step and the
 tolerance default to `mdl_student.tolerances.TOLERANCES`.
 """
 
@@ -30,7 +32,7 @@ def _call_float(f: Callable[..., Any], x: np.ndarray, scalar_input: bool, who: s
     return np.asarray(arr, dtype=np.float64)
 
 
-def numerical_gradient(f: Callable[..., Any], x: Any, h: float | None = None) -> np.ndarray:
+def _central_differences(f: Callable[..., Any], x: Any, h: float | None = None) -> np.ndarray:
     """Central-difference derivative of `f` at `x`, in float64.
 
     ``(f(x + h e_j) - f(x - h e_j)) / (2 h)`` for every coordinate ``j`` of
@@ -82,7 +84,7 @@ def assert_gradient(f: Callable[..., Any], grad_f: Callable[..., Any], x: Any, *
                     name: str = "your gradient") -> None:
     """Check ``grad_f(x)`` against central differences of `f` at `x`.
 
-    The layout is that of `numerical_gradient`: for a scalar `f`, ``grad_f(x)``
+    The layout is that of the finite differences: for a scalar `f`, ``grad_f(x)``
     has x's shape; for a vector-valued `f`, ``grad_f(x)`` is the Jacobian of
     shape ``(f(x).size, x.size)``, row ``i`` holding the derivatives of output
     ``i``.  (An `f` returning shape ``(1,)`` may have a gradient of x's shape.)
@@ -98,7 +100,7 @@ def assert_gradient(f: Callable[..., Any], grad_f: Callable[..., Any], x: Any, *
     to ``TOLERANCES.gradient_h``).
     """
     rtol = TOLERANCES.gradient_rtol if rtol is None else rtol
-    numeric = numerical_gradient(f, x, h)
+    numeric = _central_differences(f, x, h)
     x_arr = _expected_array(x)
     arg = float(x_arr) if np.ndim(x) == 0 and not isinstance(x, np.ndarray) and not _is_torch(x) \
         else np.array(x_arr, dtype=np.float64)
