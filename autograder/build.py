@@ -29,7 +29,8 @@ import nbformat
 
 from grading_config import ASSIGNMENTS, PATHS, Assignment
 
-from autograder.compile_tests import END_HIDDEN, BEGIN_HIDDEN, Manifest, python_source, split_hidden, write_bundle
+from autograder.compile_tests import (
+    BUNDLE_FORMAT, END_HIDDEN, BEGIN_HIDDEN, Manifest, python_source, split_hidden, write_bundle)
 from autograder.notebook_meta import is_solution_cell, is_test_cell, nbgrader_meta
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -245,7 +246,8 @@ def bundle_is_fresh(assignment: Assignment) -> bool:
     if not manifest_path.exists() or not source.exists():
         return False
     manifest = Manifest.from_json(manifest_path.read_text())
-    return manifest.source_sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    return manifest.bundle_format == BUNDLE_FORMAT and \
+        manifest.source_sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
 
 
 def ensure_bundle(assignment: Assignment) -> Manifest:

@@ -34,6 +34,7 @@ BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 HIDDEN_CASE = "### HIDDEN CASE"  # inside the hidden region: starts one more hidden case (a share of the points)
 _BUILTINS = set(dir(builtins))
+BUNDLE_FORMAT = 2  # 2: the manifest carries the release's locked cells
 
 
 class CompileError(ValueError):
@@ -87,6 +88,11 @@ class Manifest:
     solution_cell_ids: list[str]
     skipped_cell_ids: list[str] = field(default_factory=list)  # tagged skip-when-grading
     manual_questions: list[dict[str, Any]] = field(default_factory=list)  # graded by a person (autograder.manual)
+    # The release's locked code cells (setup), run in place of the submission's copies ({"grade_id", "source"}),
+    # and every grade_id in the notebook's order (where a locked cell the submission lacks goes back in).
+    locked_cells: list[dict[str, str]] = field(default_factory=list)
+    cell_order: list[str] = field(default_factory=list)
+    bundle_format: int = 1  # bundles of an older format are compiled again (autograder.build.bundle_is_fresh)
 
     @property
     def max_score(self) -> float:
@@ -312,8 +318,25 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
         solution_cell_ids=[str(nbgrader_meta(c).get("grade_id")) for c in nb.cells if is_solution_cell(c)],
         skipped_cell_ids=[str(nbgrader_meta(c).get("grade_id")) for c in nb.cells if is_skipped_cell(c)],
         manual_questions=_manual_questions(nb.cells, path.name),
+        locked_cells=locked_cells(nb.cells),
+        cell_order=[str(nbgrader_meta(c)["grade_id"]) for c in nb.cells if nbgrader_meta(c).get("grade_id")],
+        bundle_format=BUNDLE_FORMAT,
     )
     return manifest, files
+
+
+def locked_cells(cells: list[Any]) -> list[dict[str, str]]:
+    """The locked code cells that are neither tests nor answers (setup: imports, data, helpers), as the release holds them.
+
+    nbgrader releases these cells unchanged; the grader runs these copies in place of the submission's,
+    as nbgrader's autograde does, so that only the student's answers are graded.
+    """
+    return [
+        {"grade_id": str(nbgrader_meta(c)["grade_id"]), "source": c.source}
+        for c in cells
+        if c.cell_type == "code" and nbgrader_meta(c).get("locked") and nbgrader_meta(c).get("grade_id")
+        and not is_test_cell(c) and not is_solution_cell(c) and not is_skipped_cell(c)
+    ]
 
 
 def _manual_questions(cells: list[Any], where: str) -> list[dict[str, Any]]:

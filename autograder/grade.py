@@ -181,17 +181,44 @@ def identify(nb: nbformat.NotebookNode, manifest: Manifest) -> list[str]:
 
 
 def student_cells(nb: nbformat.NotebookNode, manifest: Manifest) -> list[tuple[int, str]]:
-    """(1-based index, code) of every code cell to run: all but the test cells and those tagged skip."""
+    """(1-based index, code) of every code cell to run: all but the test cells and those tagged skip.
+
+    Only the student's work is graded: each locked cell of the release (setup: imports, data, helpers
+    the tests use) runs as the release holds it, whatever the submission made of it, as nbgrader's
+    autograde does.  A locked cell the submission lacks (deleted, or its grade_id changed) runs at its
+    place in the release's order, with a negative index (-1, -2, ...: no cell of the notebook).
+    """
     test_ids = set(manifest.test_cell_ids) | set(manifest.skipped_cell_ids)
-    cells = []
+    release = {c["grade_id"]: c["source"] for c in manifest.locked_cells}
+    missing = missing_locked_cells(nb, manifest)
+    order = {grade_id: k for k, grade_id in enumerate(manifest.cell_order)}
+    restored = {g: -k for k, g in enumerate(missing, start=1)}  # unique indices: runs are kept by index
+    cells: list[tuple[int, str]] = [(restored[g], release[g]) for g in missing if _anchor(g, nb, manifest) is None]
     for index, cell in enumerate(nb.cells, start=1):
-        if cell.get("cell_type") != "code":
-            continue
-        if is_test_cell(cell) or is_skipped_cell(cell) or nbgrader_meta(cell).get("grade_id") in test_ids:
-            continue
-        source = cell.get("source", "")
-        cells.append((index, source if isinstance(source, str) else "".join(source)))
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in release:
+            cells.append((index, release[grade_id]))  # a locked cell: the release's copy, even if made Markdown
+        elif cell.get("cell_type") == "code" and not (
+                is_test_cell(cell) or is_skipped_cell(cell) or grade_id in test_ids):
+            source = cell.get("source", "")
+            cells.append((index, source if isinstance(source, str) else "".join(source)))
+        if grade_id in order:
+            cells += [(restored[g], release[g]) for g in missing if _anchor(g, nb, manifest) == index]
     return cells
+
+
+def missing_locked_cells(nb: nbformat.NotebookNode, manifest: Manifest) -> list[str]:
+    """grade_ids of the release's locked cells that no cell of the submission carries."""
+    present = {nbgrader_meta(c).get("grade_id") for c in nb.cells}
+    return [c["grade_id"] for c in manifest.locked_cells if c["grade_id"] not in present]
+
+
+def _anchor(grade_id: str, nb: nbformat.NotebookNode, manifest: Manifest) -> int | None:
+    """The 1-based index of the submission's cell after which a missing locked cell goes: the nearest cell
+    that comes before it in the release's order; None: at the start."""
+    where = {nbgrader_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells, start=1)}
+    before = manifest.cell_order[: manifest.cell_order.index(grade_id)] if grade_id in manifest.cell_order else []
+    return next((where[g] for g in reversed(before) if g in where), None)
 
 
 def _classify(reply: dict[str, Any]) -> str:
@@ -322,11 +349,16 @@ def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, l
         annotate_for_feedback(outcome, nb.cells, bundle.manifest)
         outcome.messages += identify(nb, bundle.manifest)
         cells = student_cells(nb, bundle.manifest)
+        missing = missing_locked_cells(nb, bundle.manifest)
+        if missing:
+            outcome.messages.append(f"the notebook lacks the locked cell(s) {', '.join(missing)}: the release's "
+                                    "copies were run in their places")
         files = dict(bundle.release_files)
         files[bundle.assignment.notebook] = submission.path
         with NotebookRunner(files, slot, limits) as runner:
             runs = runner.run(cells)
-            outcome.messages += [f"cell {r.index}: {r.error}" for r in runs if not r.ok] + runner.notes
+            outcome.messages += [f"{'cell ' + str(r.index) if r.index > 0 else 'a locked cell of the release'}: {r.error}"
+                                 for r in runs if not r.ok] + runner.notes
             kinds = {r.kind for r in runs if r.kind}
             outcome.status = next((s for s in STATUS_ORDER if s in kinds), "ok")
             results, notes = score(runner, bundle)
