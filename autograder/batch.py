@@ -44,6 +44,7 @@ from autograder.records import load_records, make_record, save_record
 from autograder.results_json import write_results
 from autograder.safe_text import printable, student_id
 from autograder.sandbox import isolation
+from autograder.totals import check_instructor_files
 
 _SLOT: int = 0
 GRADEBOOK_EVERY_S = 5.0  # while grading, grades.csv is rewritten at most this often (and always at the end)
@@ -130,6 +131,7 @@ def grade_batch(
         raise ValueError(f"--jobs must be at least 1 (got {jobs})")
     limits = limits or assignment.limits or LIMITS
     bundle = Bundle.load(assignment)
+    check_instructor_files(out_dir, {q["grade_id"]: float(q["points"]) for q in bundle.manifest.manual_questions})
     iso = isolation()
     echo(f"sandbox: {iso.describe()}")
     intake = find_submissions(folder, assignment, limits)  # a zip's extraction lives until this call returns
@@ -312,6 +314,7 @@ def merge(shard_dirs: list[Path], assignment: Assignment, out_dir: Path, echo: C
     """
     check_shards(shard_dirs, assignment)
     bundle = Bundle.load(assignment)
+    check_instructor_files(out_dir, {q["grade_id"]: float(q["points"]) for q in bundle.manifest.manual_questions})
     question_ids = [q["grade_id"] for q in bundle.manifest.questions]
     records: dict[str, dict[str, Any]] = {}
     for shard_dir in shard_dirs:

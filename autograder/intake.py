@@ -20,6 +20,7 @@ per submission: the row in grades.csv and the output folder; duplicates reported
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -40,6 +41,7 @@ MAX_ZIP_ENTRIES = 20_000
 MAX_ZIP_MB = 2048  # everything a zip may expand to
 MAX_OTHER_FILE_KB = 1024  # non-notebook files of a zip larger than this are extracted empty (only names count)
 MAX_NAMES_SHOWN = 5
+MAX_PATH_BYTES = 4096  # Linux's PATH_MAX: a longer path cannot be opened
 
 IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
@@ -176,23 +178,40 @@ def extract_zip(archive: Path, into: Path, limits: SandboxLimits) -> dict[Path, 
             target = _zip_target(info, into, archive)
             if target is None:
                 continue
-            mode = info.external_attr >> 16
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif stat.S_ISLNK(mode):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink("/nonexistent/link-from-zip", target)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                notebook = target.suffix.lower() == NOTEBOOK_SUFFIX
-                cap = limits.max_notebook_mb * 2**20 if notebook else MAX_OTHER_FILE_KB * 1024
-                if info.file_size > cap:
-                    if notebook:
-                        oversized[target] = info.file_size / 2**20
-                    target.touch()
-                    continue
-                _copy_entry(archive_file, info, target, cap, budget, archive)
+            try:
+                _extract_entry(archive_file, info, target, limits, budget, oversized, archive)
+            except OSError as err:  # a file and a folder of one name ("bob", "bob/a1.ipynb"), a path too long
+                why = ("a file and a folder of the same name" if err.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
+                       else err.strerror or str(err))
+                raise IntakeError(f"{archive}: its entry {printable(info.filename[:200], one_line=True)!r}"
+                                  f"{'...' if len(info.filename) > 200 else ''} cannot be extracted ({why}): "
+                                  "refused, nothing graded") from None
     return oversized
+
+
+def _extract_entry(archive_file: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, limits: SandboxLimits,
+                   budget: list[int], oversized: dict[Path, float], archive: Path) -> None:
+    """One entry: a folder, a link (made a dangling one), or a file within its cap."""
+    mode = info.external_attr >> 16
+    if len(os.fsencode(target)) >= MAX_PATH_BYTES:
+        raise OSError(errno.ENAMETOOLONG, f"its path is longer than {MAX_PATH_BYTES} bytes")
+    if info.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+    elif stat.S_ISLNK(mode):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink("/nonexistent/link-from-zip", target)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        notebook = target.suffix.lower() == NOTEBOOK_SUFFIX
+        cap = limits.max_notebook_mb * 2**20 if notebook else MAX_OTHER_FILE_KB * 1024
+        if target.is_dir() or target.is_symlink():
+            raise OSError(errno.EISDIR, "a folder or link of that name is already there")
+        if info.file_size > cap:
+            if notebook:
+                oversized[target] = info.file_size / 2**20
+            target.touch()
+            return
+        _copy_entry(archive_file, info, target, cap, budget, archive)
 
 
 def _zip_target(info: zipfile.ZipInfo, into: Path, archive: Path) -> Path | None:

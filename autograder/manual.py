@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -39,25 +40,47 @@ def read_manual_grades(path: Path, max_points: dict[str, float]) -> dict[tuple[s
         return {}
     grades = {}
     with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(handle, restkey=_EXTRA_FIELDS)
         missing = {"student", "grade_id", "score"} - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{path}: the header needs student,grade_id,score,comment (missing {', '.join(sorted(missing))})")
-        for line, row in enumerate(reader, start=2):
+        for row in reader:
+            line = reader.line_num  # the file's line where this row ends (a quoted comment may span lines)
             text = (row.get("score") or "").strip()
             if not text:
                 continue  # not graded yet
             grade_id = (row.get("grade_id") or "").strip()
             if grade_id not in max_points:
                 raise ValueError(f"{path} line {line}: {grade_id!r} is not a manual question ({', '.join(max_points)})")
-            try:
-                score = float(text)
-            except ValueError:
-                raise ValueError(f"{path} line {line}: score {text[:20]!r} is not a number") from None
+            score = _score(text, row, len(reader.fieldnames or []), f"{path} line {line}")
             if not 0 <= score <= max_points[grade_id]:
                 raise ValueError(f"{path} line {line}: score {score:g} is outside 0..{max_points[grade_id]:g} for {grade_id}")
             grades[((row.get("student") or "").strip(), grade_id)] = (score, (row.get("comment") or "").strip())
     return grades
+
+
+_EXTRA_FIELDS = "\0extra"  # where csv puts the fields of a row beyond the header's
+_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")  # 2, 1.5, .5: no sign, exponent, underscore, nan or inf
+
+
+def _score(text: str, row: dict[str, Any], columns: int, where: str) -> float:
+    """The score of a row, or a ValueError where the row's fields or its number are doubtful.
+
+    ``alice,q9,1,5`` is the decimal ``1,5`` split by its comma as often as it is a score of 1 with
+    the comment "5": refused, as is a row with more fields than the header and a number Python would
+    read but a person would not write (``1_5``, ``1e1``, ``nan``).
+    """
+    extra = row.get(_EXTRA_FIELDS)
+    if extra:
+        raise ValueError(f"{where}: {columns + len(extra)} fields where the header has {columns}: a comma in a score "
+                         "or comment? Write decimals with a point (1.5) and put a comment with commas in double quotes")
+    if not _PLAIN_NUMBER.fullmatch(text):
+        raise ValueError(f"{where}: score {text[:20]!r} is not a number like 2 or 1.5")
+    comment = (row.get("comment") or "").strip()
+    if text.isdigit() and comment.isdigit():
+        raise ValueError(f"{where}: score {text} with the comment {comment[:20]!r} looks like the decimal {text},{comment} "
+                         f"split by its comma: write {text}.{comment}, or a comment in words")
+    return float(text)
 
 
 def write_grading_sheets(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:

@@ -82,6 +82,17 @@ def class_records(out_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
+def check_instructor_files(out_dir: Path, manual_max: dict[str, float]) -> None:
+    """Read ``extensions.csv`` and ``DIR/manual_grades.csv`` as the totals will: a bad line stops a grading run
+    before it grades (ValueError naming the file and line), as it stops ``mdl report`` and ``mdl export``.
+
+    Read only after grading, a bad line would drop every extension or manual grade from the pages written.
+    """
+    load_extensions(LATE.extensions_file)
+    if manual_max:
+        read_manual_grades(out_dir / MANUAL_GRADES, manual_max)
+
+
 def totals(
     records: list[dict[str, Any]],
     out_dir: Path,
@@ -122,4 +133,4 @@ def _num(value: float) -> str:
     return f"{value:g}" if float(value) != int(value) else str(int(value))
 
 
-__all__ = ["AWAITING", "Total", "totals", "extra_header", "extra_cells", "format_time"]
+__all__ = ["AWAITING", "Total", "totals", "check_instructor_files", "extra_header", "extra_cells", "format_time"]

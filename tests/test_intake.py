@@ -489,3 +489,26 @@ def test_ctrl_c_writes_what_finished_says_incomplete_and_the_next_run_resumes(tm
     with (out / "grades.csv").open() as handle:
         rows = {r["student"]: r["status"] for r in csv.DictReader(handle)}
     assert rows == {"a_bad1": "invalid-notebook", "a_bad2": "invalid-notebook", "z_slow1": "ok", "z_slow2": "ok"}
+
+
+# --------------------------------------------------------------------------- zips that break extraction (issue 23, class 6)
+
+
+@pytest.mark.parametrize("entries", [
+    ["bob", "bob/a1.ipynb"],  # a file, then a folder of the same name
+    ["bob/a1.ipynb", "bob"],  # a folder, then a file of the same name
+    ["/".join(["d" * 250] * 17) + "/a1.ipynb"],  # every name short enough, the path over 4096 bytes
+])
+def test_a_zip_whose_entries_cannot_be_extracted_stops_mdl_grade_with_one_line(tmp_path, entries):
+    archive = tmp_path / "subs.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("alice.ipynb", NOTEBOOK)
+        for name in entries:
+            z.writestr(name, NOTEBOOK)
+    run = subprocess.run([sys.executable, "-m", "autograder", "grade", "a1", str(archive), "--out", str(tmp_path / "out")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mdl grade: error: ") and "cannot be extracted" in lines[0], lines
+    assert "refused, nothing graded" in lines[0] and len(lines[0]) < 600
+    assert not (tmp_path / "out" / "grades.csv").exists()

@@ -96,3 +96,25 @@ def test_an_lms_time_list_wins_and_a_bare_folder_has_no_time(tmp_path):
     times = submission_times(subs, subs_found)
     assert parse_time(times["ana"]) == dt.datetime(2027, 2, 5, 12, 0, tzinfo=dt.timezone.utc)
     assert "ben" in times and "cy" not in times
+
+
+@pytest.mark.parametrize("bad_file", ["extensions", "manual_grades"])
+def test_a_bad_line_in_an_instructors_file_stops_mdl_grade_before_it_grades(tmp_path, monkeypatch, bad_file):
+    """Issue 23, class 6: one bad date used to drop every extension, and the feedback pages were written with
+    penalties that should not apply; a bad manual grade dropped every manual grade from them."""
+    from autograder.batch import grade_batch
+
+    extensions = tmp_path / "extensions.csv"
+    extensions.write_text(f"student,assignment,new_due\nana,a1,{(DUE + dt.timedelta(days=9)).isoformat()}\n"
+                          + ("ben,a1,next tuesday\n" if bad_file == "extensions" else ""))
+    monkeypatch.setattr("autograder.totals.LATE", LatePolicy(extensions_file=extensions))
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    out.mkdir()
+    (subs / "ana.ipynb").write_text((grading_config.PATHS.release / "a1" / "a1.ipynb").read_text())
+    (subs / "submission_times.csv").write_text(f"student,submitted_at\nana,{_at(3 * 24 * 60)}\n")
+    if bad_file == "manual_grades":
+        (out / "manual_grades.csv").write_text("student,grade_id,score,comment\nana,q9_projection_proof,1,5\n")
+    with pytest.raises(ValueError, match=f"{bad_file}.csv.* line 3" if bad_file == "extensions" else "manual_grades.csv line 2"):
+        grade_batch(A1, subs, out, jobs=1, echo=lambda line: None, progress=False)
+    assert not (out / "ana").exists() and not (out / "grades.csv").exists()  # nothing graded, no page written

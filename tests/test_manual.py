@@ -179,3 +179,27 @@ def test_a1s_manual_question_is_awaiting_for_every_example_student(graded_class)
     sheet = list(csv.DictReader(io.StringIO((graded.out / MANUAL_GRADES).read_text())))
     assert {(r["student"], r["grade_id"]) for r in sheet} == {(s, "q9_projection_proof") for s in graded.expected}
     assert (graded.out / "manual" / "q9_projection_proof.html").exists()
+
+
+@pytest.mark.parametrize("row, why", [
+    ("ana,q2_explain,1,5", "looks like the decimal 1,5"),  # a decimal comma: 1 point and the comment "5"?
+    ("ana,q2_explain,1,5,good", "5 fields where the header has 4"),
+    ("ana,q2_explain,1_5,", "not a number like 2 or 1.5"),  # Python reads 15
+    ("ana,q2_explain,1e0,", "not a number like 2 or 1.5"),
+    ("ana,q2_explain,nan,", "not a number like 2 or 1.5"),
+    ("ana,q2_explain,-0,", "not a number like 2 or 1.5"),
+])
+def test_a_manual_grade_whose_fields_or_number_are_doubtful_is_refused_naming_file_and_line(tmp_path, row, why):
+    sheet = tmp_path / MANUAL_GRADES
+    sheet.write_text(f"student,grade_id,score,comment\nben,q2_explain,2,fine\n{row}\n")
+    with pytest.raises(ValueError, match=f"{MANUAL_GRADES} line 3: .*{why}"):
+        read_manual_grades(sheet, {"q2_explain": 3.0})
+
+
+def test_plain_scores_and_quoted_comments_with_commas_are_read(tmp_path):
+    sheet = tmp_path / MANUAL_GRADES
+    sheet.write_text('student,grade_id,score,comment\nana,q2_explain,1.5,"good, but see (b)"\n'
+                     'ben,q2_explain,.5,\ncy,q2_explain,2,see 3\n')
+    assert read_manual_grades(sheet, {"q2_explain": 3.0}) == {
+        ("ana", "q2_explain"): (1.5, "good, but see (b)"), ("ben", "q2_explain"): (0.5, ""),
+        ("cy", "q2_explain"): (2.0, "see 3")}
