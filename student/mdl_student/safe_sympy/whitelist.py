@@ -47,7 +47,7 @@ def _answer_functions() -> dict[str, Callable[..., Any]]:
             "sin cos tan cot sec csc asin acos atan acot atan2 "
             "sinh cosh tanh coth sech csch asinh acosh atanh "
             "exp log sqrt cbrt root Abs sign re im conjugate arg Max Min "
-            "floor ceiling factorial binomial gamma erf erfc "
+            "floor ceiling factorial binomial gamma erf erfc besseli "
             "Heaviside DiracDelta KroneckerDelta Piecewise Matrix Rational "
             "Eq Ne Lt Le Gt Ge And Or Not FiniteSet Interval Sum Product"
         ).split()
@@ -82,7 +82,7 @@ def _srepr_classes() -> dict[str, tuple[type, bool]]:
         "Add Mul Pow exp log sin cos tan cot sec csc asin acos atan acot asec "
         "acsc atan2 sinh cosh tanh coth sech csch asinh acosh atanh acoth "
         "Abs sign re im arg conjugate Max Min floor ceiling frac Mod "
-        "factorial binomial gamma loggamma polygamma erf erfc Ei LambertW "
+        "factorial binomial gamma loggamma polygamma erf erfc Ei LambertW besseli "
         "Heaviside DiracDelta KroneckerDelta Piecewise "
         "Equality Unequality StrictLessThan LessThan StrictGreaterThan "
         "GreaterThan And Or Not Xor Implies FiniteSet Union Intersection "
