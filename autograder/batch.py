@@ -37,7 +37,7 @@ from autograder.grade import Bundle, Submission, grade_submission
 from autograder.feedback import write_feedback
 from autograder.gradebook import summary_line, table, write_gradebook
 from autograder.intake import IntakeError, find_submissions
-from autograder.late import submission_times
+from autograder.late import submission_times, unmatched_extensions
 from autograder.manual import write_grading_sheets
 from autograder.out_folder import INCOMPLETE_NAME, SHARD_NAME, atomic_write_text
 from autograder.records import load_records, make_record, save_record
@@ -158,13 +158,15 @@ def grade_batch(
     if len(todo) < len(submissions):
         echo(f"{len(submissions) - len(todo)} submission(s) unchanged since the last run: kept (use --force to regrade)")
     question_ids = [q["grade_id"] for q in bundle.manifest.questions]
-    times = submission_times(folder, submissions)
+    times = submission_times(intake.root or folder, intake.submissions, marked_late=intake.marked_late, warn=echo)
+    for line in unmatched_extensions(assignment, [s.student for s in intake.submissions]):
+        echo(line)
 
     last_gradebook = time.monotonic()
 
     def finish(record: dict[str, Any]) -> None:
         nonlocal last_gradebook
-        record["submitted_at"] = times.get(record["student"])
+        record.update(times.get(record["student"], {"submitted_at": None, "time_source": None, "lms_late": False}))
         records[record["student"]] = record
         keep_record(record, out_dir)
         if time.monotonic() - last_gradebook >= GRADEBOOK_EVERY_S:  # progress for a reader of grades.csv

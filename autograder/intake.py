@@ -32,6 +32,7 @@ from pathlib import Path
 from grading_config import LIMITS, Assignment, SandboxLimits
 
 from autograder.grade import Submission
+from autograder.late import TIMES_FILE
 from autograder.safe_text import printable, student_id
 
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -47,9 +48,9 @@ IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
 # Canvas (lib/content_zipper.rb): sortable name without punctuation, LATE, user id (or anon_<id>),
 # attachment id, the file's display name.  A re-uploaded file's display name gets "-1", "-2", ...
-CANVAS_FILE = re.compile(r"^(?:(?!late_)(?P<name>[^_]+(?:_[^_\d][^_]*)*)_)?(?:(?P<late>late)_)?"
+CANVAS_FILE = re.compile(r"^(?:(?!late_)(?P<name>[^_]+(?:_(?!late_)[^_\d][^_]*)*)_)?(?:(?P<late>late)_)?"
                          r"(?P<uid>\d+|anon_[A-Za-z0-9]+)_(?P<aid>\d+)_(?P<file>.+)$", re.IGNORECASE)
-CANVAS_TEXT = re.compile(r"^(?:(?!late_)(?P<name>[^_]+(?:_[^_\d][^_]*)*)_)?(?:(?P<late>late)_)?"
+CANVAS_TEXT = re.compile(r"^(?:(?!late_)(?P<name>[^_]+(?:_(?!late_)[^_\d][^_]*)*)_)?(?:(?P<late>late)_)?"
                          r"(?P<uid>\d+|anon_[A-Za-z0-9]+)_(?:text|link)\.html$", re.IGNORECASE)
 # Moodle (mod/assign): full name (its "_" made spaces), participant id, the plugin; a folder per
 # student and plugin (the default since 3.1), or the same prefix on each file.
@@ -96,6 +97,8 @@ class Intake:
     notes: list[str]  # one line each, for the terminal
     layouts: dict[str, int]
     _extracted: tempfile.TemporaryDirectory[str] | None = None
+    root: Path | None = None  # the folder read (inside an extracted zip too): where submission_times.csv is
+    marked_late: set[str] = field(default_factory=set)  # ids whose graded file Canvas marked LATE
 
     def close(self) -> None:
         """Remove what was extracted from a zip (the submissions' paths point into it)."""
@@ -553,7 +556,10 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
         if not any(f.notebooks or f.links for f in found):
             what = f"found only: {_listing([f.shown for f in found] + ignored)}" if found or ignored else "it is empty"
             raise IntakeError(f"no notebook (.ipynb) in {printable(str(path), one_line=True)} ({what})")
+        instructor_files = [n for n in ignored if n == TIMES_FILE]  # read by autograder.late, not ignored
+        ignored = [n for n in ignored if n != TIMES_FILE]
         notes = [f"ignored {len(ignored)} file(s) that are not notebooks: {_listing(ignored)}"] if ignored else []
+        notes += [f"submission times read from {TIMES_FILE} (autograder/late.py)" for _ in instructor_files]
         found = merge_resubmissions(found)
         chosen = [(f, choose_notebook(f, assignment)) for f in found]
     except BaseException:
@@ -565,4 +571,16 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
         layouts[f.layout] = layouts.get(f.layout, 0) + 1
     summary = ", ".join(f"{kind} {count}" for kind, count in sorted(layouts.items()))
     notes.insert(0, f"{len(found)} submission(s) found ({summary})")
-    return Intake(name_submissions(chosen), notes, layouts, extracted)
+    named = name_submissions(chosen)
+    late_raw = {sub.student for f, sub in chosen if sub.path is not None and _graded_file_late(f, sub.path)}
+    marked_late = {s.student for s in named if s.status == "" and _raw_name_of(s, chosen) in late_raw}
+    return Intake(named, notes, layouts, extracted, root, marked_late)
+
+
+def _graded_file_late(found: Found, path: Path) -> bool:
+    return any(n.late and n.path == path for n in found.notebooks)
+
+
+def _raw_name_of(named: Submission, chosen: list[tuple[Found, Submission]]) -> str | None:
+    """The name a graded submission was handed in under (its path is its own)."""
+    return next((sub.student for _, sub in chosen if sub.path is not None and sub.path == named.path), None)

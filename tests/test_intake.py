@@ -145,6 +145,33 @@ def test_canvas_download_latest_upload_kept_late_marked_others_reported(tmp_path
     assert subs["obrien_mary_45678"].status == "" and subs["anon_x7Qe2"].status == ""
 
 
+def test_canvas_late_file_alone_gets_the_students_id_and_the_late_mark(tmp_path):
+    """Issue 26, item 1: a student whose only file is marked _LATE_ was graded as ngcarol_LATE_1003, unmarked."""
+    put(tmp_path, "ngcarol_LATE_1003_70002_a1.ipynb")
+    put(tmp_path, "doejohn_12345_67890_a1.ipynb")
+    with find_submissions(tmp_path, A1) as result:
+        subs = {s.student: s for s in result.submissions}
+        assert set(subs) == {"ngcarol_1003", "doejohn_12345"}
+        assert "Canvas marks this submission LATE" in subs["ngcarol_1003"].note
+        assert result.marked_late == {"ngcarol_1003"}
+
+
+def test_submission_times_csv_inside_a_zip_is_read_and_reported_as_used(tmp_path):
+    """Issue 26, item 4: the times file was reported as "ignored", and inside a zip it was not used at all."""
+    folder = tmp_path / "download"
+    put(folder, "alice.ipynb")
+    put(folder, "notes.txt", b"x")
+    put(folder, "submission_times.csv", b"student,submitted_at\nalice,2027-02-01T10:00:00Z\n")
+    from autograder.late import submission_times
+
+    for path in (folder, zip_folder(folder, tmp_path / "download.zip")):
+        with find_submissions(path, A1) as result:
+            assert any("submission times read from submission_times.csv" in n for n in result.notes)
+            assert not any("submission_times.csv" in n for n in result.notes if n.startswith("ignored"))
+            times = submission_times(result.root, result.submissions)
+            assert times["alice"]["submitted_at"].startswith("2027-02-01T10:00")
+
+
 def test_moodle_download_folders_and_flat_files(tmp_path):
     put(tmp_path, "Jane Doe_1234_assignsubmission_file_/a1.ipynb")
     put(tmp_path, "Jane Doe_1234_assignsubmission_onlinetext_/onlinetext.html", b"<p>see the notebook</p>")
