@@ -3,7 +3,8 @@
 The pipeline for one submission, one step per function (nbgrader's
 "sanitize, then execute", with the verdicts moved out of the kernel):
 
-1. ``read_submission``   -- size limit, JSON, nbformat (v3 is converted), or ``invalid-notebook``;
+1. ``read_submission``   -- size limit, JSON, nbformat (v3 is converted), or ``invalid-notebook``
+                            (steps 1-3 in a forked child under limits: ``read_in_child``);
 2. ``identify``          -- the notebook belongs to this assignment, or ``wrong-assignment``;
 3. ``student_cells``     -- the code cells to run: the submission's own test cells are dropped
                             (tests come only from the build);
@@ -30,7 +31,7 @@ from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
 from autograder.compile_tests import Manifest
 from autograder.notebook_meta import is_skipped_cell, is_test_cell, nbgrader_meta
 from autograder.cell_map import annotate_for_feedback
-from autograder.sandbox import Kernel, KernelDied, KernelError, KernelTimeout
+from autograder.sandbox import ChildStopped, Kernel, KernelDied, KernelError, KernelTimeout, run_in_child
 from autograder.scoring import cut, score
 
 MAX_RESTARTS = 3
@@ -151,6 +152,8 @@ def read_submission(path: Path, limits: SandboxLimits) -> nbformat.NotebookNode:
         raise Rejected("invalid-notebook", "the file is JSON but not a Jupyter notebook (no cells)")
     try:
         nb = nbformat.reads(text, as_version=4)
+    except MemoryError:  # past the limit of the child reading it (read_in_child): said there
+        raise
     except Exception as err:  # nbformat raises many types for malformed notebooks
         raise Rejected("invalid-notebook", f"the notebook could not be read ({type(err).__name__}: {str(err)[:120]})") from None
     if not isinstance(nb.get("cells"), list):
@@ -330,6 +333,45 @@ def cap_messages(messages: list[str], limits: SandboxLimits) -> list[str]:
     return kept
 
 
+def read_in_child(path: Path, manifest: Manifest, limits: SandboxLimits, outcome: Outcome) -> list[tuple[int, str]]:
+    """Steps 1-3 (and the feedback's cell map) in a forked child of the grader, under the question limits.
+
+    Parsing what a student wrote costs the parser's process memory and time out of all proportion
+    to the file (17 MB of empty JSON objects took 3.5 GB and 70 s; a 4 MB cell, 1.7 GB and a minute
+    to parse), so it happens in a child with ``seconds_per_question`` and ``checker_memory_mb``; a
+    notebook that needs more is ``invalid-notebook``. Returns the cells to run; the outcome gets the
+    notes, the cell map and the manual answers.
+    """
+    def work() -> dict[str, Any]:
+        found: dict[str, Any] = {"messages": []}
+        try:
+            nb = read_submission(path, limits)
+            found["messages"] += annotate_for_feedback(outcome, nb.cells, manifest)
+            found["map"], found["manual"] = outcome.cells, outcome.manual
+            found["messages"] += identify(nb, manifest)
+            found["cells"] = student_cells(nb, manifest)
+            missing = missing_locked_cells(nb, manifest)
+            if missing:
+                found["messages"].append(f"the notebook lacks the locked cell(s) {', '.join(missing)}: the release's "
+                                         "copies were run in their places")
+        except Rejected as rejected:
+            found["rejected"] = [rejected.status, str(rejected)]
+        return found
+
+    try:
+        found = run_in_child(work, seconds=limits.seconds_per_question, memory_mb=limits.checker_memory_mb,
+                             memory_limit=limits.memory_limit)
+    except ChildStopped as err:
+        raise Rejected("invalid-notebook", f"reading the notebook went past the grader's limits for it "
+                       f"({limits.checker_memory_mb} MB, {limits.seconds_per_question:.0f} s): {err}") from None
+    if "map" in found:
+        outcome.cells, outcome.manual = found["map"], found["manual"]
+    outcome.messages += found["messages"]
+    if "rejected" in found:
+        raise Rejected(*found["rejected"])
+    return [(int(index), str(code)) for index, code in found["cells"]]
+
+
 # --------------------------------------------------------------------------- one submission
 
 
@@ -345,14 +387,7 @@ def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, l
     try:
         if submission.path is None:  # refused by intake (autograder.intake): the note says why
             raise Rejected(submission.status or "missing", "" if submission.note else "no notebook was submitted")
-        nb = read_submission(submission.path, limits)
-        annotate_for_feedback(outcome, nb.cells, bundle.manifest)
-        outcome.messages += identify(nb, bundle.manifest)
-        cells = student_cells(nb, bundle.manifest)
-        missing = missing_locked_cells(nb, bundle.manifest)
-        if missing:
-            outcome.messages.append(f"the notebook lacks the locked cell(s) {', '.join(missing)}: the release's "
-                                    "copies were run in their places")
+        cells = read_in_child(submission.path, bundle.manifest, limits, outcome)
         files = dict(bundle.release_files)
         files[bundle.assignment.notebook] = submission.path
         with NotebookRunner(files, slot, limits) as runner:

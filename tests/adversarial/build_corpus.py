@@ -834,6 +834,35 @@ for cell in json.load(open({str(full_path)!r}))["cells"]:
                                           description="opens another student's notebook of the same batch by its absolute path")
     generate_name_and_link_attacks(folder, expected)
     generate_many_failing_cells(folder, expected)
+    generate_parser_bombs(folder, expected)
+
+
+def generate_parser_bombs(folder: Path, expected: dict[str, Any]) -> None:
+    """Notebooks whose parsing costs the parser's process far more than their size (issue 23, class 3)."""
+    nb = release_with("full")
+    nb.cells.append(nbformat.v4.new_code_cell(HUGE_CELL))
+    nb.cells.append(nbformat.v4.new_code_cell("while True:\n    pass"))  # a sure timeout: the status does not hang on speed
+    for k, cell in enumerate(nb.cells[-2:]):
+        cell.id = f"huge-{k}"
+    nbformat.write(nb, folder / "huge_cell.ipynb")
+    expected["huge_cell"] = dict(
+        status="timeout", score=FULL, message="too long to be read for the feedback", requires=None,
+        description="a 4 MB code cell of 700,000 short lines after the answers (parsing it for the feedback's cell "
+                    "numbers took the grader's own process 1.7 GB and a minute)")
+    (folder / "json_object_flood.ipynb").write_text(json_object_flood())
+    expected["json_object_flood"] = dict(
+        status="invalid-notebook", score=0.0, message="went past the grader's limits", requires=None,
+        description="the full answers with 6 million empty JSON objects in a cell's metadata (17 MB, under the "
+                    "20 MB limit; reading it took the grader's own process 3.5 GB and 70 s)")
+
+
+HUGE_CELL = "a = 1\n" * (4 * 2**20 // 6)
+
+
+def json_object_flood() -> str:
+    """The full answers, with 6 million empty JSON objects in the first cell's metadata."""
+    text = nbformat.writes(release_with("full"))
+    return text.replace('"metadata": {}', '"metadata": {"junk": [' + "{}," * 6_000_000 + "{}]}", 1)
 
 
 # What a collection step can hand the grader (issue 10, items 8-10): links, names that collide or
