@@ -42,7 +42,7 @@ from autograder.manual import write_grading_sheets
 from autograder.out_folder import INCOMPLETE_NAME, SHARD_NAME, atomic_write_text
 from autograder.records import load_records, make_record, save_record
 from autograder.results_json import write_results
-from autograder.safe_text import printable, student_id
+from autograder.safe_text import fold_case, printable, student_id
 from autograder.sandbox import isolation
 from autograder.totals import check_instructor_files
 
@@ -204,7 +204,7 @@ def grade_batch(
 
 def _only(student: str, submissions: list[Submission], folder: Path) -> list[Submission]:
     """The submission of ``student`` (its id, or the name it was handed in under), or an error naming the ids."""
-    chosen = [s for s in submissions if s.student == student or s.student.casefold() == student_id(student).casefold()]
+    chosen = [s for s in submissions if s.student == student or fold_case(s.student) == fold_case(student_id(student))]
     if not chosen:
         known = ", ".join(s.student for s in submissions[:10]) + (", ..." if len(submissions) > 10 else "")
         raise IntakeError(f"no submission of student {printable(student, one_line=True)!r} in {folder} (students: {known})")

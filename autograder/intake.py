@@ -33,7 +33,7 @@ from grading_config import LIMITS, Assignment, SandboxLimits
 
 from autograder.grade import Submission
 from autograder.late import TIMES_FILE
-from autograder.safe_text import printable, student_id
+from autograder.safe_text import described, fold_case, look_alike_groups, look_alike_note, printable, student_id
 
 NOTEBOOK_SUFFIX = ".ipynb"
 MAX_DEPTH = 3  # folders below a student's folder searched for a notebook
@@ -500,10 +500,11 @@ def _submission_of(found: Found, chosen: NotebookFile, older: list[NotebookFile]
 
 def name_submissions(submissions: list[tuple[Found, Submission]]) -> list[Submission]:
     """Give every submission its id; ids that collide (case, NFC, unsafe characters, the same student
-    twice) make every submission involved a ``duplicate`` row under an id of its own, graded none of them."""
+    twice) make every submission involved a ``duplicate`` row under an id of its own, graded none of them.
+    Ids collide as a case-blind disk sees names (fold_case): ``Casey`` is ``casey``, ``Strauß`` is not ``Strauss``."""
     groups: dict[str, list[tuple[Found, Submission]]] = {}
     for found, sub in submissions:
-        groups.setdefault(student_id(sub.student).casefold(), []).append((found, sub))
+        groups.setdefault(fold_case(student_id(sub.student)), []).append((found, sub))
     taken = set(groups)
     named: list[Submission] = []
     for members in groups.values():
@@ -521,10 +522,21 @@ def name_submissions(submissions: list[tuple[Found, Submission]]) -> list[Submis
 
 
 def _unused(base: str, k: int, taken: set[str]) -> str:
-    while f"{base}.dup{k}".casefold() in taken:
+    while fold_case(f"{base}.dup{k}") in taken:
         k += 1
-    taken.add(f"{base}.dup{k}".casefold())
+    taken.add(fold_case(f"{base}.dup{k}"))
     return f"{base}.dup{k}"
+
+
+def flag_look_alikes(submissions: list[Submission]) -> tuple[list[Submission], list[str]]:
+    """Ids that differ but look the same to a person (``аlice`` with a Cyrillic а, and ``alice``): a note on each,
+    and a line for the terminal naming them. All are graded: they may be different students."""
+    groups = look_alike_groups([s.student for s in submissions])
+    alike = {sid for group in groups for sid in group}
+    notes = [f"ids that look alike: {printable(' and '.join(map(described, g)), one_line=True)}: check that they are "
+             "different students" for g in groups]
+    return [Submission(s.student, s.path, "; ".join(n for n in (s.note, look_alike_note(s.student)) if n), status=s.status)
+            if s.student in alike else s for s in submissions], notes
 
 
 def _named(found: Found, sub: Submission, sid: str) -> Submission:
@@ -574,7 +586,8 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
     named = name_submissions(chosen)
     late_raw = {sub.student for f, sub in chosen if sub.path is not None and _graded_file_late(f, sub.path)}
     marked_late = {s.student for s in named if s.status == "" and _raw_name_of(s, chosen) in late_raw}
-    return Intake(named, notes, layouts, extracted, root, marked_late)
+    named, alike = flag_look_alikes(named)
+    return Intake(named, notes + alike, layouts, extracted, root, marked_late)
 
 
 def _graded_file_late(found: Found, path: Path) -> bool:

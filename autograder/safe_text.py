@@ -2,7 +2,9 @@
 
 The one filter for everything a student chose (names, error messages, answers) on its way to the
 terminal, a CSV file, a feedback page or a folder name. Every module may use it; it uses nothing
-of the grader but the names of the ``--out`` folder's own files.
+of the grader but the names of the ``--out`` folder's own files. Ids are compared by
+:func:`fold_case` (what case-blind file systems merge) and checked for look-alikes by
+:func:`skeleton` (Unicode TR39's idea, on a small table of Latin, Cyrillic and Greek letters).
 """
 
 from __future__ import annotations
@@ -85,3 +87,74 @@ def student_id(name: str) -> str:
     if text.casefold() in RESERVED_NAMES or text.split(".")[0].casefold() in WINDOWS_DEVICES:
         text = "_" + text
     return text
+
+
+def fold_case(text: str) -> str:
+    """``text`` as a case-blind file system compares names: NFC, each character folded on its own.
+
+    Unicode's simple case folding (one character to one): ``Casey`` and ``casey`` are one name, but
+    ``Strauß`` and ``Strauss`` are two (``str.casefold`` makes ``ß`` "ss" and so merged two students).
+    """
+    folded = []
+    for ch in unicodedata.normalize("NFC", text):
+        fold = ch.casefold()
+        lower = ch.lower()
+        folded.append(fold if len(fold) == 1 else lower if len(lower) == 1 else ch)
+    return unicodedata.normalize("NFC", "".join(folded))
+
+
+# Letters of other scripts that look like a Latin letter (a few of Unicode's confusables.txt, TR39):
+# enough that "аlice" with a Cyrillic а is seen to look like "alice".
+CONFUSABLE_LATIN = str.maketrans({
+    # Cyrillic
+    "а": "a", "в": "b", "с": "c", "ԁ": "d", "е": "e", "һ": "h", "і": "i", "ј": "j", "ӏ": "l", "о": "o",
+    "р": "p", "ԛ": "q", "ѕ": "s", "ԝ": "w", "х": "x", "у": "y", "ү": "y", "ɡ": "g",
+    "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "І": "I", "Ј": "J", "К": "K", "М": "M", "О": "O",
+    "Р": "P", "Ԛ": "Q", "Ѕ": "S", "Т": "T", "Ԝ": "W", "Х": "X", "У": "Y", "Ү": "Y", "Ӏ": "I",
+    # Greek
+    "α": "a", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "γ": "y",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+})
+
+
+def skeleton(text: str) -> str:
+    """What ``text`` looks like: two ids with one skeleton may be mistaken for each other by a person.
+
+    TR39's skeleton on a small table: NFD, each look-alike letter replaced by the Latin letter it
+    looks like, NFD again; then folded as names are compared (:func:`fold_case`).
+    """
+    mapped = unicodedata.normalize("NFD", text).translate(CONFUSABLE_LATIN)
+    return fold_case(unicodedata.normalize("NFD", mapped))
+
+
+def look_alike_letters(text: str) -> list[str]:
+    """The letters of ``text`` that are look-alikes from another script, as "Cyrillic а" (for messages)."""
+    found = []
+    for ch in unicodedata.normalize("NFD", text):
+        if ch.translate(CONFUSABLE_LATIN) != ch:
+            script = unicodedata.name(ch, "?").split()[0].capitalize()
+            found.append(f"{script} {ch}")
+    return list(dict.fromkeys(found))
+
+
+def look_alike_groups(ids: list[str]) -> list[list[str]]:
+    """Groups of two or more different ids with one :func:`skeleton`: a person may take one for another."""
+    by_look: dict[str, list[str]] = {}
+    for sid in dict.fromkeys(ids):
+        by_look.setdefault(skeleton(sid), []).append(sid)
+    return [group for group in by_look.values() if len(group) > 1]
+
+
+def described(sid: str) -> str:
+    """An id for a message about look-alikes: ``'аlice' (Cyrillic а)``."""
+    letters = look_alike_letters(sid)
+    return repr(sid) + (f" ({', '.join(letters)})" if letters else "")
+
+
+def look_alike_note(sid: str) -> str:
+    """The note a student whose id looks like another's gets (without naming the other student)."""
+    letters = look_alike_letters(sid)
+    why = f" (it has {', '.join(letters)}, which look like Latin letters)" if letters else ""
+    return (f"the id {sid} looks like another student's id{why}; both are graded: your instructor will check "
+            "that they are different students")

@@ -539,3 +539,41 @@ def test_a_zip_whose_entries_cannot_be_extracted_stops_mdl_grade_with_one_line(t
     assert len(lines) == 1 and lines[0].startswith("mdl grade: error: ") and "cannot be extracted" in lines[0], lines
     assert "refused, nothing graded" in lines[0] and len(lines[0]) < 600
     assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+# --------------------------------------------------------------------------- names that fold or look alike (issue 23, class 7)
+
+
+def test_names_that_only_a_loose_case_folding_merges_are_two_students(tmp_path):
+    """casefold() makes ß "ss": Strauß and Strauss were one id, a duplicate, and neither was graded."""
+    put(tmp_path, "Strauß.ipynb")
+    put(tmp_path, "Strauss.ipynb")
+    put(tmp_path, "Casey.ipynb")
+    put(tmp_path, "casey.ipynb")  # what a case-blind disk merges is still one id
+    subs = found(tmp_path)
+    assert subs["Strauß"].status == "" and subs["Strauss"].status == ""
+    assert subs["Strauß"].path.name == "Strauß.ipynb" and subs["Strauss"].path.name == "Strauss.ipynb"
+    assert {s.status for name, s in subs.items() if name.lower().startswith("casey")} == {"duplicate"}
+    assert safe_text.fold_case("Strauß") != safe_text.fold_case("Strauss")
+    assert safe_text.fold_case("CASEY") == safe_text.fold_case("casey")
+    assert safe_text.fold_case("Jose\u0301") == safe_text.fold_case("Jos\u00e9")
+
+
+def test_ids_that_look_alike_are_both_graded_and_flagged(tmp_path):
+    put(tmp_path, "\u0430lice.ipynb")  # Cyrillic а
+    put(tmp_path, "alice.ipynb")
+    put(tmp_path, "\u041delen.ipynb")  # Cyrillic Н
+    put(tmp_path, "Helen.ipynb")
+    put(tmp_path, "bob.ipynb")
+    with find_submissions(tmp_path, A1) as result:
+        subs = {s.student: s for s in result.submissions}
+        notes = result.notes
+    assert set(subs) == {"\u0430lice", "alice", "\u041delen", "Helen", "bob"}
+    assert all(s.status == "" and s.path is not None for s in subs.values())
+    alike = [n for n in notes if n.startswith("ids that look alike")]
+    assert len(alike) == 2
+    assert "'\u0430lice' (Cyrillic \u0430)" in " ".join(alike) and "'alice'" in " ".join(alike)
+    for sid in ("\u0430lice", "alice", "\u041delen", "Helen"):
+        assert "looks like another student's id" in subs[sid].note, sid
+    assert "Cyrillic \u0430" in subs["\u0430lice"].note and "alice" not in subs["\u0430lice"].note.replace("\u0430lice", "")
+    assert subs["bob"].note == ""

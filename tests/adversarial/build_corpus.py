@@ -870,7 +870,7 @@ def json_object_flood() -> str:
 # are the ids the grader gives (autograder.intake.student_id): the row and the output folder.
 NAME_AND_LINK_ATTACKS = ["link_to_source", "link_to_student", "linked_folder", "collide", "collide.dup2", "twice",
                          "twice.dup2", "_grades.csv", "caf_", "_cmd_-C_calc_A0", "control_full_30_of_30_ok",
-                         "ansi_exception"]
+                         "ansi_exception", "Strau\u00df", "Strauss", "\u0441ontrol_partial"]
 FAKE_LINE = "\x1b[2K\r\x1b[32mcontrol_full   30/30   ok\x1b[0m"
 
 
@@ -911,6 +911,14 @@ def generate_name_and_link_attacks(folder: Path, expected: dict[str, Any]) -> No
                    folder / "ansi_exception.ipynb")
     expect("ansi_exception", "ok", PARTIAL, "ValueError",
            "a cell raising an exception whose message holds escape sequences, a carriage return and a newline")
+    for name in ("Strau\u00df", "Strauss"):  # issue 23, class 7
+        nbformat.write(release_with("partial"), folder / f"{name}.ipynb")
+        expect(name, "ok", PARTIAL, "", f"{name}.ipynb: str.casefold made Strau\u00df and Strauss one id, a duplicate, "
+               "and neither was graded; a case-blind disk keeps them apart, so both are graded")
+    nbformat.write(release_with("partial"), folder / "\u0441ontrol_partial.ipynb")
+    expect("\u0441ontrol_partial", "ok", PARTIAL, "looks like another student's id",
+           "control_partial with a Cyrillic \u0441: graded, and flagged (here and in the terminal) as looking like "
+           "control_partial's id")
 
 
 # --------------------------------------------------------------------------- write
