@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from autograder.sandbox.bubblewrap import FONT_CACHE_ROOT, MPLCONFIGDIR, WORKDIR, font_cache
 from autograder.sandbox.forked_check import ChildStopped, run_in_child
-from autograder.sandbox.isolation_probe import STUDENT_PACKAGE_ROOT, Isolation, isolation
+from autograder.sandbox.isolation_probe import STUDENT_PACKAGE_ROOT, Isolation, KernelPython, isolation, kernel_python
 from autograder.sandbox.kernel import HARD_GRACE_S, Kernel
 from autograder.sandbox.kernel_errors import KernelDied, KernelError, KernelProtocolError, KernelTimeout
 from autograder.sandbox.kernel_server_client import (
@@ -74,6 +74,7 @@ __all__ = [
     "ChildStopped",
     "ForkedKernel",
     "Isolation",
+    "KernelPython",
     "Kernel",
     "KernelDied",
     "KernelError",
@@ -83,6 +84,7 @@ __all__ = [
     "KernelTimeout",
     "font_cache",
     "isolation",
+    "kernel_python",
     "kernel_server",
     "run_in_child",
     "seccomp_filter",

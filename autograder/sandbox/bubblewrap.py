@@ -12,13 +12,12 @@ import functools
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from grading_config import LIMITS, PATHS, SandboxLimits
 
-from autograder.sandbox.isolation_probe import STUDENT_PACKAGE_ROOT, isolation
+from autograder.sandbox.isolation_probe import STUDENT_PACKAGE_ROOT, isolation, kernel_python
 
 WORKDIR = "/home/student"  # the kernel's working folder: a private, size-limited tmpfs
 
@@ -43,7 +42,8 @@ def _font_cache_key() -> str:
         return ""
     import hashlib
 
-    return f"matplotlib-{mpl_version}-" + hashlib.sha256(f"{sys.prefix}\n{sys.base_prefix}".encode()).hexdigest()[:12]
+    kernel = kernel_python()
+    return f"matplotlib-{mpl_version}-" + hashlib.sha256(f"{kernel.prefix}\n{kernel.base_prefix}".encode()).hexdigest()[:12]
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,7 +79,7 @@ def _build_font_cache(folder: Path) -> None:
         return
     try:
         command = _bwrap_command({}, LIMITS, font_list=False) + [
-            "--bind", str(scratch), MPLCONFIGDIR, sys.executable, "-I", "-c", "import matplotlib.font_manager",
+            "--bind", str(scratch), MPLCONFIGDIR, kernel_python().executable, "-I", "-c", "import matplotlib.font_manager",
         ]  # fmt: skip
         done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
         if done.returncode == 0 and list(scratch.glob("fontlist-v*.json")):
@@ -123,7 +123,9 @@ def _bwrap_command(files: dict[str, Path], limits: SandboxLimits, *, font_list: 
             cmd += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             cmd += ["--ro-bind", str(path), str(path)]
-    readable = [Path(sys.base_prefix), Path(sys.prefix), STUDENT_PACKAGE_ROOT / "mdl_student"]
+    kernel = kernel_python()  # a kernel venv of its own where one is set: the grader's is never bound then
+    readable = [kernel.base_prefix, kernel.prefix, *kernel.extra_paths]
+    readable += [] if kernel.separate else [STUDENT_PACKAGE_ROOT / "mdl_student"]
     made: set[Path] = set()
     for path in readable:
         for parent in _ancestors(path):
@@ -152,7 +154,7 @@ def _kernel_env(home: str) -> dict[str, str]:
     """The whole environment the kernel sees: no grading flags, no tokens, no paths of ours."""
     return {
         "HOME": home,
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PATH": f"{Path(kernel_python().executable).parent}:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "MPLBACKEND": "module://mdl_student.plot_backend",  # Agg that draws nothing on show or tight_layout
         "MPLCONFIGDIR": MPLCONFIGDIR,

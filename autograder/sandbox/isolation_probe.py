@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 
 from grading_config import ROOT
@@ -15,6 +17,42 @@ from autograder.sandbox.users import BASE_UID, UID_COUNT
 
 # The only course code the kernel may import: the student package (what students install themselves).
 STUDENT_PACKAGE_ROOT = ROOT / "student"
+# The interpreter the kernel runs, when it is not the grader's own: a venv holding only mdl_student and
+# its dependencies (Gradescope's kernel venv), so that nothing the grader installed is importable there.
+KERNEL_PYTHON_ENV = "MDL_KERNEL_PYTHON"
+
+
+@dataclass(frozen=True)
+class KernelPython:
+    """The kernel's interpreter and the folders it needs to read."""
+
+    executable: str
+    prefix: Path
+    base_prefix: Path
+    separate: bool  # not the grader's interpreter: mdl_student is installed there, the checkout is not used
+    extra_paths: tuple[Path, ...] = ()  # folders its sys.path holds outside both prefixes (a .pth's)
+
+    def agent_import(self, module: str) -> str:
+        """The ``-c`` code that starts ``mdl_student.<module>`` in this interpreter."""
+        path = "" if self.separate else f"sys.path.insert(0, {str(STUDENT_PACKAGE_ROOT)!r}); "
+        return f"import sys; {path}from mdl_student.{module} import main; main()"
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_python() -> KernelPython:
+    """``$MDL_KERNEL_PYTHON`` (its prefixes asked of it once), else the grader's own interpreter."""
+    chosen = os.environ.get(KERNEL_PYTHON_ENV, "")
+    if not chosen or chosen == sys.executable:
+        return KernelPython(sys.executable, Path(sys.prefix), Path(sys.base_prefix), separate=False)
+    code = "import json, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.path]))"
+    done = subprocess.run([chosen, "-I", "-c", code], cwd="/", capture_output=True, text=True, timeout=60, check=False)
+    try:
+        prefix, base_prefix, path = json.loads(done.stdout)
+    except ValueError:
+        raise RuntimeError(f"{KERNEL_PYTHON_ENV}={chosen} does not run ({done.stderr.strip()[-200:]})") from None
+    prefixes = (Path(prefix), Path(base_prefix))
+    extra = tuple(Path(p) for p in path if p and Path(p).is_dir() and not any(Path(p).is_relative_to(q) for q in prefixes))
+    return KernelPython(chosen, Path(prefix), Path(base_prefix), separate=True, extra_paths=extra)
 
 
 @dataclass(frozen=True)
@@ -67,12 +105,13 @@ def _bwrap_works(bwrap: str) -> bool:
 def _separate_user_works() -> bool:
     """Without bubblewrap, can an unprivileged user run the kernel (read Python and the course code)?"""
     uid = BASE_UID + UID_COUNT - 1
+    kernel = kernel_python()
     probe = (
         "import os, sys; os.setgroups([]); os.setgid({uid}); os.setuid({uid}); "
-        "sys.path.insert(0, {root!r}); import IPython, numpy, mdl_student.codec"
-    ).format(uid=uid, root=str(STUDENT_PACKAGE_ROOT))
+        "{path}import IPython, numpy, mdl_student.codec"
+    ).format(uid=uid, path="" if kernel.separate else f"sys.path.insert(0, {str(STUDENT_PACKAGE_ROOT)!r}); ")
     try:
-        done = subprocess.run([sys.executable, "-I", "-c", probe], cwd="/", capture_output=True, timeout=60)
+        done = subprocess.run([kernel.executable, "-I", "-c", probe], cwd="/", capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0

@@ -10,7 +10,6 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from grading_config import LIMITS, SandboxLimits
 from mdl_student.codec import MAX_ITEMS, CodecError, dumps, loads
 
 from autograder.sandbox.bubblewrap import _bwrap_command, _kernel_env
-from autograder.sandbox.isolation_probe import STUDENT_PACKAGE_ROOT, Isolation, isolation
+from autograder.sandbox.isolation_probe import Isolation, isolation, kernel_python
 from autograder.sandbox.kernel_errors import KernelDied, KernelProtocolError, KernelTimeout
 from autograder.sandbox.kernel_server_client import ForkedKernel, _forked_kernel, _kernel_server_wanted
 from autograder.sandbox.process_sweep import _kill_all_processes_of
@@ -82,9 +81,9 @@ class Kernel:
     def _start_process(self, iso: Isolation, config: dict[str, Any], pipes: tuple[int, int]) -> subprocess.Popen[bytes]:
         """Start the agent in a sandbox (or, without bubblewrap, a process) of its own."""
         to_kernel_r, from_kernel_w = pipes
+        kernel = kernel_python()
         agent = [
-            sys.executable, "-I", "-c",
-            f"import sys; sys.path.insert(0, {str(STUDENT_PACKAGE_ROOT)!r}); from mdl_student.kernel_agent import main; main()",
+            kernel.executable, "-I", "-c", kernel.agent_import("kernel_agent"),
             str(to_kernel_r), str(from_kernel_w), json.dumps(config),
         ]  # fmt: skip
         seccomp_fd = os.memfd_create("mdl-seccomp")

@@ -13,7 +13,6 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from grading_config import LIMITS, SandboxLimits
 from mdl_student.codec import CodecError, dumps, loads
 
 from autograder.sandbox.bubblewrap import WORKDIR, _bwrap_command
-from autograder.sandbox.isolation_probe import STUDENT_PACKAGE_ROOT
+from autograder.sandbox.isolation_probe import STUDENT_PACKAGE_ROOT, kernel_python
 from autograder.sandbox.process_sweep import _kill_all_processes_of
 from autograder.sandbox.protocol import _HEADER, SMALL_REPLY_ITEMS, _text
 from autograder.sandbox.seccomp import seccomp_filter
@@ -38,7 +37,8 @@ def _kernel_server_wanted(limits: SandboxLimits) -> bool:
     # Each forked kernel gets a fresh /tmp, which would hide a Python or a course checkout that lives
     # under /tmp (a clone made there, Gradescope's tests): those kernels start in a sandbox of their own.
     under_tmp = any(str(p) == "/tmp" or str(p).startswith("/tmp/")
-                    for p in (Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), STUDENT_PACKAGE_ROOT.resolve()))
+                    for p in (kernel_python().prefix.resolve(), kernel_python().base_prefix.resolve(),
+                              STUDENT_PACKAGE_ROOT.resolve()))
     return (os.environ.get("MDL_FORK_SERVER", "1") != "0" and not getattr(limits, "gpu", False) and os.geteuid() == 0
             and not under_tmp)
 
@@ -92,9 +92,9 @@ class KernelServer:
     def __init__(self) -> None:
         self.owner = os.getpid()
         self.socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        kernel = kernel_python()
         server = [
-            sys.executable, "-I", "-c",
-            f"import sys; sys.path.insert(0, {str(STUDENT_PACKAGE_ROOT)!r}); from mdl_student.kernel_server import main; main()",
+            kernel.executable, "-I", "-c", kernel.agent_import("kernel_server"),
             str(theirs.fileno()),
         ]  # fmt: skip
         seccomp_fd = os.memfd_create("mdl-seccomp")
