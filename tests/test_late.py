@@ -193,3 +193,25 @@ def test_a_bad_line_in_an_instructors_file_stops_mdl_grade_before_it_grades(tmp_
     with pytest.raises(ValueError, match=f"{bad_file}.csv.* line 3" if bad_file == "extensions" else "manual_grades.csv line 2"):
         grade_batch(A1, subs, out, jobs=1, echo=lambda line: None, progress=False)
     assert not (out / "ana").exists() and not (out / "grades.csv").exists()  # nothing graded, no page written
+
+
+def test_grade_yml_classroom_layout_matches_its_times_to_the_logins(tmp_path):
+    """Issue 23, class 5: grade.yml's folders stripped a1- while submission_times.csv kept the login, so a login
+    a1-bob lost his time and made alice a duplicate. The workflow now writes Classroom's own layout."""
+    from autograder.intake import find_submissions
+
+    dest = tmp_path / "collected" / "a1-submissions"  # what grade.yml writes for the prefix a1-
+    for repo in ("a1-alice", "a1-a1-bob"):
+        (dest / repo).mkdir(parents=True)
+        (dest / repo / "a1.ipynb").write_text("{}")
+    (dest / "submission_times.csv").write_text(
+        f"student,submitted_at,source\nalice,{_at(0)},GitHub's record of the last push (pushed_at)\n"
+        f"a1-bob,{_at(3 * 24 * 60)},GitHub's record of the last push (pushed_at)\n")
+    warnings = []
+    with find_submissions(dest, A1) as intake:
+        assert sorted(s.student for s in intake.submissions) == ["a1-bob", "alice"]
+        assert all(s.status == "" for s in intake.submissions)
+        times = submission_times(intake.root, intake.submissions, warn=warnings.append)
+    assert warnings == [] and set(times) == {"alice", "a1-bob"}
+    assert "pushed_at" in times["a1-bob"]["time_source"]
+    assert assess(times["a1-bob"]["submitted_at"], A1, "a1-bob", policy=POLICY, extensions={}).days_late == 3
