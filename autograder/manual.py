@@ -12,6 +12,8 @@ The grader never scores it: the gradebook shows it as ``awaiting`` until an inst
   autograded scores into nbgrader's gradebook (``C/gradebook.db``, through nbgrader's own
   Gradebook API) and the notebooks into ``C/autograded/``, so formgrader shows one combined grade
   and asks only for the manual cells; ``mdl export --nbgrader-db C/gradebook.db`` reads them back.
+  The notebooks are copied made inert (:func:`inert_notebook`): formgrader renders them in the
+  instructor's Jupyter session, where a stored script output would run.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import re
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -204,8 +206,100 @@ def sync_to_nbgrader(
             if notebook is not None and notebook.is_file():
                 target = course_dir / "autograded" / student / assignment_id / notebook_name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(notebook, target)
+                target.write_text(inert_notebook(notebook), encoding="utf-8")  # never the student's file as it is
     return db_path
+
+
+# --------------------------------------------------------------------------- what an instructor's tool may render
+
+MAX_NOTEBOOK_BYTES = 20 * 2**20  # as grading_config's max_notebook_mb: larger ones are not read
+MAX_JSON_CONTAINERS = 1_000_000  # "{" and "[" counted in the bytes before parsing: bounds what parsing builds
+PASSIVE_OUTPUTS = ("text/plain", "image/png", "image/jpeg", "image/gif")
+CLEANED_OUTPUTS = ("text/html", "text/markdown", "text/latex")  # kept, their markup made inert
+SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "div", "em", "h1", "h2", "h3", "h4", "h5",
+             "h6", "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table", "tbody", "td",
+             "tfoot", "th", "thead", "tr", "u", "ul"}
+SAFE_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "width", "height"], "td": ["colspan", "rowspan"],
+                   "th": ["colspan", "rowspan"], "*": ["class"]}
+_TAG = re.compile(r"<\s*/?\s*[A-Za-z!?]")  # any tag's start: an unclosed one would take the page's next ">"
+_SCRIPT_URL = re.compile(r"(?i)j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|v\s*b\s*s\s*c\s*r\s*i\s*p\s*t\s*:")
+
+
+def inert_notebook(path: Path) -> str:
+    """A student's notebook as an instructor's tool (nbgrader's formgrader) may render it: nothing in it runs.
+
+    formgrader renders a submission as HTML in a page of the instructor's Jupyter server, so a stored
+    ``application/javascript`` output, a ``<script>`` in an HTML output or a Markdown cell, a widget, or
+    a raw cell marked HTML would run with the instructor's session. Kept: code, text, PNG/JPEG/GIF images,
+    and HTML, Markdown and LaTeX with only inert markup (bleach's allowlist; ``javascript:`` URLs
+    broken); dropped: every other output type, widget state, raw cells' HTML format, attachments
+    other than images. A notebook too large to parse within bounds becomes a one-cell note saying so.
+    """
+    raw = path.read_bytes()[: MAX_NOTEBOOK_BYTES + 1]
+    too_big = len(raw) > MAX_NOTEBOOK_BYTES or raw.count(b"{") + raw.count(b"[") > MAX_JSON_CONTAINERS
+    try:
+        data = None if too_big else json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        return json.dumps(_placeholder(path.name), indent=1)
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    metadata.pop("widgets", None)
+    data["metadata"] = metadata
+    data["cells"] = [_inert_cell(cell) for cell in data["cells"] if isinstance(cell, dict)]
+    return json.dumps(data, indent=1, ensure_ascii=False)
+
+
+def _inert_cell(cell: dict[str, Any]) -> dict[str, Any]:
+    kind = cell.get("cell_type")
+    meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+    if kind == "raw":  # a raw cell marked text/html is copied into the page as it is
+        meta = {k: v for k, v in meta.items() if k not in ("format", "raw_mimetype")}
+    cell["metadata"] = meta
+    if kind in ("markdown", "raw"):
+        cell["source"] = _inert_markup(_text(cell.get("source", "")))
+    if isinstance(cell.get("attachments"), dict):
+        cell["attachments"] = {name: {m: v for m, v in item.items() if m in PASSIVE_OUTPUTS[1:]}
+                               for name, item in cell["attachments"].items() if isinstance(item, dict)}
+    if kind == "code":
+        cell["outputs"] = [_inert_output(o) for o in cell.get("outputs", []) if isinstance(o, dict)]
+    return cell
+
+
+def _inert_output(output: dict[str, Any]) -> dict[str, Any]:
+    data = output.get("data")
+    if not isinstance(data, dict):
+        return output  # stream and error outputs: text, escaped by every renderer
+    kept = {m: v for m, v in data.items() if m in PASSIVE_OUTPUTS}
+    kept.update({m: _inert_markup(_text(v)) for m, v in data.items() if m in CLEANED_OUTPUTS})
+    dropped = sorted(set(data) - set(kept))
+    if dropped and "text/plain" not in kept:
+        kept["text/plain"] = f"[output not shown: {', '.join(dropped)} could run in the reader's browser]"
+    output["data"] = kept
+    output["metadata"] = {m: v for m, v in (output.get("metadata") or {}).items() if m in kept} \
+        if isinstance(output.get("metadata"), dict) else {}
+    return output
+
+
+def _inert_markup(text: str) -> str:
+    """Markdown, HTML or LaTeX with its HTML tags through bleach's allowlist and script URLs broken."""
+    import bleach
+
+    if _TAG.search(text):
+        text = bleach.clean(text, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
+                            protocols={"http", "https", "mailto", "attachment"}, strip=True, strip_comments=True)
+    return _SCRIPT_URL.sub("script-url-removed:", text)
+
+
+def _text(source: Any) -> str:
+    return source if isinstance(source, str) else "".join(str(s) for s in source) if isinstance(source, list) else ""
+
+
+def _placeholder(name: str) -> dict[str, Any]:
+    note = (f"**{name} is not shown here**: it is too large, or not a notebook the grader can read within its "
+            "limits, to be made safe to render. Read it in the sandbox if you need to.")
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+            "cells": [{"cell_type": "markdown", "id": "not-shown", "metadata": {}, "source": note}]}
 
 
 def read_nbgrader_manual(db_path: Path, assignment_id: str, notebook_name: str, grade_ids: list[str]) -> dict[tuple[str, str], tuple[float, str]]:

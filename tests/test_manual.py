@@ -203,3 +203,38 @@ def test_plain_scores_and_quoted_comments_with_commas_are_read(tmp_path):
     assert read_manual_grades(sheet, {"q2_explain": 3.0}) == {
         ("ana", "q2_explain"): (1.5, "good, but see (b)"), ("ben", "q2_explain"): (0.5, ""),
         ("cy", "q2_explain"): (2.0, "see 3")}
+
+
+@pytest.mark.slow
+def test_formgrader_gets_notebooks_whose_stored_outputs_and_cells_run_nothing(tmp_path):
+    """Issue 23, class 8: formgrader renders submissions in the instructor's Jupyter session; a stored script
+    output (the corpus's stored_active_outputs: each script sets the title to PWNED) must arrive inert."""
+    import re
+
+    from nbconvert import HTMLExporter
+
+    a1 = grading_config.assignment("a1")
+    corpus = grading_config.PATHS.root / "tests" / "adversarial" / "submissions" / "stored_active_outputs.ipynb"
+    record = {"student": "mallory", "assignment": "a1", "scores": {"q1_affine": 4.0}}
+    sync_to_nbgrader("a1", a1.notebook, [record], grading_config.PATHS.source / "a1" / a1.notebook,
+                     tmp_path / "course", {"mallory": corpus})
+    copied = tmp_path / "course" / "autograded" / "mallory" / "a1" / a1.notebook
+    text = copied.read_text()
+    assert "PWNED" in corpus.read_text()
+    for active in ("<script", "onerror", "javascript:"):
+        assert active not in text, active
+    nb = nbformat.reads(text, as_version=4)
+    passive = {"text/plain", "image/png", "image/jpeg", "image/gif", "text/html", "text/markdown", "text/latex"}
+    assert all(set(o.get("data", {})) <= passive for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "widgets" not in nb.metadata and all("raw_mimetype" not in c.metadata for c in nb.cells)
+    assert all(m != "image/svg+xml" for c in nb.cells for item in c.get("attachments", {}).values() for m in item)
+    kept = nbformat.read(corpus, as_version=4)
+    assert [c.source for c in nb.cells if c.cell_type == "code"] == [c.source for c in kept.cells if c.cell_type == "code"]
+    outputs = next(c for c in nb.cells if c.get("id") == "active-outputs").outputs
+    assert [sorted(o.data) for o in outputs] == [["text/plain"], ["text/html", "text/plain"], ["text/plain"],
+                                                 ["text/plain"], ["text/latex"]]
+    assert "<b>table</b>" in outputs[1].data["text/html"] and "My notes" in text
+    page, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)  # as formgrader renders it
+    scripts = " ".join(re.findall(r"(?is)<script\b.*?</script>", page))
+    assert "PWNED" not in scripts
+    assert not re.search(r"(?i)\bon\w+\s*=\s*[\"']?[^\"'>]*PWNED", page) and "javascript:document" not in page

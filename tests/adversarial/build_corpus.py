@@ -388,7 +388,7 @@ def corpus() -> None:
     attack("deep_json", None, raw=b"[" * 200_000 + b"]" * 200_000, status="invalid-notebook", score=0.0,
            message="not valid notebook JSON", description="200,000 nested JSON lists (recursion bomb for parsers)")
     hardening_attacks()
-    hidden_input_attacks()
+    third_round_attacks()
 
 
 # --------------------------------------------------------------------------- second round (issue 10)
@@ -579,8 +579,35 @@ def _recording(quote_answer: str, code: str) -> nbformat.NotebookNode:
     return nb
 
 
-def hidden_input_attacks() -> None:
-    """Issue 23: hidden inputs (recorded by a student function, or named by a hidden check) reach no file a student reads."""
+def _stored_active_outputs() -> nbformat.NotebookNode:
+    """The partial answers, with outputs and cells that run script when an instructor's tool renders them
+    (issue 23, class 8). Each script would set the page's title to PWNED; none of it is run by grading."""
+    nb = release_with("partial")
+    script = "document.title = 'PWNED'"
+    scratch = nbformat.v4.new_code_cell("print('my scratch work')", id="active-outputs")
+    scratch.outputs = [
+        nbformat.v4.new_output("display_data", data={"application/javascript": script, "text/plain": "<IPython.Javascript>"}),
+        nbformat.v4.new_output("execute_result", execution_count=1, data={
+            "text/html": f"<b>table</b><script>{script}</script><img src=x onerror=\"{script}\">",
+            "text/plain": "table"}),
+        nbformat.v4.new_output("display_data", data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "PWNED", "version_major": 2, "version_minor": 0},
+            "text/plain": "Button()"}),
+        nbformat.v4.new_output("display_data", data={"image/svg+xml": f"<svg onload=\"{script}\"></svg>"}),
+        nbformat.v4.new_output("display_data", data={"text/latex": "$\\href{javascript:document.title='PWNED'}{x}$"}),
+    ]
+    markdown = nbformat.v4.new_markdown_cell(f"My notes <script>{script}</script> and [a link](javascript:{script}) "
+                                             f"<img src=x onerror=\"{script}\"", id="active-markdown")
+    markdown.attachments = {"x.svg": {"image/svg+xml": "PHN2ZyBvbmxvYWQ9ImRvY3VtZW50LnRpdGxlPSdQV05FRCciPjwvc3ZnPg=="}}
+    raw = nbformat.v4.new_raw_cell(f"<script>{script}</script>", id="active-raw", metadata={"raw_mimetype": "text/html"})
+    nb.cells[_setup_index(nb) + 1: _setup_index(nb) + 1] = [scratch, markdown, raw]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"PWNED": {}}, "version_major": 2}}
+    return nb
+
+
+def third_round_attacks() -> None:
+    """Issue 23: hidden inputs (recorded by a student function, or named by a hidden check) reach no file a student
+    reads; stored outputs that run script are graded as usual (and made inert for an instructor's tool)."""
     attack("function_quotes_earlier_hidden_inputs",
            lambda: _recording("n_linear_regions_answer", QUOTE_IN_FUNCTION), status="ok", score=PARTIAL - 4,
            message="seen:", absent=("seen: call", "[1.0, -1.0, 0.5]"),
@@ -591,6 +618,10 @@ def hidden_input_attacks() -> None:
            message="seen:", absent=("seen: call", "[1.0, -1.0, 0.5]"),
            description="affine (Q1) records every argument; a tampered agent answers y_example (Q2) with them, so "
            "Q2's visible failure message quoted Q1's hidden inputs")
+    attack("stored_active_outputs", _stored_active_outputs, status="ok", score=PARTIAL, message="",
+           description="stored outputs and cells that run script where rendered (application/javascript, "
+           "<script> and onerror in HTML, a widget, SVG, a LaTeX javascript: link, a raw HTML cell): graded as usual; "
+           "mdl formgrader hands the instructor's Jupyter an inert copy (tests/test_manual.py)")
     attack("hidden_message_names_a_shape",
            lambda: _with_answer("projection_matrix_answer", WRONG_SHAPE_PROJECTION), status="ok", score=PARTIAL,
            message="", hidden_detail=("the expected shape is (4, 4)",),
