@@ -31,17 +31,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from grading_config import LIMITS, Assignment, SandboxLimits
+from grading_config import LATE, LIMITS, Assignment, SandboxLimits
 
 from autograder.grade import Bundle, Submission, grade_submission
 from autograder.feedback import write_feedback
 from autograder.gradebook import summary_line, table, write_gradebook
 from autograder.intake import IntakeError, find_submissions
-from autograder.late import submission_times, unmatched_extensions
-from autograder.manual import write_grading_sheets
+from autograder.late import load_extensions, submission_times, unmatched_extensions
+from autograder.manual import MANUAL_GRADES, read_manual_grades, write_grading_sheets
 from autograder.out_folder import INCOMPLETE_NAME, SHARD_NAME, atomic_write_text
 from autograder.records import load_records, make_record, save_record
 from autograder.results_json import write_results
+from autograder.roster import apply_roster, load_roster, unknown_names
 from autograder.safe_text import fold_case, printable, student_id
 from autograder.sandbox import isolation
 from autograder.totals import check_instructor_files
@@ -121,22 +122,32 @@ def grade_batch(
     echo: Callable[[str], None] = print,
     progress: bool = True,
     student: str | None = None,
+    roster: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Grade every submission in ``folder`` (any layout of autograder.intake); returns the gradebook's records.
 
     ``limits`` defaults to the assignment's own limits, else grading_config.LIMITS.  With ``student``,
-    only that student is regraded and every other row of ``out_dir`` is kept.
+    only that student is regraded and every other row of ``out_dir`` is kept.  ``roster`` (default:
+    roster.csv beside grading_config.py, if there is one) names every submission by its student's login
+    and adds a ``missing`` row for each student without one (autograder.roster).
     """
     if jobs is not None and jobs < 1:
         raise ValueError(f"--jobs must be at least 1 (got {jobs})")
     limits = limits or assignment.limits or LIMITS
     bundle = Bundle.load(assignment)
-    check_instructor_files(out_dir, {q["grade_id"]: float(q["points"]) for q in bundle.manifest.manual_questions})
+    manual_max = {q["grade_id"]: float(q["points"]) for q in bundle.manifest.manual_questions}
+    check_instructor_files(out_dir, manual_max)
     iso = isolation()
     echo(f"sandbox: {iso.describe()}")
     intake = find_submissions(folder, assignment, limits)  # a zip's extraction lives until this call returns
     for note in intake.notes:
         echo(f"intake: {note}")
+    class_roster = load_roster(roster)
+    aliases: dict[str, str] = {}
+    if class_roster is not None:
+        intake.submissions, aliases = apply_roster(class_roster, intake.submissions, echo)
+        intake.marked_late = {aliases.get(s, s) for s in intake.marked_late}
+        echo(f"roster: {len(class_roster.students)} student(s) in {class_roster.source}")
     submissions = intake.submissions
     if shard is not None:
         submissions = shard.select(submissions)
@@ -158,9 +169,15 @@ def grade_batch(
     if len(todo) < len(submissions):
         echo(f"{len(submissions) - len(todo)} submission(s) unchanged since the last run: kept (use --force to regrade)")
     question_ids = [q["grade_id"] for q in bundle.manifest.questions]
-    times = submission_times(intake.root or folder, intake.submissions, marked_late=intake.marked_late, warn=echo)
+    times = submission_times(intake.root or folder, intake.submissions, marked_late=intake.marked_late, warn=echo,
+                             aliases=aliases)
     for line in unmatched_extensions(assignment, [s.student for s in intake.submissions]):
         echo(line)
+    if class_roster is not None:
+        named = {"manual_grades.csv": [g[0] for g in read_manual_grades(out_dir / MANUAL_GRADES, manual_max)],
+                 "extensions.csv": [name for name, _ in load_extensions(LATE.extensions_file)]}
+        for line in unknown_names(class_roster, [s.student for s in intake.submissions], named):
+            echo(line)
 
     last_gradebook = time.monotonic()
 
@@ -316,7 +333,8 @@ def merge(shard_dirs: list[Path], assignment: Assignment, out_dir: Path, echo: C
     """
     check_shards(shard_dirs, assignment)
     bundle = Bundle.load(assignment)
-    check_instructor_files(out_dir, {q["grade_id"]: float(q["points"]) for q in bundle.manifest.manual_questions})
+    manual_max = {q["grade_id"]: float(q["points"]) for q in bundle.manifest.manual_questions}
+    check_instructor_files(out_dir, manual_max)
     question_ids = [q["grade_id"] for q in bundle.manifest.questions]
     records: dict[str, dict[str, Any]] = {}
     for shard_dir in shard_dirs:

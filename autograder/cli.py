@@ -58,6 +58,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         records = grade_batch(
             grading_config.assignment(args.assignment), Path(args.path), Path(args.out),
             jobs=args.jobs, force=args.force, shard=shard, student=args.student, limits=limits,
+            roster=Path(args.roster) if args.roster else None,
         )  # fmt: skip
     except GradingInterrupted as stopped:
         print(f"\nmdl grade: {stopped}", file=sys.stderr)
@@ -150,6 +151,8 @@ def parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("merge", help="join shard outputs into one gradebook")
     m.add_argument("assignment")
+    g.add_argument("--roster", help="the course roster (login,name,email,canvas_id,...; default: roster.csv beside "
+                                    "grading_config.py, if any): ids by login, a missing row per non-submitter")
     m.add_argument("shards", nargs="+", help="the shards' --out folders")
     m.add_argument("--out", required=True)
     m.set_defaults(func=cmd_merge)

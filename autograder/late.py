@@ -222,21 +222,26 @@ def _key(name: str) -> str:
 
 
 def submission_times(folder: Path, submissions: Iterable[Any], *, marked_late: Iterable[str] = (),
-                     warn: Any = None) -> dict[str, dict[str, Any]]:
+                     warn: Any = None, aliases: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """``{student: {"submitted_at", "time_source", "lms_late"}}`` for every submission with a time or a marker.
 
     ``folder`` is where intake read (an extracted zip's folder included); ``warn`` is called with one
-    line for every row of submission_times.csv that matches no submission.
+    line for every row of submission_times.csv that matches no submission.  ``aliases`` (``{id intake gave:
+    roster login}``) lets a row name a student by either.
     """
     listed = load_times_file(folder) if folder.is_dir() else {}
     by_key = {_key(name): value for name, value in listed.items()}
     late_marked = set(marked_late)
     times: dict[str, dict[str, Any]] = {}
     matched: set[str] = set()
+    other_names: dict[str, list[str]] = {}
+    for old, new in (aliases or {}).items():
+        other_names.setdefault(new, []).append(old)
     for sub in submissions:
-        found = by_key.get(_key(sub.student))
+        keys = [_key(n) for n in [sub.student, *other_names.get(sub.student, [])]]
+        found = next((by_key[k] for k in keys if k in by_key), None)
         if found:
-            matched.add(_key(sub.student))
+            matched.update(k for k in keys if k in by_key)
         given = getattr(sub, "submitted_at", None)  # a hand-in format that carries its own time
         if found is None and isinstance(given, (str, dt.datetime)):
             found = (given.isoformat() if isinstance(given, dt.datetime) else given, SOURCE_TIMES_FILE)

@@ -30,7 +30,7 @@ LAYERS = [
     ["grade"],
     ["intake", "records", "validate"],
     ["totals", "results_json", "gradescope"],
-    ["feedback", "gradebook", "export"],
+    ["feedback", "gradebook", "export", "roster"],
     ["class_report", "batch"],
     ["cli"],
     ["__main__"],
