@@ -173,11 +173,12 @@ def grade_batch(
                              aliases=aliases)
     for line in unmatched_extensions(assignment, [s.student for s in intake.submissions]):
         echo(line)
+    # Every name in the instructor's files that is no student; extensions of other assignments only with a roster.
+    named = {"manual_grades.csv": sorted({g[0] for g in read_manual_grades(out_dir / MANUAL_GRADES, manual_max)})}
     if class_roster is not None:
-        named = {"manual_grades.csv": [g[0] for g in read_manual_grades(out_dir / MANUAL_GRADES, manual_max)],
-                 "extensions.csv": [name for name, _ in load_extensions(LATE.extensions_file)]}
-        for line in unknown_names(class_roster, [s.student for s in intake.submissions], named):
-            echo(line)
+        named["extensions.csv"] = sorted({name for name, _ in load_extensions(LATE.extensions_file)})
+    for line in unknown_names(class_roster, [s.student for s in intake.submissions], named):
+        echo(line)
 
     last_gradebook = time.monotonic()
 

@@ -92,3 +92,15 @@ def test_mdl_grade_with_a_roster_canvas_and_moodle_downloads_rows_for_everyone(t
     assert rows["jdoe"]["status"] == rows["jane"]["status"] == "invalid-notebook"
     assert rows["ngcarol"]["days_late"] == "1"  # Canvas's LATE marker, the policy's first step
     assert any("'alli'" in line and "extensions.csv" in line for line in lines)
+
+
+def test_without_a_roster_a_manual_grade_for_nobody_is_named(tmp_path):
+    """Issue 26, item 1: a misspelled student in manual_grades.csv was silently ignored."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    out.mkdir()
+    (subs / "ana.ipynb").write_bytes(b'{"k": 1}')
+    (out / "manual_grades.csv").write_text("student,grade_id,score,comment\nanna,q9_projection_proof,1,\n")
+    lines: list[str] = []
+    grade_batch(A1, subs, out, jobs=1, echo=lines.append, progress=False, roster=None)
+    assert any("manual_grades.csv names 'anna'" in line for line in lines), lines
