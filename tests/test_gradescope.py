@@ -231,3 +231,25 @@ def test_a_submission_without_a_notebook_still_gets_results_json(installed):
     results, _ = _grade(root, timeout=300)
     assert results["score"] == 0
     assert "no notebook was uploaded" in results["output"]
+
+
+@pytest.mark.slow
+def test_a1_is_graded_reported_and_exported_by_a_grader_without_torch(tmp_path):
+    """Issue 26, item 7: the image and CI's jobs of A1 have no torch, transformers or TRL: the grader must not need them."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(EXAMPLES / "partial.ipynb", subs / "ana.ipynb")
+    code = f"""import sys
+for name in ("torch", "transformers", "trl", "datasets", "accelerate"):
+    sys.modules[name] = None  # any import of them fails
+from autograder.cli import main
+out = {str(tmp_path / "out")!r}
+codes = [main(["grade", "a1", {str(subs)!r}, "--out", out, "--jobs", "1"]), main(["report", out])]
+codes += [main(["export", out, "--format", f]) for f in ("canvas", "moodle", "csv")]
+sys.exit(max(codes))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=grading_config.PATHS.root, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert (tmp_path / "out" / "export-canvas.csv").is_file() and (tmp_path / "out" / "ana" / "feedback.html").is_file()
