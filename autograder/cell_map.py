@@ -10,7 +10,7 @@ import ast
 from typing import Any
 
 from autograder.compile_tests import python_source, top_level_bindings
-from autograder.notebook_meta import manual_answers
+from autograder.notebook_meta import heading_of, manual_answers
 
 # Parsing student text costs the grader's own process about 400 bytes of memory and 10 us per
 # character (a 4 MB cell: 1.7 GB and a minute), so only this much of a notebook is parsed.
@@ -23,6 +23,7 @@ def annotate_for_feedback(outcome: Any, cells: list[Any] | None, manifest: Any) 
 
     Returns notes for the student: the cells too long to be parsed for the feedback's cell numbers.
     """
+    outcome.titles = dict(getattr(manifest, "titles", {}) or {})
     manual = getattr(manifest, "manual_questions", [])
     answers = manual_answers(cells or [], [q["grade_id"] for q in manual])
     outcome.manual = {q["grade_id"]: {"points": q["points"], "answer": answers[q["grade_id"]]} for q in manual}
@@ -30,6 +31,9 @@ def annotate_for_feedback(outcome: Any, cells: list[Any] | None, manifest: Any) 
         return []
     unread: list[int] = []
     outcome.cells = question_cells(cells, manifest.questions, unread=unread)
+    places = cell_places(cells)
+    for located in outcome.cells.values():
+        located["where"] = {part: [places[i] for i in located[part] if i in places] for part in ("answers", "test")}
     if not unread:
         return []
     shown = ", ".join(str(i) for i in unread[:10]) + (f" and {len(unread) - 10} more" if len(unread) > 10 else "")
@@ -77,3 +81,31 @@ def _names_bound(source: str) -> set[str]:
     except Exception:  # noqa: BLE001  (a student's cell that does not parse defines nothing we can see)
         return set()
     return names | set(imports)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def cell_places(cells: list[Any]) -> dict[int, str]:
+    """Each code cell's place as a student finds it in Jupyter: ``the 2nd code cell under "Q1 (code, 4 points)"``.
+
+    Jupyter numbers no cell (execution counts are absent from a graded notebook and change at every
+    run), but it shows the headings: a code cell is named by the Markdown heading above it and its
+    rank among the code cells after that heading. Keys are 1-based positions in the notebook.
+    """
+    places: dict[int, str] = {}
+    heading, rank = None, 0
+    for index, cell in enumerate(cells, start=1):
+        if cell.get("cell_type") == "markdown":
+            source = cell.get("source", "")
+            source = source if isinstance(source, str) else "".join(str(s) for s in source)
+            text = heading_of({**cell, "source": source[:MAX_CELL_CHARS]})
+            if text:
+                heading, rank = text[:120], 0
+        elif cell.get("cell_type") == "code":
+            rank += 1
+            places[index] = (f"the {_ordinal(rank)} code cell under \u201c{heading}\u201d" if heading
+                             else f"the {_ordinal(rank)} code cell from the top")
+    return places

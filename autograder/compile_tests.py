@@ -28,13 +28,14 @@ from typing import Any
 
 import nbformat
 
-from autograder.notebook_meta import is_skipped_cell, is_solution_cell, is_test_cell, manual_questions, nbgrader_meta
+from autograder.notebook_meta import (
+    is_skipped_cell, is_solution_cell, is_test_cell, manual_questions, nbgrader_meta, question_titles)
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 HIDDEN_CASE = "### HIDDEN CASE"  # inside the hidden region: starts one more hidden case (a share of the points)
 _BUILTINS = set(dir(builtins))
-BUNDLE_FORMAT = 2  # 2: the manifest carries the release's locked cells
+BUNDLE_FORMAT = 3  # 2: the manifest carries the release's locked cells; 3: the questions' titles
 
 
 class CompileError(ValueError):
@@ -92,6 +93,7 @@ class Manifest:
     # and every grade_id in the notebook's order (where a locked cell the submission lacks goes back in).
     locked_cells: list[dict[str, str]] = field(default_factory=list)
     cell_order: list[str] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)  # grade_id -> the notebook's heading above it (feedback)
     bundle_format: int = 1  # bundles of an older format are compiled again (autograder.build.bundle_is_fresh)
 
     @property
@@ -320,6 +322,7 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
         manual_questions=_manual_questions(nb.cells, path.name),
         locked_cells=locked_cells(nb.cells),
         cell_order=[str(nbgrader_meta(c)["grade_id"]) for c in nb.cells if nbgrader_meta(c).get("grade_id")],
+        titles=question_titles(nb.cells),
         bundle_format=BUNDLE_FORMAT,
     )
     return manifest, files

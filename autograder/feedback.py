@@ -60,13 +60,22 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _cells_text(cells: dict[str, list[int]]) -> str:
+def _cells_text(cells: dict[str, Any]) -> str:
+    """Where the question's answer and test are in the student's notebook, as Jupyter shows it (headings)."""
+    where = cells.get("where")
+    if where is None:  # a record written before cells were named by their headings
+        where = {part: [f"cell {c}" for c in cells.get(part, [])] for part in ("answers", "test")}
     parts = []
-    if cells.get("answers"):
-        parts.append("your answer: cell " + ", ".join(str(c) for c in cells["answers"]))
-    if cells.get("test"):
-        parts.append("its tests: cell " + ", ".join(str(c) for c in cells["test"]))
+    if where.get("answers"):
+        parts.append("your answer: " + "; ".join(where["answers"]))
+    if where.get("test"):
+        parts.append("its test: " + "; ".join(where["test"]))
     return "; ".join(parts) or "no cell of your notebook defines what this question reads"
+
+
+def question_title(record: dict[str, Any], grade_id: str) -> str:
+    """The question as the notebook titles it ("Q1 (code, 4 points)"), else its id."""
+    return str((record.get("titles") or {}).get(grade_id) or grade_id)
 
 
 def _case_rows(cases: list[dict[str, Any]]) -> str:
@@ -84,27 +93,41 @@ def _case_rows(cases: list[dict[str, Any]]) -> str:
     return "<ul class='cases'>" + "".join(rows) + "</ul>"
 
 
+def _heading(record: dict[str, Any], grade_id: str) -> str:
+    title = question_title(record, grade_id)
+    return _e(title) + ("" if title == grade_id else f" <span class='qid'>{_e(grade_id)}</span>")
+
+
 def _question_section(grade_id: str, record: dict[str, Any]) -> str:
     score, points = record["scores"].get(grade_id, 0.0), record["max_scores"][grade_id]
     cases = record.get("cases", {}).get(grade_id)
     cells = record.get("cells", {}).get(grade_id, {})
     body = _case_rows(cases) if cases else f"<p>Not graded: {_e(record['status'])} (see above).</p>"
     full = "full" if score >= points else ("part" if score > 0 else "none")
-    return (f"<section class='question'><h3>{_e(grade_id)} <span class='score {full}'>{_num(score)} / {_num(points)}</span></h3>"
+    return (f"<section class='question'><h3>{_heading(record, grade_id)} <span class='score {full}'>{_num(score)} / {_num(points)}</span></h3>"
             f"<p class='cells'>About {_e(_cells_text(cells))}.</p>{body}</section>")
 
 
-def _manual_section(total: Any) -> str:
+def _questions(record: dict[str, Any]) -> str:
+    """One section per question; a notebook none of whose tests ran gets one sentence and a plain list."""
+    if record.get("cases"):
+        return "".join(_question_section(q, record) for q in record["max_scores"])
+    rows = "".join(f"<li>{_heading(record, q)}: 0 / {_num(p)}</li>" for q, p in record["max_scores"].items())
+    return (f"<p>No question was graded ({_e(record['status'])}: "
+            f"{_e(STATUS_EXPLAINED.get(record['status'], 'see the notes above'))})</p><ul>{rows}</ul>")
+
+
+def _manual_section(total: Any, record: dict[str, Any]) -> str:
     if not total.manual_max:
         return ""
     items = []
     for grade_id, points in total.manual_max.items():
         if grade_id in total.manual:
             comment = total.comments.get(grade_id, "")
-            items.append(f"<li><b>{_e(grade_id)}</b>: {_num(total.manual[grade_id])} / {_num(points)}"
+            items.append(f"<li><b>{_heading(record, grade_id)}</b>: {_num(total.manual[grade_id])} / {_num(points)}"
                          + (f"<pre>{_e(comment)}</pre>" if comment else "") + "</li>")
         else:
-            items.append(f"<li><b>{_e(grade_id)}</b>: awaiting a grade (out of {_num(points)}); "
+            items.append(f"<li><b>{_heading(record, grade_id)}</b>: awaiting a grade (out of {_num(points)}); "
                          "an instructor reads this answer.</li>")
     return "<section><h2>Questions graded by a person</h2><ul>" + "".join(items) + "</ul></section>"
 
@@ -128,7 +151,7 @@ ul.cases{list-style:none;padding-left:0;margin:.3em 0} ul.cases li{margin:.3em 0
 .tag{display:inline-block;min-width:2.8em;text-align:center;font-size:.8em;font-weight:600;border-radius:3px;padding:0 .3em}
 .tag.pass{background:#2b8a3e;color:#fff} .tag.fail{background:#c92a2a;color:#fff}
 pre{white-space:pre-wrap;word-break:break-word;background:#f8f8f8;border-left:3px solid #c92a2a;padding:.4em .7em;margin:.3em 0}
-table.legend td{padding:.2em .6em;vertical-align:top} .status{font-weight:600}
+span.qid{color:#888;font-weight:400;font-size:.8em} table.legend td{padding:.2em .6em;vertical-align:top} .status{font-weight:600}
 """
 
 
@@ -143,7 +166,7 @@ def feedback_html(record: dict[str, Any], out_dir: Path | None = None) -> str:
         title = record["assignment"]
     status = record["status"]
     notes = "".join(f"<li>{_e(m)}</li>" for m in record.get("messages", []))
-    questions = "".join(_question_section(q, record) for q in record["max_scores"])
+    questions = _questions(record)
     legend = "".join(f"<tr><td class='status'>{_e(s)}</td><td>{_e(t)}</td></tr>" for s, t in STATUS_EXPLAINED.items())
     final_box = ""
     if total.manual_max or total.lateness.penalty_percent:
@@ -165,10 +188,12 @@ def feedback_html(record: dict[str, Any], out_dir: Path | None = None) -> str:
 <p>{_e(total.lateness.describe())}</p>
 {('<h2>Notes from the grader</h2><ul>' + notes + '</ul>') if notes else ''}
 <h2>Questions</h2>
-<p>Cell numbers count every cell of your notebook from the top, Markdown cells included.
-Each question's points are split between its visible test (the one you can run yourself) and its hidden test.</p>
+<p>The hidden tests carry the points: they try your answer on inputs you have not seen. The visible test
+(the one in your notebook) carries none; it is there for you to check your work before handing it in.
+Cells are named by the heading above them; where a note above says "cell N", N counts every cell of your
+notebook from the top, Markdown cells included.</p>
 {questions}
-{_manual_section(total)}
+{_manual_section(total, record)}
 <h2>What the statuses mean</h2>
 <table class="legend">{legend}</table>
 </body></html>

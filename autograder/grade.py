@@ -111,6 +111,7 @@ class Outcome:
     seconds: float = 0.0
     cells: dict[str, Any] = field(default_factory=dict)  # question -> cells of the notebook (feedback)
     manual: dict[str, Any] = field(default_factory=dict)  # manual question -> points, the student's answer
+    titles: dict[str, str] = field(default_factory=dict)  # question -> the release's heading above it (feedback)
 
     @property
     def score(self) -> float:

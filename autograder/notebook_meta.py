@@ -65,3 +65,36 @@ def manual_answers(cells: list[Any], grade_ids: list[str]) -> dict[str, str]:
             text = source if isinstance(source, str) else "".join(source)
             answers[grade_id] = text if len(text) <= MAX_ANSWER_CHARS else text[:MAX_ANSWER_CHARS] + "\n[... cut]"
     return answers
+
+
+def _source(cell: Any) -> str:
+    source = cell.get("source", "")
+    return source if isinstance(source, str) else "".join(source)
+
+
+def heading_of(cell: Any) -> str | None:
+    """The last Markdown heading of a cell that is not an answer (``### Q1 (code, 4 points)`` -> its text)."""
+    if cell.get("cell_type") != "markdown" or is_solution_cell(cell):
+        return None
+    found = None
+    for line in _source(cell).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            text = stripped.lstrip("#").strip()
+            found = text or found
+    return found
+
+
+def question_titles(cells: list[Any]) -> dict[str, str]:
+    """``{grade_id: the Markdown heading just before its graded cell}`` (``"Q1 (code, 4 points)"``).
+
+    What the student sees in the notebook above each question; the feedback page names questions by it.
+    """
+    titles: dict[str, str] = {}
+    last: str | None = None
+    for cell in cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("grade") and meta.get("grade_id") and last:
+            titles.setdefault(str(meta["grade_id"]), last[:200])
+        last = heading_of(cell) or last
+    return titles

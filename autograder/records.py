@@ -43,6 +43,7 @@ def make_record(outcome: Outcome, fingerprint: str) -> dict[str, Any]:
         # for the feedback page and the manual questions (autograder.feedback, autograder.manual)
         "cases": case_results(outcome.results),
         "cells": getattr(outcome, "cells", {}),
+        "titles": getattr(outcome, "titles", {}),  # grade_id -> the notebook's heading (the release's, not the student's)
         "manual": getattr(outcome, "manual", {}),
         "submitted_at": None,  # set by the batch (autograder.late)
     })
