@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import multiprocessing
 import os
@@ -39,7 +41,7 @@ from autograder.gradebook import summary_line, table, write_gradebook
 from autograder.intake import IntakeError, find_submissions
 from autograder.late import load_extensions, submission_times, unmatched_extensions
 from autograder.manual import MANUAL_GRADES, read_manual_grades, write_grading_sheets
-from autograder.out_folder import INCOMPLETE_NAME, SHARD_NAME, atomic_write_text
+from autograder.out_folder import HANDED_IN_NAME, INCOMPLETE_NAME, SHARD_NAME, atomic_write_text
 from autograder.records import load_records, make_record, save_record
 from autograder.results_json import write_results
 from autograder.roster import apply_roster, load_roster, unknown_names
@@ -110,6 +112,22 @@ def _crash_record(submission: Submission, bundle: Bundle, error: BaseException) 
     return record
 
 
+def keep_handed_in_as(out_dir: Path, aliases: dict[str, str]) -> None:
+    """DIR/handed_in_as.csv: the id each roster login had in the download (its LMS user or participant number),
+    for the LMS exports (autograder.export); rows of earlier runs are kept, this run's replace theirs."""
+    path = out_dir / HANDED_IN_NAME
+    known: dict[str, str] = {}
+    if path.is_file():
+        with path.open(newline="", encoding="utf-8") as handle:
+            known = {r["login"]: r["handed_in_as"] for r in csv.DictReader(handle) if r.get("login")}
+    known.update({login: handed for handed, login in aliases.items()})
+    if known:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerows([["login", "handed_in_as"], *sorted(known.items())])
+        atomic_write_text(path, buffer.getvalue())
+
+
 def grade_batch(
     assignment: Assignment,
     folder: Path,
@@ -148,6 +166,7 @@ def grade_batch(
         intake.submissions, aliases = apply_roster(class_roster, intake.submissions, echo)
         intake.marked_late = {aliases.get(s, s) for s in intake.marked_late}
         echo(f"roster: {len(class_roster.students)} student(s) in {class_roster.source}")
+        keep_handed_in_as(out_dir, aliases)
     submissions = intake.submissions
     if shard is not None:
         submissions = shard.select(submissions)

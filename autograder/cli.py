@@ -92,9 +92,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from autograder.export import export
+    from autograder.roster import load_roster
 
+    warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
     path, rows = export(Path(args.dir), args.format, Path(args.out) if args.out else None,
-                        Path(args.nbgrader_db) if args.nbgrader_db else None)
+                        Path(args.nbgrader_db) if args.nbgrader_db else None,
+                        roster=load_roster(Path(args.roster) if args.roster else None),
+                        canvas_assignment_id=args.canvas_assignment_id, warn=warn)
     awaiting = sum(bool(t.awaiting) for t in rows)
     if awaiting:
         print(f"warning: {awaiting} student(s) have manual questions awaiting a grade; their totals lack those points",
@@ -164,7 +168,12 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="totals in the columns an LMS imports (Canvas, Moodle) or a plain CSV")
     e.add_argument("dir", help="an `mdl grade --out` folder")
-    e.add_argument("--format", required=True, choices=["canvas", "moodle", "csv"])
+    e.add_argument("--format", required=True, choices=["canvas", "moodle", "moodle-worksheet", "csv"],
+                   help="canvas: gradebook import; moodle: gradebook CSV import (by roster ids); moodle-worksheet: "
+                        "the assignment's offline grading worksheet (a Moodle download's participant numbers)")
+    e.add_argument("--roster", help="the course roster (default: roster.csv beside grading_config.py, if any)")
+    e.add_argument("--canvas-assignment-id", help="Canvas's id of the assignment (the number in its URL): the column "
+                   "becomes 'Title (id)' (default: canvas_id in grading_config's Assignment)")
     e.add_argument("--out", help="file to write (default DIR/export-<format>.csv)")
     e.add_argument("--nbgrader-db", help="also read manual grades from nbgrader's gradebook.db")
     e.set_defaults(func=cmd_export)
