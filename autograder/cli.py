@@ -77,8 +77,12 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from autograder.validate import validate
 
-    reports = [validate(a) for a in _assignments(args.assignments)]
-    return 0 if all(r.ok for r in reports) else 1
+    reports = [validate(a, generated=not args.no_generated, jobs=args.jobs) for a in _assignments(args.assignments)]
+    failed = [r for r in reports if not r.ok]
+    if len(reports) > 1:
+        print(f"\nmdl validate: {len(reports) - len(failed)} of {len(reports)} assignment(s) ok"
+              + (f"; FAILED: {', '.join(r.assignment for r in failed)}" if failed else ""))
+    return 0 if not failed else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -190,8 +194,12 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--submissions", help="the submissions folder, so formgrader can show each notebook")
     f.set_defaults(func=cmd_formgrader)
 
-    v = sub.add_parser("validate", help="source earns full marks, untouched release earns zero")
+    v = sub.add_parser("validate", help="source earns full marks, untouched release and generated wrong students "
+                                            "zero, generated correct forms full marks")
     v.add_argument("assignments", nargs="*")
+    v.add_argument("--no-generated", action="store_true", help="only the source and the release (the quick check)")
+    v.add_argument("--jobs", "-j", type=_at_least_one, default=None,
+                   help="generated students graded in parallel (default: 2, or 1 on one core)")
     v.set_defaults(func=cmd_validate)
     return p
 

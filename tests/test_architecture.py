@@ -23,13 +23,13 @@ MAX_LINES = 600
 
 # Lowest first. A module imports only modules of lower layers (and the student package, grading_config).
 LAYERS = [
-    ["out_folder", "notebook_meta", "gpu", "late"],
+    ["out_folder", "notebook_meta", "gpu", "late", "answer_forms"],
     ["safe_text", "sandbox", "compile_tests", "manual"],
-    ["bridge", "build", "cell_map"],
+    ["bridge", "build", "cell_map", "generated_students"],
     ["scoring"],
     ["grade"],
-    ["intake", "records", "validate"],
-    ["totals", "results_json", "gradescope"],
+    ["intake", "records", "recording"],
+    ["totals", "results_json", "gradescope", "validate"],
     ["feedback", "gradebook", "export", "roster"],
     ["class_report", "batch"],
     ["cli"],
