@@ -142,6 +142,12 @@ def gpu_limits(limits: SandboxLimits) -> SandboxLimits:
 
 PATHS = Paths()
 
+# Where students install the student package from: the repository `mdl student-package` writes
+# (student/ and the releases only; the course repository, with source/, stays private). Every
+# release that `mdl student-package` publishes gets it in place of the token {{STUDENT_PACKAGE_URL}}
+# (and of the older placeholders git+https://github.com/<org>/<course>#subdirectory=student).
+STUDENT_PACKAGE_URL = "git+https://github.com/<org>/<course>-student#subdirectory=student"
+
 
 @dataclass(frozen=True)
 class LatePolicy:

@@ -111,6 +111,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_student_package(args: argparse.Namespace) -> int:
+    from autograder.student_package import student_package
+
+    written = student_package(Path(args.out), args.url)
+    url = args.url or grading_config.STUDENT_PACKAGE_URL
+    print(f"wheel: {written['wheel']}\nrepository to publish (student/, release/, README.md): {written['repo']}\n"
+          f"install URL in every release: {url}")
+    if "<org>" in url:
+        print("warning: the install URL is still a placeholder: set STUDENT_PACKAGE_URL in grading_config.py "
+              "(or pass --url)", file=sys.stderr)
+    return 0
+
+
 def cmd_gradescope(args: argparse.Namespace) -> int:
     from autograder.gradescope import write_zip
 
@@ -181,6 +194,13 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="file to write (default DIR/export-<format>.csv)")
     e.add_argument("--nbgrader-db", help="also read manual grades from nbgrader's gradebook.db")
     e.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("student-package", help="what students get, apart from the private course repository: "
+                                               "a wheel of student/ and a repository of student/ and the releases")
+    sp.add_argument("--out", required=True, help="folder for dist/ (the wheel) and repo/ (to publish)")
+    sp.add_argument("--url", help="the install URL filled into every release (default: STUDENT_PACKAGE_URL in "
+                                  "grading_config.py)")
+    sp.set_defaults(func=cmd_student_package)
 
     gs = sub.add_parser("gradescope", help="write a Gradescope autograder zip for one assignment")
     gs.add_argument("assignment")

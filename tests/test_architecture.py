@@ -31,7 +31,7 @@ LAYERS = [
     ["intake", "records", "recording"],
     ["totals", "results_json", "gradescope", "validate"],
     ["feedback", "gradebook", "export", "roster"],
-    ["class_report", "batch"],
+    ["class_report", "batch", "student_package"],
     ["cli"],
     ["__main__"],
 ]
