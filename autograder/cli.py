@@ -144,8 +144,12 @@ def cmd_formgrader(args: argparse.Namespace) -> int:
     notebooks = {s.student: s.path for s in find_submissions(Path(args.submissions), a).submissions} if args.submissions else {}
     db = sync_to_nbgrader(a.id, a.notebook, records, grading_config.PATHS.source / a.id / a.notebook,
                           Path(args.course), notebooks)
-    print(f"{len(records)} submission(s) written to nbgrader's gradebook {db}; start formgrader in {args.course}, "
-          f"then `mdl export {args.dir} --nbgrader-db {db}`")
+    from autograder.totals import remember_nbgrader_db
+
+    remembered = remember_nbgrader_db(Path(args.dir), db)
+    print(f"{len(records)} submission(s) written to nbgrader's gradebook {db} (remembered in {remembered}: "
+          f"`mdl report {args.dir}` and `mdl export {args.dir}` read its manual grades).\n"
+          f"Start formgrader: cd {args.course} && jupyter lab  (then Nbgrader > Formgrader > Manual Grading)")
     return 0
 
 

@@ -17,11 +17,12 @@ RESULTS_NAME = "results.json"  # DIR/<student>/: Gradescope's schema
 FEEDBACK_NAME = "feedback.html"  # DIR/<student>/: what the student reads
 INCOMPLETE_NAME = "INCOMPLETE"  # next to grades.csv while a run has not finished (interrupted, killed)
 SHARD_NAME = "shard.json"  # which shard of which assignment an --out folder holds (read by mdl merge)
+NBGRADER_DB_NAME = "nbgrader_db.txt"  # the nbgrader gradebook mdl formgrader wrote to (read by report, export)
 HANDED_IN_NAME = "handed_in_as.csv"  # login -> the id the download gave (doejane_1234), for the LMS exports
 
 # Names a student id must never take: the grader's own files next to the student folders.
 RESERVED_NAMES = {GRADES_NAME, INCOMPLETE_NAME.casefold(), SHARD_NAME, "manual_grades.csv", "extensions.csv",
-                  "index.html", "report", "manual", HANDED_IN_NAME, FEEDBACK_NAME, RESULTS_NAME, RECORD_NAME}
+                  "index.html", "report", "manual", HANDED_IN_NAME, NBGRADER_DB_NAME, FEEDBACK_NAME, RESULTS_NAME, RECORD_NAME}
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from autograder.late import Lateness, assess_record, format_time, load_extensions
 from autograder.manual import MANUAL_GRADES, manual_points, read_manual_grades
+from autograder.out_folder import NBGRADER_DB_NAME, atomic_write_text
 from autograder.records import load_records
 from grading_config import LATE
 
@@ -50,9 +51,29 @@ class Total:
         return round(self.raw * (1 - self.lateness.penalty_percent / 100), 6)
 
 
+def remember_nbgrader_db(out_dir: Path, db: Path) -> Path:
+    """DIR/nbgrader_db.txt: the gradebook mdl formgrader wrote to, so report and export read it without --nbgrader-db."""
+    path = out_dir / NBGRADER_DB_NAME
+    atomic_write_text(path, str(Path(db).resolve()) + "\n")
+    return path
+
+
+def remembered_nbgrader_db(out_dir: Path) -> Path | None:
+    """The gradebook DIR/nbgrader_db.txt names; one that is gone is a ValueError (never grades silently 'awaiting')."""
+    path = out_dir / NBGRADER_DB_NAME
+    if not path.is_file():
+        return None
+    db = Path(path.read_text(encoding="utf-8").strip())
+    if not db.is_file():
+        raise ValueError(f"{path} names nbgrader's gradebook {db}, which is not there: run `mdl formgrader` again, "
+                         f"pass --nbgrader-db, or delete {path.name} to use manual_grades.csv alone")
+    return db
+
+
 @dataclass
 class ManualSources:
-    """Where manual grades come from: DIR/manual_grades.csv, and nbgrader's gradebook if given."""
+    """Where manual grades come from: DIR/manual_grades.csv, and nbgrader's gradebook: the one given, else the
+    one DIR/nbgrader_db.txt remembers (written by mdl formgrader)."""
 
     out_dir: Path
     nbgrader_db: Path | None = None
@@ -62,6 +83,8 @@ class ManualSources:
         if not points:
             return {}
         grades = read_manual_grades(self.out_dir / MANUAL_GRADES, points)
+        if self.nbgrader_db is None:
+            self.nbgrader_db = remembered_nbgrader_db(self.out_dir)
         if self.nbgrader_db is not None:
             from autograder.manual import read_nbgrader_manual
             import grading_config

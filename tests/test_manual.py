@@ -238,3 +238,25 @@ def test_formgrader_gets_notebooks_whose_stored_outputs_and_cells_run_nothing(tm
     scripts = " ".join(re.findall(r"(?is)<script\b.*?</script>", page))
     assert "PWNED" not in scripts
     assert not re.search(r"(?i)\bon\w+\s*=\s*[\"']?[^\"'>]*PWNED", page) and "javascript:document" not in page
+
+
+def test_the_nbgrader_gradebook_is_remembered_so_report_and_export_need_no_option(tmp_path):
+    """Issue 26, item 5: without --nbgrader-db every time, formgrader's grades went back to 'awaiting'."""
+    from autograder.manual import _gradebook
+    from autograder.totals import remember_nbgrader_db
+
+    out, course = tmp_path / "out", tmp_path / "nbgrader-course"
+    records = [_record("ana", 2.0)]
+    for record in records:
+        keep_record(record, out)
+    db = sync_to_nbgrader("toy", "toy.ipynb", records, FIXTURE, course)
+    with _gradebook(db) as gb:
+        manual = gb.find_grade("q2_explain", "toy", "toy", "ana")
+        manual.manual_score, manual.needs_manual_grade = 3.0, False
+        gb.db.commit()
+    assert totals(records, out)[0].awaiting == ["q2_explain"]  # nothing remembered yet
+    remember_nbgrader_db(out, db)
+    assert totals(records, out)[0].final == 5.0 and totals(records, out)[0].awaiting == []
+    db.rename(db.with_name("moved.db"))  # a gradebook that is gone stops the run, naming it
+    with pytest.raises(ValueError, match="nbgrader_db.txt names nbgrader's gradebook .*gradebook.db, which is not there"):
+        totals(records, out)
