@@ -27,11 +27,11 @@ def _assignments(ids: list[str]) -> list[grading_config.Assignment]:
 def cmd_build(args: argparse.Namespace) -> int:
     from autograder.build import build
 
-    results = build(args.assignments or None, check=args.check)
+    results = build(args.assignments or None, check=args.check, lang=args.lang)
     for r in results:
         questions = len(r.manifest.questions)
         verb = "is up to date" if args.check else "written"
-        print(f"{r.assignment}: release {r.release.relative_to(grading_config.ROOT)} {verb}; "
+        print(f"{r.assignment} ({r.lang}): release {r.release.relative_to(grading_config.ROOT)} {verb}; "
               f"{questions} questions, {r.manifest.max_score:g} points compiled to build/{r.assignment}/tests/")
     return 0
 
@@ -160,6 +160,9 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="write release/ with nbgrader and compile the tests into build/")
     b.add_argument("assignments", nargs="*", help="assignment ids (default: all in grading_config.py)")
     b.add_argument("--check", action="store_true", help="fail if the committed release/ is not what the build writes")
+    b.add_argument("--lang", choices=list(grading_config.LANGUAGES),
+                   help="build one edition (en: release/<a>/, es: release/<a>/es/); default: every edition "
+                        "the source notebook has")
     b.set_defaults(func=cmd_build)
 
     g = sub.add_parser("grade", help="grade a folder of submissions")
@@ -172,12 +175,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--shard", help="grade only shard i of n (i/n), for CI matrices")
     g.add_argument("--profile", choices=["cpu", "gpu"], help="capstone training profile (default: cpu)")
     g.add_argument("--student", help="regrade only this student (its id in grades.csv); every other row is kept")
+    g.add_argument("--roster", help="the course roster (login,name,email,canvas_id,...; default: roster.csv beside "
+                                    "grading_config.py, if any): ids by login, a missing row per non-submitter")
     g.set_defaults(func=cmd_grade)
 
     m = sub.add_parser("merge", help="join shard outputs into one gradebook")
     m.add_argument("assignment")
-    g.add_argument("--roster", help="the course roster (login,name,email,canvas_id,...; default: roster.csv beside "
-                                    "grading_config.py, if any): ids by login, a missing row per non-submitter")
     m.add_argument("shards", nargs="+", help="the shards' --out folders")
     m.add_argument("--out", required=True)
     m.set_defaults(func=cmd_merge)

@@ -28,6 +28,7 @@ from typing import Any
 
 import nbformat
 
+from autograder.notebook_meta import SOURCE_LANGUAGE, edition
 from autograder.notebook_meta import (
     is_skipped_cell, is_solution_cell, is_test_cell, manual_questions, nbgrader_meta, question_titles)
 
@@ -293,7 +294,8 @@ def render_test_file(question: Question, source_name: str) -> str:
 def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str, str]]:
     """Compile every test cell of a source notebook: the manifest and {file name: source}."""
     raw = path.read_bytes()
-    nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    # the English edition: a translated twin repeats its cell's grade_id, and every edition shares the tests
+    nb = edition(nbformat.reads(raw.decode("utf-8"), as_version=4), SOURCE_LANGUAGE)
     notebook_imports: dict[str, str] = {}
     notebook_names: set[str] = set()
     for index, cell in enumerate(nb.cells):

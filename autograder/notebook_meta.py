@@ -6,6 +6,8 @@ The one place that reads nbgrader's cell metadata; below ``build``, ``compile_te
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Any
 
 SKIP_TAG = "skip-when-grading"  # cells students run for themselves (long training jobs, plots)
@@ -98,3 +100,58 @@ def question_titles(cells: list[Any]) -> dict[str, str]:
             titles.setdefault(str(meta["grade_id"]), last[:200])
         last = heading_of(cell) or last
     return titles
+
+
+# Language editions. One source notebook carries both languages, each release one: a Markdown cell
+# tagged ``lang:en`` or ``lang:es`` (cell metadata "tags") belongs to that edition only; untagged
+# cells (all code, tests, points, grade ids and shared Markdown) belong to every edition, so a
+# submission of either edition grades the same. A translated twin of a locked cell repeats its grade_id.
+# English is released at ``release/<a>/<a>.ipynb`` (where it always was), another edition at
+# ``release/<a>/<lang>/<a>.ipynb``.
+
+SOURCE_LANGUAGE = "en"
+TAG_PREFIX = "lang:"
+
+
+def lang_tag(lang: str) -> str:
+    return TAG_PREFIX + lang
+
+
+def cell_language(cell: Any) -> str | None:
+    """The edition a cell belongs to (``None``: shared by every edition)."""
+    tags = cell.get("metadata", {}).get("tags", []) or []
+    langs = [t[len(TAG_PREFIX):] for t in tags if isinstance(t, str) and t.startswith(TAG_PREFIX)]
+    return langs[0] if langs else None
+
+
+def languages_of(nb: Any) -> set[str]:
+    """The editions a source notebook has: English always, others where it has cells tagged for them."""
+    return {SOURCE_LANGUAGE} | {lang for cell in nb.cells if (lang := cell_language(cell))}
+
+
+def edition(nb: Any, lang: str) -> Any:
+    """The notebook a student of ``lang`` reads: the shared cells and those tagged ``lang:<lang>``
+    (their language tag dropped, so that both editions' shared cells are identical)."""
+    out = copy.deepcopy(nb)
+    kept = []
+    for cell in out.cells:
+        cell_lang = cell_language(cell)
+        if cell_lang not in (None, lang):
+            continue
+        tags = [t for t in cell.get("metadata", {}).get("tags", []) if not str(t).startswith(TAG_PREFIX)]
+        if "tags" in cell.get("metadata", {}):
+            if tags:
+                cell.metadata["tags"] = tags
+            else:
+                del cell.metadata["tags"]
+        kept.append(cell)
+    out.cells = kept
+    if lang != SOURCE_LANGUAGE:  # the grader answers a submission of this edition in its language
+        out.metadata["language_edition"] = lang
+    return out
+
+
+def release_dir(release_root: Path, assignment_id: str, lang: str) -> Path:
+    """Where an edition is released: English in release/<a>/, another language in release/<a>/<lang>/."""
+    base = release_root / assignment_id
+    return base if lang == SOURCE_LANGUAGE else base / lang
