@@ -12,7 +12,7 @@ export HF_DATASETS_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
 export HF_HUB_DISABLE_TELEMETRY=1
 
-.PHONY: install sandbox browser build demo test test-fast solutions-html clean
+.PHONY: i18n install sandbox browser build demo test test-fast solutions-html clean
 
 # torch, transformers and TRL come with the student package's capstone extra; CI's grading jobs of
 # the other assignments install without them (make install STUDENT_EXTRAS=).
@@ -26,7 +26,12 @@ $(VENV)/.installed: pyproject.toml student/pyproject.toml
 	  echo "error: install python3.11 or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e './student$(STUDENT_EXTRAS)' -e '.[test]'
+	$(MAKE) --no-print-directory i18n
 	touch $@
+
+# The messages' catalogs: .po files (reviewed by people, committed) compiled to .mo (not committed).
+i18n:
+	$(BIN)/pybabel compile --statistics -D mdl_student -d student/mdl_student/locale
 
 # bubblewrap gives the student's kernel a private file system and no network.
 # Installed here when we may (root with apt); otherwise the grader says loudly what it cannot guarantee.

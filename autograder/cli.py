@@ -24,6 +24,14 @@ def _assignments(ids: list[str]) -> list[grading_config.Assignment]:
     return [grading_config.assignment(i) for i in ids] if ids else list(grading_config.ASSIGNMENTS)
 
 
+def _use_language(args: argparse.Namespace) -> None:
+    """The run's language (--lang, else MDL_LANG, else grading_config.LANGUAGE), for the checks' messages
+    here and in the sandboxed kernel, which reads MDL_LANG."""
+    import os
+
+    os.environ["MDL_LANG"] = getattr(args, "lang", None) or os.environ.get("MDL_LANG") or grading_config.LANGUAGE
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from autograder.build import build
 
@@ -39,6 +47,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     from autograder.batch import GradingInterrupted, Shard, grade_batch
 
+    _use_language(args)
     if args.profile:
         import os
 
@@ -177,6 +186,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--student", help="regrade only this student (its id in grades.csv); every other row is kept")
     g.add_argument("--roster", help="the course roster (login,name,email,canvas_id,...; default: roster.csv beside "
                                     "grading_config.py, if any): ids by login, a missing row per non-submitter")
+    g.add_argument("--lang", choices=list(grading_config.LANGUAGES),
+                   help="language of the checks' messages (default: MDL_LANG, else grading_config.LANGUAGE); "
+                        "with --force to regrade submissions graded in another language")
     g.set_defaults(func=cmd_grade)
 
     m = sub.add_parser("merge", help="join shard outputs into one gradebook")

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from grading_config import LIMITS, PATHS, SandboxLimits
+from mdl_student.i18n import current_language
 
 from autograder.sandbox.isolation_probe import STUDENT_PACKAGE_ROOT, isolation, kernel_python
 
@@ -167,4 +168,5 @@ def _kernel_env(home: str) -> dict[str, str]:
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "MDL_LANG": current_language(),  # the checks' messages in the grading run's language (mdl grade --lang)
     }

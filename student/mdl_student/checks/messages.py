@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from mdl_student.i18n import _
+
 
 class CheckFailure(AssertionError):
     """An answer failed a check; the message says what to fix."""
@@ -32,7 +34,8 @@ class UnreadableAnswer:
     """
 
     def __init__(self, name: str, reason: str) -> None:
-        object.__setattr__(self, "_mdl_unreadable", f"`{name}` could not be read by the grader: {reason}")
+        object.__setattr__(self, "_mdl_unreadable",
+                           _("`{name}` could not be read by the grader: {reason}").format(name=name, reason=reason))
 
     def __repr__(self) -> str:
         return f"<unreadable answer: {object.__getattribute__(self, '_mdl_unreadable')}>"
@@ -134,7 +137,7 @@ def _fmt_number(v: Any) -> str:
 def _coarse(err: float) -> str:
     """A relative error rounded to one significant digit (safe to conceal)."""
     if not math.isfinite(err):
-        return "large"
+        return _("large")
     return f"~{err:.0e}"
 
 
@@ -156,7 +159,7 @@ def _value_hint(a: np.ndarray, e: np.ndarray) -> str:
             return ""
         if a.ndim == 2 and a.shape[0] == a.shape[1] > 1 and np.allclose(a, e.T) \
                 and not np.allclose(a, e):
-            return "it equals the transpose of the expected value"
+            return _("it equals the transpose of the expected value")
         nonzero = np.abs(e) > 0
         if not nonzero.any() or not np.array_equal(nonzero, np.abs(a) > 0):
             return ""
@@ -164,8 +167,8 @@ def _value_hint(a: np.ndarray, e: np.ndarray) -> str:
         r = ratio.flat[0]
         if np.allclose(ratio, r, rtol=1e-6, atol=0) and not np.isclose(r, 1):
             if np.isclose(r, -1):
-                return "it is the negative of the expected value (a sign error?)"
-            return f"it is about {_fmt_ratio(float(r))} times the expected value"
+                return _("it is the negative of the expected value (a sign error?)")
+            return _("it is about {ratio} times the expected value").format(ratio=_fmt_ratio(float(r)))
     return ""
 
 
@@ -173,37 +176,38 @@ def _value_hint(a: np.ndarray, e: np.ndarray) -> str:
 
 
 def _fmt_shape(shape: tuple[Any, ...]) -> str:
-    return "() (a single number)" if shape == () else str(tuple(shape))
+    return _("() (a single number)") if shape == () else str(tuple(shape))
 
 
 def _shape_hint(got: tuple[int, ...], want: tuple[int, ...]) -> str:
     """A short diagnosis of the usual shape slips."""
     if want == () and got != ():
         if math.prod(got) == 1:
-            return ("an array with one element where a single number was expected "
-                    "(use float(...) or .item())")
-        return "an array where a single number was expected"
+            return _("an array with one element where a single number was expected "
+                     "(use float(...) or .item())")
+        return _("an array where a single number was expected")
     if got == () and want != ():
-        return "a single number where an array was expected"
+        return _("a single number where an array was expected")
     if len(got) == 2 and len(want) == 2 and got == want[::-1]:
-        return "did you transpose?"
+        return _("did you transpose?")
     if len(want) == 1 and got == (want[0], 1):
-        return "a column vector where a flat vector was expected (use .ravel() or .reshape(-1))"
+        return _("a column vector where a flat vector was expected (use .ravel() or .reshape(-1))")
     if len(want) == 1 and got == (1, want[0]):
-        return "a row vector where a flat vector was expected (use .ravel() or .reshape(-1))"
+        return _("a row vector where a flat vector was expected (use .ravel() or .reshape(-1))")
     if len(got) == 1 and want == (got[0], 1):
-        return "a flat vector where a column vector was expected (use .reshape(-1, 1))"
+        return _("a flat vector where a column vector was expected (use .reshape(-1, 1))")
     if len(got) == 1 and want == (1, got[0]):
-        return "a flat vector where a row vector was expected (use .reshape(1, -1))"
+        return _("a flat vector where a row vector was expected (use .reshape(1, -1))")
     if math.prod(got) == math.prod(want):
-        return ("the right number of elements in a different arrangement "
-                "(check reshape, axis order or a missing transpose)")
+        return _("the right number of elements in a different arrangement "
+                 "(check reshape, axis order or a missing transpose)")
     if len(got) != len(want):
-        return f"{len(got)} dimension(s) where {len(want)} were expected"
+        return _("{got} dimension(s) where {want} were expected").format(got=len(got), want=len(want))
     return ""
 
 
 def _shape_message(name: str, got: tuple[int, ...], want: tuple[int, ...]) -> str:
     hint = _shape_hint(got, want)
-    return (f"{name} has shape {_fmt_shape(got)}, but the expected shape is "
-            f"{_fmt_shape(want)}" + (f": {hint}" if hint else ""))
+    message = _("{name} has shape {got}, but the expected shape is {want}").format(
+        name=name, got=_fmt_shape(got), want=_fmt_shape(want))
+    return message + (": " + hint if hint else "")

@@ -1,0 +1,86 @@
+"""Messages in the student's language (issue 22): every student-facing message is in the Spanish catalog,
+and a Spanish message interpolates exactly the values of its English original."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+import mdl_student.i18n as i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "student" / "mdl_student"
+CATALOG = PACKAGE / "locale" / "es" / "LC_MESSAGES" / "mdl_student.po"
+
+
+def _extracted() -> set[str]:
+    """The msgids Babel extracts from the student package, as `pybabel extract -F babel.cfg` does."""
+    found = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+            str(PACKAGE), method_map=[("**.py", "python")], keywords={"_": None, "ngettext": (1, 2)}):
+        found.update([message] if isinstance(message, str) else [m for m in message if m])
+    return found
+
+
+def _catalog():
+    with CATALOG.open("rb") as fp:
+        return read_po(fp, locale="es")
+
+
+def _fields(text: str) -> list[str]:
+    return sorted(name for _, name, _, _ in string.Formatter().parse(text) if name is not None)
+
+
+def test_every_message_has_a_reviewed_spanish_translation():
+    catalog = _catalog()
+    extracted = _extracted()
+    assert len(extracted) >= 15  # the extraction finds the package's messages at all
+    missing = sorted(m for m in extracted if not catalog.get(m) or not catalog.get(m).string)
+    fuzzy = sorted(m for m in extracted if catalog.get(m) and catalog.get(m).fuzzy)
+    assert not missing, f"messages without a Spanish translation in {CATALOG.name}: {missing}"
+    assert not fuzzy, f"fuzzy (unreviewed) translations: {fuzzy}"
+
+
+def test_a_spanish_message_shows_no_value_its_english_original_does_not():
+    """What a hidden test may show is decided in English; its translation interpolates the same names."""
+    for message in _catalog():
+        if message.id and message.string:
+            assert _fields(message.string) == _fields(message.id), message.id
+            assert not re.search(r"%\(?\w*\)?[sdrf]", message.string.replace("%%", "")), message.id
+
+
+def test_the_checks_speak_the_language_of_mdl_lang(monkeypatch):
+    from mdl_student.checks.messages import _shape_message
+
+    monkeypatch.delenv("MDL_LANG", raising=False)
+    english = _shape_message("y_example", (2, 1), (2,))
+    monkeypatch.setenv("MDL_LANG", "es")
+    spanish = _shape_message("y_example", (2, 1), (2,))
+    assert english.startswith("y_example has shape (2, 1), but the expected shape is (2,): a column vector")
+    assert spanish.startswith("y_example tiene forma (2, 1), pero la forma esperada es (2,): un vector columna")
+    monkeypatch.setenv("MDL_LANG", "es_CO.UTF-8")
+    assert i18n.current_language() == "es"
+    monkeypatch.setenv("MDL_LANG", "fr")
+    assert _shape_message("y_example", (2, 1), (2,)) == english  # a language the course lacks: English
+
+
+def test_without_a_compiled_catalog_the_po_is_compiled_with_babel(tmp_path):
+    folder = tmp_path / "es" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "mdl_student.po").write_bytes(CATALOG.read_bytes())
+    compiled = i18n.translations("es", locale_dir=tmp_path)
+    assert compiled.gettext("did you transpose?") == "¿lo transpuso?"
+
+
+def test_the_kernel_gets_the_runs_language(monkeypatch):
+    from autograder.sandbox.bubblewrap import _kernel_env
+
+    monkeypatch.setenv("MDL_LANG", "es")
+    assert _kernel_env("/tmp/home")["MDL_LANG"] == "es"
+    monkeypatch.delenv("MDL_LANG")
+    assert _kernel_env("/tmp/home")["MDL_LANG"] == "en"
