@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from autograder.math_html import answer_html
 from autograder.notebook_meta import is_manual_cell, is_test_cell, nbgrader_meta
 
 MANUAL_GRADES = "manual_grades.csv"
@@ -102,10 +103,11 @@ def write_grading_sheets(records: list[dict[str, Any]], out_dir: Path) -> list[P
                 writer.writerow([record["student"], grade_id, "", ""])
         sheet.write_text(buffer.getvalue(), encoding="utf-8")
         written.append(sheet)
+    models = model_answers(records[0]["assignment"])
     for grade_id, points in questions.items():
         page = out_dir / MANUAL_PAGES / f"{grade_id}.html"
         page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text(_answers_page(grade_id, points, records), encoding="utf-8")
+        page.write_text(_answers_page(grade_id, points, records, models.get(grade_id)), encoding="utf-8")
         written.append(page)
     return written
 
@@ -119,23 +121,65 @@ def manual_points(records: list[dict[str, Any]]) -> dict[str, float]:
     return points
 
 
-def _answers_page(grade_id: str, points: float, records: list[dict[str, Any]]) -> str:
-    """Every student's answer to one manual question, escaped (it is untrusted text)."""
+_RUBRIC = re.compile(r"^\s*\**\s*Rubric\b", re.I | re.M)  # a marked part of the model answer: "**Rubric (2 points).** ..."
+
+
+def model_answers(assignment_id: str) -> dict[str, tuple[str, str]]:
+    """``{grade_id: (model answer, rubric)}`` of the source notebook's manual questions (the instructor's side).
+
+    The model answer is the cell's solution region; the rubric is the cell's ``rubric`` metadata, or the part of
+    the solution from a paragraph that starts with "Rubric" (``**Rubric (2 points).** ...``)."""
+    import nbformat
+
+    import grading_config
+
+    try:
+        assignment = grading_config.assignment(assignment_id)
+        nb = nbformat.read(grading_config.PATHS.source / assignment.id / assignment.notebook, as_version=4)
+    except (KeyError, OSError, ValueError):  # a toy or removed assignment: the page shows the answers alone
+        return {}
+    found = {}
+    for cell in nb.cells:
+        if not is_manual_cell(cell):
+            continue
+        text = cell.source
+        if "### BEGIN SOLUTION" in text:
+            text = text.split("### BEGIN SOLUTION", 1)[1].split("### END SOLUTION", 1)[0]
+        rubric = str(cell.metadata.get("rubric") or "")
+        marked = _RUBRIC.search(text)
+        if marked and not rubric:
+            text, rubric = text[:marked.start()], text[marked.start():]
+        found[nbgrader_meta(cell)["grade_id"]] = (text.strip(), rubric.strip())
+    return found
+
+
+PAGE_STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}.answer{white-space:pre-wrap;"
+              "background:#f6f6f6;padding:.8em;border-radius:4px}.model{background:#eef6ee}.rubric{background:#fff6e0}"
+              "math[display=block]{margin:.4em 0}")
+
+
+def _answers_page(grade_id: str, points: float, records: list[dict[str, Any]],
+                  model: tuple[str, str] | None = None) -> str:
+    """Every student's answer to one manual question, escaped (it is untrusted text), with its LaTeX as MathML,
+    after the model answer and the rubric."""
     rows = []
     for record in sorted(records, key=lambda r: r["student"]):
         answer = (record.get("manual") or {}).get(grade_id, {}).get("answer", "")
-        body = html.escape(answer) if answer.strip() else "<em>no answer</em>"
-        rows.append(f"<section><h2>{html.escape(record['student'])}</h2><pre>{body}</pre></section>")
+        body = answer_html(answer) if answer.strip() else "<em>no answer</em>"
+        rows.append(f"<section><h2>{html.escape(record['student'])}</h2><div class='answer'>{body}</div></section>")
+    reference = ""
+    if model:
+        reference = (f"<h2>Model answer</h2><div class='answer model'>{answer_html(model[0])}</div>"
+                     + (f"<h2>Rubric</h2><div class='answer rubric'>{answer_html(model[1])}</div>" if model[1] else ""))
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>{html.escape(grade_id)}: answers</title>"
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{white-space:pre-wrap;"
-        "background:#f6f6f6;padding:.8em;border-radius:4px}</style></head><body>"
+        f"<title>{html.escape(grade_id)}: answers</title><style>{PAGE_STYLE}</style></head><body>"
         f"<h1>{html.escape(grade_id)} ({points:g} points): every answer</h1>"
         f"<p>Grade them in <code>{MANUAL_GRADES}</code> (student,grade_id,score,comment), then run "
-        "<code>mdl report</code> to refresh the gradebook and the feedback pages.</p>"
-        + "".join(rows) + "</body></html>\n"
+        "<code>mdl report</code> to refresh the gradebook and the feedback pages. Formulas are drawn by the "
+        "browser (MathML, converted by the grader; no script runs here).</p>"
+        + reference + "<h2>Answers</h2>" + "".join(rows) + "</body></html>\n"
     )
 
 

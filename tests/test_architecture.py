@@ -23,7 +23,7 @@ MAX_LINES = 600
 
 # Lowest first. A module imports only modules of lower layers (and the student package, grading_config).
 LAYERS = [
-    ["out_folder", "notebook_meta", "gpu", "late", "answer_forms"],
+    ["out_folder", "notebook_meta", "gpu", "late", "answer_forms", "math_html"],
     ["safe_text", "sandbox", "compile_tests", "manual"],
     ["bridge", "build", "cell_map", "generated_students"],
     ["scoring"],
@@ -31,7 +31,7 @@ LAYERS = [
     ["intake", "records", "recording"],
     ["totals", "results_json", "gradescope", "validate"],
     ["feedback", "gradebook", "export", "roster"],
-    ["class_report", "batch", "student_package"],
+    ["class_report", "batch", "student_package", "feedback_export"],
     ["cli"],
     ["__main__"],
 ]

@@ -260,3 +260,29 @@ def test_the_nbgrader_gradebook_is_remembered_so_report_and_export_need_no_optio
     db.rename(db.with_name("moved.db"))  # a gradebook that is gone stops the run, naming it
     with pytest.raises(ValueError, match="nbgrader_db.txt names nbgrader's gradebook .*gradebook.db, which is not there"):
         totals(records, out)
+
+
+def test_the_manual_page_draws_latex_as_mathml_and_shows_the_model_answer_and_the_rubric(tmp_path):
+    """Issue 26, item 5: the page showed LaTeX raw (its CSP blocks MathJax) and no model answer."""
+    from autograder.manual import write_grading_sheets
+
+    answer = ("Since $\\mathbf P^2 = \\mathbf P$, it is a projection.\n$$\\frac{a}{b}$$\n"
+              "$\\href{javascript:alert(1)}{x}$ and $\\text{<script>alert(2)</script>}$ and $\\notacommand{$")
+    record = {**_record("ana", 2.0), "assignment": "a1",
+              "manual": {"q9_projection_proof": {"points": 2.0, "answer": answer}}}
+    write_grading_sheets([record], tmp_path)
+    page = (tmp_path / "manual" / "q9_projection_proof.html").read_text()
+    student = page.split("<h2>Answers</h2>")[1]
+    assert student.count("<math") == 4 and "<mfrac>" in student and "$$" not in student
+    assert "<script" not in page and "javascript:" not in page and "href" not in page
+    assert "default-src 'none'" in page
+    model = page.split("<h2>Model answer</h2>")[1].split("<h2>Answers</h2>")[0]
+    assert "<math" in model and "invertible" in model  # A1's Q9 solution, from the source notebook
+
+
+def test_a_rubric_paragraph_of_the_solution_is_shown_apart_from_the_model_answer():
+    from autograder.manual import model_answers
+
+    models = model_answers("a3")
+    model, rubric = models["q4_sigmoid_with_cross_entropy"]
+    assert rubric.startswith("**Rubric (2 points).**") and "Rubric" not in model and model
