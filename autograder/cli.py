@@ -120,6 +120,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from autograder.feedback_export import feedback_export
+    from autograder.roster import load_roster
+
+    path, count = feedback_export(Path(args.dir), args.format, load_roster(Path(args.roster) if args.roster else None),
+                                  warn=lambda line: print(line, file=sys.stderr))
+    print(f"{count} student(s) for {args.format}: {path}")
+    return 0
+
+
 def cmd_student_package(args: argparse.Namespace) -> int:
     from autograder.student_package import student_package
 
@@ -213,6 +223,13 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="file to write (default DIR/export-<format>.csv)")
     e.add_argument("--nbgrader-db", help="also read manual grades from nbgrader's gradebook.db")
     e.set_defaults(func=cmd_export)
+
+    fe = sub.add_parser("feedback-export", help="the feedback pages laid out for the LMS's bulk feedback upload "
+                                                 "(Moodle, Canvas) or a script for Classroom repositories")
+    fe.add_argument("dir", help="an `mdl grade --out` folder")
+    fe.add_argument("--format", required=True, choices=["canvas", "moodle", "classroom"])
+    fe.add_argument("--roster", help="the course roster (default: roster.csv beside grading_config.py, if any)")
+    fe.set_defaults(func=cmd_feedback_export)
 
     sp = sub.add_parser("student-package", help="what students get, apart from the private course repository: "
                                                "a wheel of student/ and a repository of student/ and the releases")
