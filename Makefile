@@ -32,6 +32,7 @@ $(VENV)/.installed: pyproject.toml student/pyproject.toml
 # The messages' catalogs: .po files (reviewed by people, committed) compiled to .mo (not committed).
 i18n:
 	$(BIN)/pybabel compile --statistics -D mdl_student -d student/mdl_student/locale
+	$(BIN)/pybabel compile --statistics -D mdl -d autograder/locale
 
 # bubblewrap gives the student's kernel a private file system and no network.
 # Installed here when we may (root with apt); otherwise the grader says loudly what it cannot guarantee.
@@ -71,6 +72,7 @@ demo: install sandbox
 	    $(MDL) report graded/$$a || exit 1; \
 	  fi; done
 	@for f in canvas moodle csv; do $(MDL) export graded/a1 --format $$f || exit 1; done
+	sh scripts/demo_lms_roundtrip.sh $(MDL)
 	@echo; echo "feedback pages: graded/<a>/<student>/feedback.html; class reports: graded/<a>/report/index.html"
 
 test: install sandbox browser

@@ -97,6 +97,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from autograder.class_report import write_report
 
+    _use_language(args)
     index, summary = write_report(Path(args.dir), Path(args.nbgrader_db) if args.nbgrader_db else None)
     print(f"{summary.students} student(s), mean {summary.mean:g}, median {summary.median:g} of "
           f"{sum(q.points for q in summary.questions):g} autograded; report: {index}")
@@ -210,6 +211,8 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="class report (DIR/report/index.html); refresh grades.csv and feedback pages")
     r.add_argument("dir", help="an `mdl grade --out` folder")
     r.add_argument("--nbgrader-db", help="also read manual grades from nbgrader's gradebook.db (see mdl formgrader)")
+    r.add_argument("--lang", choices=list(grading_config.LANGUAGES),
+                   help="language of the feedback pages (default: MDL_LANG, else grading_config.LANGUAGE)")
     r.set_defaults(func=cmd_report)
 
     e = sub.add_parser("export", help="totals in the columns an LMS imports (Canvas, Moodle) or a plain CSV")

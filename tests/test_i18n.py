@@ -13,22 +13,31 @@ from babel.messages.pofile import read_po
 
 import mdl_student.i18n as i18n
 
+from autograder.records import NEUTRAL_HIDDEN_FAILED, NEUTRAL_HIDDEN_PASSED
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "student" / "mdl_student"
 CATALOG = PACKAGE / "locale" / "es" / "LC_MESSAGES" / "mdl_student.po"
+# The two catalogs: the student package's (checks) and the grader's (feedback page, statuses), with what
+# each must hold beyond what Babel extracts (messages stored as constants below the page that shows them).
+CATALOGS = {
+    "mdl_student": (PACKAGE, CATALOG, set()),
+    "mdl": (ROOT / "autograder", ROOT / "autograder" / "locale" / "es" / "LC_MESSAGES" / "mdl.po",
+            {NEUTRAL_HIDDEN_FAILED, NEUTRAL_HIDDEN_PASSED}),
+}
 
 
-def _extracted() -> set[str]:
-    """The msgids Babel extracts from the student package, as `pybabel extract -F babel.cfg` does."""
+def _extracted(folder: Path) -> set[str]:
+    """The msgids Babel extracts, as `pybabel extract -F babel.cfg -k _ -k N_ -k ngettext:1,2` does."""
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
-            str(PACKAGE), method_map=[("**.py", "python")], keywords={"_": None, "ngettext": (1, 2)}):
+            str(folder), method_map=[("**.py", "python")], keywords={"_": None, "N_": None, "ngettext": (1, 2)}):
         found.update([message] if isinstance(message, str) else [m for m in message if m])
     return found
 
 
-def _catalog():
-    with CATALOG.open("rb") as fp:
+def _catalog(path: Path = CATALOG):
+    with path.open("rb") as fp:
         return read_po(fp, locale="es")
 
 
@@ -36,19 +45,23 @@ def _fields(text: str) -> list[str]:
     return sorted(name for _, name, _, _ in string.Formatter().parse(text) if name is not None)
 
 
-def test_every_message_has_a_reviewed_spanish_translation():
-    catalog = _catalog()
-    extracted = _extracted()
-    assert len(extracted) >= 15  # the extraction finds the package's messages at all
+@pytest.mark.parametrize("domain", CATALOGS)
+def test_every_message_has_a_reviewed_spanish_translation(domain):
+    folder, path, also = CATALOGS[domain]
+    catalog = _catalog(path)
+    extracted = _extracted(folder) | also
+    assert len(extracted) >= 15  # the extraction finds the messages at all
     missing = sorted(m for m in extracted if not catalog.get(m) or not catalog.get(m).string)
     fuzzy = sorted(m for m in extracted if catalog.get(m) and catalog.get(m).fuzzy)
-    assert not missing, f"messages without a Spanish translation in {CATALOG.name}: {missing}"
+    assert not missing, f"messages without a Spanish translation in {path.name}: {missing}"
     assert not fuzzy, f"fuzzy (unreviewed) translations: {fuzzy}"
+    assert not catalog.fuzzy, f"{path.name}'s header is marked fuzzy: pybabel compile would skip it"
 
 
-def test_a_spanish_message_shows_no_value_its_english_original_does_not():
+@pytest.mark.parametrize("domain", CATALOGS)
+def test_a_spanish_message_shows_no_value_its_english_original_does_not(domain):
     """What a hidden test may show is decided in English; its translation interpolates the same names."""
-    for message in _catalog():
+    for message in _catalog(CATALOGS[domain][1]):
         if message.id and message.string:
             assert _fields(message.string) == _fields(message.id), message.id
             assert not re.search(r"%\(?\w*\)?[sdrf]", message.string.replace("%%", "")), message.id
@@ -84,3 +97,19 @@ def test_the_kernel_gets_the_runs_language(monkeypatch):
     assert _kernel_env("/tmp/home")["MDL_LANG"] == "es"
     monkeypatch.delenv("MDL_LANG")
     assert _kernel_env("/tmp/home")["MDL_LANG"] == "en"
+
+
+def test_the_feedback_page_speaks_the_runs_language(monkeypatch):
+    from autograder.feedback import feedback_html
+
+    record = {"assignment": "a1", "student": "<b>ana</b>", "status": "ok", "score": 4.0, "max_score": 6.0,
+              "scores": {"q1_affine": 4.0, "q5_projection": 0.0}, "max_scores": {"q1_affine": 4.0, "q5_projection": 2.0},
+              "cases": {"q1_affine": [{"hidden": True, "passed": True, "message": ""}],
+                        "q5_projection": [{"hidden": True, "passed": False, "message": "at P = [[1, 2]]"}]},
+              "messages": [], "titles": {}, "cells": {}}
+    monkeypatch.setenv("MDL_LANG", "es")
+    page = feedback_html(record)
+    assert '<html lang="es">' in page and "<h2>Preguntas</h2>" in page and "Prueba oculta: fallida." in page
+    assert "Puntaje automático" in page and "Qué significan los estados" in page
+    assert "&lt;b&gt;ana&lt;/b&gt;" in page and "<b>ana</b>" not in page  # the student's name stays escaped
+    assert "P = [[1, 2]]" not in page  # a hidden case's message stays in the instructor's record
