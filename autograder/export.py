@@ -144,7 +144,7 @@ def moodle_worksheet_rows(rows: list[Total], title: str, who: Identities) -> lis
             who.skipped.append(f"{t.student}: no Moodle participant number (only a Moodle download's folder "
                                "names carry it), left out of the worksheet")
             continue
-        name = (student.name if student and student.name else "") or lms[0]
+        name = (student.name if student and student.name else "") or lms[0].replace("_", " ")  # Jane_Roe: Jane Roe
         body.append([f"Participant {number}", name, student.email if student else "", "", t.final, t.max_score,
                      "Yes", "", now, _feedback_line(t)])
     return [header] + body

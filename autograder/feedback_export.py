@@ -115,7 +115,10 @@ def feedback_export(out_dir: Path, fmt: str, roster: Any = None,
             short = short if short and not short.isdigit() else f"student{short}"
             entries[f"{short}_{number}_feedback.html"] = page.read_bytes()
         else:
-            entries[f"{name.replace('/', ' ')}_{number}_assignsubmission_file_/feedback.html"] = page.read_bytes()
+            # Moodle splits the path at underscores and reads the participant from the second part: the name
+            # (Jane_Roe once intake made an id of "Jane Roe") gets its spaces back
+            folder = name.replace("_", " ").replace("/", " ").strip() or "Student"
+            entries[f"{folder}_{number}_assignsubmission_file_/feedback.html"] = page.read_bytes()
     path = out_dir / f"feedback-{fmt}.zip"
     _write_zip(path, entries)
     return path, len(entries)

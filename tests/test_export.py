@@ -170,7 +170,7 @@ def test_a_roster_login_keeps_the_canvas_id_the_download_gave(tmp_path):
 
 
 def test_moodle_worksheet_rows_are_the_downloads_participants(tmp_path):
-    out = _graded_class(tmp_path, ["Jane Roe_871", "John Doe_872", "ana"])
+    out = _graded_class(tmp_path, ["Jane_Roe_871", "John_Doe_872", "ana"])  # intake's ids of Moodle's folders
     lines = []
     rows = _table(export(out, "moodle-worksheet", warn=lines.append)[0].read_text())
     assert list(rows[0]) == list(_table(MOODLE_WORKSHEET)[0])
