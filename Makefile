@@ -72,7 +72,11 @@ demo: install sandbox
 	    $(MDL) report graded/$$a || exit 1; \
 	  fi; done
 	@for f in canvas moodle csv; do $(MDL) export graded/a1 --format $$f || exit 1; done
-	sh scripts/demo_lms_roundtrip.sh $(MDL)
+	@echo; echo "=== a1, edición en español: grading examples/submissions/a1-es (mdl grade --lang es) ==="
+	$(MDL) grade a1 examples/submissions/a1-es --out graded/a1-es --lang es --force
+	$(MDL) report graded/a1-es --lang es
+	@echo; echo "--- graded/a1-es/partial/feedback.html ---"
+	@$(BIN)/python scripts/show_feedback.py graded/a1-es/partial/feedback.html 30
 	sh scripts/demo_lms_roundtrip.sh $(MDL)
 	@echo; echo "feedback pages: graded/<a>/<student>/feedback.html; class reports: graded/<a>/report/index.html"
 
