@@ -12,7 +12,7 @@ from autograder.build import BuildError, check_release_for_leaks, compare_releas
 from autograder.compile_tests import CompileError, compile_notebook, is_test_cell, nbgrader_meta
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ALL = [a for a in ASSIGNMENTS if (PATHS.source / a.id / a.notebook).exists()]
+ALL = list(ASSIGNMENTS)  # every registered one: a missing source fails (tests/test_registered_assignments.py)
 
 
 def _cells(path):
