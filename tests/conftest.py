@@ -36,8 +36,12 @@ class GradedClass:
 
 
 def example_assignments() -> list[str]:
-    """Registered assignments that ship example submissions with expected scores."""
-    return [a.id for a in ASSIGNMENTS if (PATHS.examples / a.id / "expected.json").is_file()]
+    """Every registered assignment: each must ship example submissions with expected scores.
+
+    Taken from the registry, not from the files found, so that a missing `expected.json` fails
+    (tests/test_registered_assignments.py names it) instead of silently dropping the assignment.
+    """
+    return [a.id for a in ASSIGNMENTS]
 
 
 def example_limits(assignment_id: str):

@@ -13,7 +13,7 @@ from autograder.compile_tests import CompileError, compile_notebook
 from autograder.notebook_meta import is_test_cell, nbgrader_meta
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ALL = [a for a in ASSIGNMENTS if (PATHS.source / a.id / a.notebook).exists()]
+ALL = list(ASSIGNMENTS)  # every registered one: a missing source fails (tests/test_registered_assignments.py)
 
 
 def _cells(path):

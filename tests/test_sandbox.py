@@ -176,10 +176,11 @@ def test_file_size_limit_applies_in_the_workdir_and_in_tmp(kernel):
 
 def test_huge_output_is_cut_not_stored(kernel):
     started = time.monotonic()
-    reply = run_ok(kernel, "print('x' * (100 * 2**20))", 30)
+    reply = run_ok(kernel, "print('x' * (100 * 2**20))", 30)  # ok: done within the cell's 30 s
     assert len(reply["output"]) <= FAST.max_output_kb * 1024
     assert reply["output_dropped"] >= 100 * 2**20 - FAST.max_output_kb * 1024
-    assert time.monotonic() - started < 10
+    # A deadline, not a speed goal (benchmarks/bench_guards.py times it): the grader does not hang on it
+    assert time.monotonic() - started < 60
 
 
 def test_an_answer_over_the_bridge_limit_stops_the_kernel_not_the_grader(kernel):
@@ -278,11 +279,16 @@ def test_a_fork_bomb_still_running_when_the_kernel_stops_leaves_no_process():
     kernel.start()
     try:
         uid = kernel.uid
+        before = len(_live_processes_of(uid))  # the kernel's own processes, before any bomb
         try:
             kernel.run_cell(FORK_BOMB_IN_BACKGROUND, 3)
         except (KernelTimeout, KernelDied):
             pass  # starved by its own bomb, the kernel may miss its deadline: it is stopped, which is the point
-        running = len(_live_processes_of(uid))
+        deadline = time.monotonic() + 20
+        while (running := len(_live_processes_of(uid))) < before + 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # otherwise "leaves no process" below would pass with nothing to clean up
+        assert running >= before + 5, f"the fork bomb did not start ({before} processes before it, {running} after)"
     finally:
         kernel.close()
     assert _live_processes_of(uid) == [], f"processes of the sandbox user outlived the kernel ({running} before it stopped)"
