@@ -7,6 +7,9 @@ be given read access to it. This writes what they need and nothing else:
 * ``DIR/repo/``: a repository to publish (public, or shared with the class): ``student/`` (the
   package's source, so ``pip install "mdl-student @ git+https://.../<repo>#subdirectory=student"``
   works), ``release/`` (every assignment's release folder) and a README with the install commands.
+  Each published release gets, after its first cell, a Colab-ready code cell (tagged
+  ``skip-when-grading``, a no-op where the package is importable) that installs the package, and
+  for the capstone PyTorch's CPU build first.
 
 Every release notebook in ``DIR/repo`` gets the course's install URL (``grading_config.STUDENT_PACKAGE_URL``,
 or ``--url``) in place of the token ``{{STUDENT_PACKAGE_URL}}`` and of the older placeholders
@@ -48,11 +51,32 @@ def fill_install_url(text: str, url: str) -> str:
     return text
 
 
-def _filled_notebook(path: Path, url: str) -> str:
+SKIP_TAG = "skip-when-grading"  # autograder.notebook_meta.SKIP_TAG: the grader never runs such a cell
+
+
+def install_cell(url: str, capstone: bool) -> dict:
+    """A code cell that installs what the notebook needs where it is missing (Colab, a fresh Jupyter).
+
+    Tagged skip-when-grading, and a no-op where the package is importable (the grader's sandbox), so a
+    submission that lost the tag costs nothing either."""
+    lines = [f"# Python {PYTHON_VERSIONS}. In Colab, or a Jupyter without the course's student package, this cell",
+             "# installs what the notebook needs (once); where it is installed already, it does nothing.",
+             "import importlib.util", ""]
+    if capstone:
+        lines += ['if importlib.util.find_spec("torch") is None:  # PyTorch\'s CPU build (the default index serves CUDA)',
+                  f"    %pip install -q {CPU_TORCH.removeprefix('pip install ')}"]
+    extra = "[capstone]" if capstone else ""
+    lines += ['if importlib.util.find_spec("mdl_student") is None:', f'    %pip install -q "mdl-student{extra} @ {url}"']
+    return {"cell_type": "code", "execution_count": None, "metadata": {"tags": [SKIP_TAG]}, "outputs": [],
+            "source": "\n".join(lines)}
+
+
+def _filled_notebook(path: Path, url: str, capstone: bool = False) -> str:
     nb = json.loads(path.read_text(encoding="utf-8"))
     for cell in nb.get("cells", []):
         source = cell.get("source", "")
         cell["source"] = fill_install_url(source if isinstance(source, str) else "".join(source), url)
+    nb["cells"].insert(1 if nb.get("cells") else 0, install_cell(url, capstone))
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -121,7 +145,7 @@ def student_package(out: Path, url: str | None = None) -> dict[str, Path]:
             continue
         shutil.copytree(folder, repo / "release" / assignment.id, ignore=IGNORED)
         for notebook in (repo / "release" / assignment.id).rglob("*.ipynb"):
-            atomic_write_text(notebook, _filled_notebook(notebook, url))
+            atomic_write_text(notebook, _filled_notebook(notebook, url, assignment.capstone))
     atomic_write_text(repo / "README.md", readme(url))
     atomic_write_text(repo / ".gitignore", "__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\n")
     _refuse_secrets(repo)

@@ -76,3 +76,21 @@ def test_mdl_student_package_warns_while_the_url_is_a_placeholder(tmp_path, caps
     assert main(["student-package", "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     assert "repository to publish" in captured.out and "still a placeholder" in captured.err
+
+
+def test_each_published_release_has_a_colab_ready_install_cell_the_grader_skips(published):
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from autograder.notebook_meta import is_skipped_cell
+
+    for notebook in (published[1]["repo"] / "release").rglob("*.ipynb"):
+        cell = json.loads(notebook.read_text())["cells"][1]
+        assert cell["cell_type"] == "code" and is_skipped_cell(cell), notebook
+        assert "%pip install -q" in cell["source"] and URL in cell["source"] and "3.11, 3.12 or 3.13" in cell["source"]
+        capstone = notebook.relative_to(published[1]["repo"] / "release").parts[0] == "capstone"
+        assert ("torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in cell["source"]) == capstone
+        # where the package is importable (here, and in the grader's sandbox) the cell installs nothing
+        calls = []
+        namespace = {"get_ipython": lambda: type("Shell", (), {"run_line_magic": lambda self, *a: calls.append(a)})()}
+        exec(TransformerManager().transform_cell(cell["source"]), namespace)
+        assert calls == [], notebook
