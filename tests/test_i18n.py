@@ -113,3 +113,21 @@ def test_the_feedback_page_speaks_the_runs_language(monkeypatch):
     assert "Puntaje automático" in page and "Qué significan los estados" in page
     assert "&lt;b&gt;ana&lt;/b&gt;" in page and "<b>ana</b>" not in page  # the student's name stays escaped
     assert "P = [[1, 2]]" not in page  # a hidden case's message stays in the instructor's record
+
+
+def test_a_hidden_numeric_failure_in_spanish_shows_what_the_english_shows(monkeypatch):
+    import numpy as np
+
+    from mdl_student.checks import CheckFailure, assert_close, concealed
+
+    def said(lang: str) -> str:
+        monkeypatch.setenv("MDL_LANG", lang)
+        with concealed(), pytest.raises(CheckFailure) as failure:
+            assert_close(np.array([1.0, 2.5]), np.array([1.0, 2.2]), name="y_example")
+        return str(failure.value)
+
+    english, spanish = said("en"), said("es")
+    assert english.startswith("y_example differs from the expected value in 1 of 2 elements, first at index (1,)")
+    assert spanish.startswith("y_example difiere del valor esperado en 1 de 2 elementos, el primero en el índice (1,)")
+    assert "2.2" not in spanish and re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", spanish) == \
+        re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", english)  # the same numbers, none more

@@ -17,6 +17,7 @@ import numpy as np
 
 from mdl_student.checks.answers import (
     _KIND_WORDS, _Ragged, _Unusable, _as_array, _expected_array, _is_torch, _student_array)
+from mdl_student.i18n import _
 from mdl_student.checks.messages import (
     CheckFailure, _a, _coarse, _cut, _fail, _fmt_number, _fmt_shape, is_concealed, _shape_message, _short,
     _value_hint)
@@ -241,7 +242,7 @@ def _report_mismatch(a: np.ndarray, e: np.ndarray, bad: np.ndarray, name: str,
     index = tuple(int(i) for i in np.argwhere(bad)[0]) if a.ndim else ()
     av, ev = a[index], e[index]
     count, total = int(bad.sum()), int(bad.size)
-    where = f" at index {index}" if a.ndim else ""
+    where = _(" at index {index}").format(index=index) if a.ndim else ""
     exact = rule == "exact"
 
     def numeric(arr: np.ndarray) -> np.ndarray:
@@ -266,23 +267,27 @@ def _report_mismatch(a: np.ndarray, e: np.ndarray, bad: np.ndarray, name: str,
     e_nan = e.dtype.kind in "fc" and bool(np.isnan(e[index]))
     if is_concealed():
         if a_nan:
-            raise _fail(f"{name} is NaN (not a number){where}")
-        scope = f" in {count} of {total} elements, first" if a.ndim else ""
-        error = "" if not math.isfinite(sym_err) else f" (relative error {_coarse(sym_err)})"
-        raise _fail(f"{name} differs from the expected value{scope}{where}{error}")
+            raise _fail(_("{name} is NaN (not a number){where}").format(name=name, where=where))
+        scope = _(" in {count} of {total} elements, first").format(count=count, total=total) if a.ndim else ""
+        error = "" if not math.isfinite(sym_err) else _(" (relative error {error})").format(error=_coarse(sym_err))
+        raise _fail(_("{name} differs from the expected value{scope}{where}{error}").format(
+            name=name, scope=scope, where=where, error=error))
     if a.ndim == 0:
-        message = f"{name} is {_fmt_number(av)}, but the expected value is {_fmt_number(ev)}"
+        message = _("{name} is {yours}, but the expected value is {expected}").format(
+            name=name, yours=_fmt_number(av), expected=_fmt_number(ev))
     else:
-        message = (f"{name} differs from the expected value in {count} of {total} elements; "
-                   f"first at index {index}: yours {_fmt_number(av)}, expected {_fmt_number(ev)}")
+        message = _("{name} differs from the expected value in {count} of {total} elements; "
+                    "first at index {index}: yours {yours}, expected {expected}").format(
+            name=name, count=count, total=total, index=index, yours=_fmt_number(av), expected=_fmt_number(ev))
     if a_nan and e_nan:
-        message += " (NaN is accepted only where a test passes equal_nan=True)"
+        message += _(" (NaN is accepted only where a test passes equal_nan=True)")
     elif a_nan:
-        message += " (NaN: an invalid operation such as 0/0, log of a negative or inf - inf?)"
+        message += _(" (NaN: an invalid operation such as 0/0, log of a negative or inf - inf?)")
     elif exact:
-        message += " (integers are compared exactly)"
+        message += _(" (integers are compared exactly)")
     elif math.isfinite(max_abs):
-        message += f" (max abs error {max_abs:.3g}, max rel error {max_rel:.3g}; allowed: {rule})"
+        message += _(" (max abs error {abs_error}, max rel error {rel_error}; allowed: {rule})").format(
+            abs_error=f"{max_abs:.3g}", rel_error=f"{max_rel:.3g}", rule=rule)
     hint = "" if exact else _value_hint(a_num, e_num)
     if hint:
         message += f"; {hint}"
