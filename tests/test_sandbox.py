@@ -107,7 +107,9 @@ def test_kernel_sees_no_grading_flags_tokens_or_instructor_paths(monkeypatch):
         run_ok(k, "import os\nenv = dict(os.environ)")
         env = value(k, "env")
     assert "GITHUB_TOKEN" not in env and "MDL_SECRET" not in env
-    assert not [key for key in env if key.startswith("MDL_")]
+    # MDL_LANG alone: the run's language (en or es) for the checks' messages, nothing of the grader's
+    assert not [key for key in env if key.startswith("MDL_") and key != "MDL_LANG"]
+    assert env["MDL_LANG"] in ("en", "es")
     assert "ghp_fake_token_for_the_test" not in json.dumps(env)
     for private in (PATHS.source, PATHS.build):
         assert str(private) not in json.dumps(env)
