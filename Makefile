@@ -12,7 +12,7 @@ export HF_DATASETS_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
 export HF_HUB_DISABLE_TELEMETRY=1
 
-.PHONY: i18n install sandbox browser build demo test test-fast solutions-html clean
+.PHONY: i18n install sandbox browser build demo test test-fast test-pythons solutions-html clean
 
 # torch, transformers and TRL come with the student package's capstone extra; CI's grading jobs of
 # the other assignments install without them (make install STUDENT_EXTRAS=).
@@ -83,7 +83,11 @@ demo: install sandbox
 test: install sandbox browser
 	$(MDL) build --check
 	$(MDL) validate
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not pythons"
+
+# the student package on Python 3.11, 3.12 and 3.13 where those interpreters exist (a venv each: minutes)
+test-pythons: install
+	$(BIN)/python -m pytest -q -m pythons tests/test_student_pythons.py
 
 # the quick loop while editing: everything but the slow marker
 test-fast: install

@@ -65,6 +65,7 @@ def test_the_package_declares_the_versions_it_is_tested_on():
 
 
 @pytest.mark.slow
+@pytest.mark.pythons  # minutes per version: its own step of CI (`make test-pythons`), not part of `make test`
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_student_package_installs_and_passes_the_visible_tests(version, tmp_path):
     python = _interpreter(version)
