@@ -267,6 +267,11 @@ def build(assignment_ids: list[str] | None = None, *, check: bool = False,
         raise BuildError("no source notebook for: " + ", ".join(f"source/{a.id}/{a.notebook}" for a in missing))
     for a in assignments:
         check_source_cells(PATHS.source / a.id / a.notebook)
+    if lang and not assignment_ids:  # `mdl build --lang es`: every assignment that has a Spanish edition
+        assignments = [a for a in assignments
+                       if lang in languages_of(nbformat.read(PATHS.source / a.id / a.notebook, as_version=4))]
+        if not assignments:
+            raise BuildError(f"no source notebook has cells tagged lang:{lang} yet (README, 'The course in Spanish')")
     editions = {a.id: _editions(a, lang) for a in assignments}
     with tempfile.TemporaryDirectory(prefix="mdl-release-") as tmp:
         staged = Path(tmp) / "release"

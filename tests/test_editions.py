@@ -140,3 +140,13 @@ def test_the_spanish_example_submissions_are_the_english_ones_in_the_spanish_edi
     for path in sorted((PATHS.examples / "a1-es").glob("*.ipynb")):
         english = nbformat.read(PATHS.examples / "a1" / path.name, as_version=4)
         assert nbformat.writes(in_edition(english, "a1", "es")) == nbformat.writes(nbformat.read(path, as_version=4))
+
+
+def test_a_language_the_source_lacks_is_a_one_line_error_saying_how_to_add_it(capsys):
+    from autograder.cli import main
+
+    untranslated = next(a.id for a in __import__("grading_config").ASSIGNMENTS if a.id not in TRANSLATED
+                        and (PATHS.source / a.id / a.notebook).exists())
+    assert main(["build", "--lang", "es", "--check", untranslated]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lang:es" in err and f"scripts/add_edition.py {untranslated} es" in err
