@@ -86,6 +86,14 @@ def gradescope_results(outcome: Outcome) -> dict[str, Any]:
     return data
 
 
+def _neutral(passed: bool) -> str:
+    """The neutral sentence in the run's language (MDL_LANG; the grader's catalog, autograder/locale)."""
+    from mdl_student.i18n import current_language, translations
+
+    catalog = translations(current_language(), "mdl", Path(__file__).resolve().parent / "locale")
+    return catalog.gettext(NEUTRAL_HIDDEN_PASSED if passed else NEUTRAL_HIDDEN_FAILED)
+
+
 @contextlib.contextmanager
 def _hidden_messages_neutral(results: Any) -> Iterator[None]:
     """While inside: every hidden case of ``results`` carries the neutral sentence instead of its own message."""
@@ -96,8 +104,7 @@ def _hidden_messages_neutral(results: Any) -> Iterator[None]:
         for test_file in results.results.values():
             test_file.test_case_results = [
                 TestCaseResult(test_case=r.test_case, passed=r.passed,
-                               message=(NEUTRAL_HIDDEN_PASSED if r.passed else NEUTRAL_HIDDEN_FAILED)
-                               if r.test_case.hidden else r.message)
+                               message=_neutral(r.passed) if r.test_case.hidden else r.message)
                 for r in test_file.test_case_results
             ]
         yield

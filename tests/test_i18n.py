@@ -131,3 +131,12 @@ def test_a_hidden_numeric_failure_in_spanish_shows_what_the_english_shows(monkey
     assert spanish.startswith("y_example difiere del valor esperado en 1 de 2 elementos, el primero en el índice (1,)")
     assert "2.2" not in spanish and re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", spanish) == \
         re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", english)  # the same numbers, none more
+
+
+def test_results_json_says_the_neutral_hidden_test_sentence_in_the_runs_language(monkeypatch):
+    from autograder.records import _neutral
+
+    monkeypatch.setenv("MDL_LANG", "es")
+    assert (_neutral(True), _neutral(False).split(".")[0]) == ("Prueba oculta: superada.", "Prueba oculta: fallida")
+    monkeypatch.setenv("MDL_LANG", "en")
+    assert (_neutral(True), _neutral(False)) == (NEUTRAL_HIDDEN_PASSED, NEUTRAL_HIDDEN_FAILED)
