@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mdl_student.i18n import _
 from mdl_student.checks.answers import _Unreadable, _Unusable
 from mdl_student.checks.deadline import _run_with_deadline
 from mdl_student.checks.expressions import (
@@ -214,32 +215,34 @@ def _raise_for_verdict(verdict: dict[str, Any] | None, ended: str, name: str, ti
                       f"pieces of your answer ({verdict['pieces']}), which may change form away from "
                       f"the points")
         where = f" ({verdict['where']})" if verdict and verdict.get("where") else ""
-        raise _fail(f"could not decide whether {name}{where} is equivalent to the expected "
-                    f"answer: {reason}. Try writing your answer in a simpler form.")
+        raise _fail(_("could not decide whether {name}{where} is equivalent to the expected "
+                      "answer: {reason}. Try writing your answer in a simpler form.").format(
+            name=name, where=where, reason=reason))
     kind = verdict.get("kind")
     where = f" ({verdict['where']})" if verdict.get("where") else ""
-    what = "equation" if verdict.get("equation") else "answer"
+    what = _("equation") if verdict.get("equation") else _("answer")
     subject = f"{name}{where}"
     if kind == "point" and not verdict["point"]:  # no symbols: two numbers
-        message = f"{subject} is not equal to the expected {what}: yours is {verdict['got']}"
+        message = _("{subject} is not equal to the expected {what}: yours is {got}").format(
+            subject=subject, what=what, got=verdict["got"])
         if not hidden:
-            message += f", the expected value is {verdict['want']}"
+            message += _(", the expected value is {expected}").format(expected=verdict["want"])
     elif kind == "point":
-        side = " (as lhs - rhs)" if verdict.get("equation") else ""
-        message = (f"{subject} is not equivalent to the expected {what}: at "
-                   f"{verdict['point']} yours{side} gives {verdict['got']}")
+        side = _(" (as lhs - rhs)") if verdict.get("equation") else ""
+        message = _("{subject} is not equivalent to the expected {what}: at {point} yours{side} gives {got}").format(
+            subject=subject, what=what, point=verdict["point"], side=side, got=verdict["got"])
         if not hidden:
-            message += f", the expected one {verdict['want']}"
+            message += _(", the expected one {expected}").format(expected=verdict["want"])
             if verdict.get("hint"):
                 message += f"; {verdict['hint']}"
     elif kind == "algebra":
-        message = f"{subject} is not equivalent to the expected {what}"
+        message = _("{subject} is not equivalent to the expected {what}").format(subject=subject, what=what)
         if verdict.get("difference") and not hidden:
-            message += f": the difference simplifies to {verdict['difference']}"
+            message += _(": the difference simplifies to {difference}").format(difference=verdict["difference"])
         elif verdict.get("difference"):
-            message += ": the difference simplifies to a nonzero constant"
+            message += _(": the difference simplifies to a nonzero constant")
         else:
-            message += ": the algebra shows that they differ"
+            message += _(": the algebra shows that they differ")
     elif kind == "set-extra":
         message = (f"{name} contains {verdict['element']}, which is not equivalent to "
                    f"any element of the expected set")
@@ -254,10 +257,9 @@ def _raise_for_verdict(verdict: dict[str, Any] | None, ended: str, name: str, ti
                    f"by their form)")
     floats = sorted(answer.atoms(sp.Float), key=str) if hasattr(answer, "atoms") else []
     if floats:
-        message += (f". Your answer contains the decimal number {float(floats[0]):.10g}: "
-                    f"symbolic answers "
-                    f"should be exact (write 1/3 or Rational(1, 3), not 0.333)")
+        message += _(". Your answer contains the decimal number {number}: symbolic answers "
+                     "should be exact (write 1/3 or Rational(1, 3), not 0.333)").format(number=f"{float(floats[0]):.10g}")
     if extra and not hidden:
-        message += (f". Note that {name} uses {', '.join(extra)}, which the expected answer "
-                    f"does not (a typo in a symbol name?)")
+        message += _(". Note that {name} uses {symbols}, which the expected answer "
+                     "does not (a typo in a symbol name?)").format(name=name, symbols=", ".join(extra))
     raise _fail(message)
