@@ -85,10 +85,12 @@ def batch(tmp_path_factory):
 
 
 def feedback(batch, name: str) -> str:
-    """Everything the student is told: the record's messages and the results.json text."""
+    """Everything the grader says about a submission: the record's messages, results.json, and each test case's
+    own message (a hidden case's is the instructor's: results.json and feedback.html give a neutral sentence)."""
     record = batch.records[name]
     results = (batch.out / name / "results.json").read_text()
-    return "\n".join(record["messages"]) + "\n" + results
+    cases = [case["message"] for question in record["cases"].values() for case in question]
+    return "\n".join(record["messages"] + cases) + "\n" + results
 
 
 @pytest.mark.parametrize("name", sorted([*EXPECTED, *GENERATED]))
