@@ -282,6 +282,40 @@ def lookup_expression(solution: Any, points: list[dict[str, Any]]) -> Any:
     return _sympy_map(solution, entry) if _is_sympy(solution) else zeros(solution)
 
 
+def interpolation(solution: Any, points: list[dict[str, Any]]) -> Any:
+    """One formula, without pieces, that equals `solution` at each of `points` (by symbol name): a polynomial.
+
+    The memoriser of a symbolic answer whose visible test refuses pieces (Piecewise, Max, ...): in a
+    linear form t of the symbols that separates the points, the Lagrange polynomial through the
+    visible values (a constant for one point).
+    """
+    import sympy as sp
+
+    def entry(expr: Any) -> Any:
+        symbols = sorted((s for s in getattr(expr, "free_symbols", ()) if isinstance(s, sp.Symbol)), key=lambda s: s.name)
+        usable = [p for p in points if symbols and all(s.name in p for s in symbols)]
+        if not usable:
+            return sp.Integer(0)
+        t = sum((sp.Integer(c) * s for c, s in zip((1, 3, 7, 13, 29, 53, 101, 211, 401, 809), symbols)), sp.Integer(0)) \
+            if len(symbols) <= 10 else symbols[0]
+        knots: dict[Any, Any] = {}
+        for point in usable:
+            named = {s: sp.sympify(point[s.name]) for s in symbols}
+            knots.setdefault(t.xreplace(named), expr.xreplace(named))
+        formula = sp.Integer(0)
+        for tk, value in knots.items():
+            term = value
+            for tj in knots:
+                if tj != tk:
+                    term = term * (t - tj) / (tk - tj)
+            formula += term
+        return formula
+
+    if isinstance(solution, sp.MatrixBase):
+        return solution.applyfunc(entry)
+    return _sympy_map(solution, entry) if _is_sympy(solution) else zeros(solution)
+
+
 # --------------------------------------------------------------------------- right forms
 
 
@@ -435,16 +469,19 @@ def _generated_function(name: str, original: Any, how: dict[str, Any], namespace
         if form == "input":
             entry["changed"] = True
             return args[0] if args else next(iter(kwargs.values()), None)
+        inputs_changed = False
         if cast_inputs:  # a float32 student computes from float32 inputs (numpy and Python floats; tensors as given)
-            args = tuple(float32(a) if not _is_torch(a) else a for a in args)
-            kwargs = {k: float32(v) if not _is_torch(v) else v for k, v in kwargs.items()}
+            cast = (tuple(float32(a) if not _is_torch(a) else a for a in args),
+                    {k: float32(v) if not _is_torch(v) else v for k, v in kwargs.items()})
+            inputs_changed = not same(cast, (args, kwargs))
+            args, kwargs = cast
         result = original(*args, **kwargs)
         try:
             made = transform(result, how.get("point")) if form == "constant" else transform(result)
         except Exception as error:  # the form cannot handle this result: said in the table's notes
             entry["error"] = f"{type(error).__name__}: {error}"[:300]
             raise
-        entry["changed"] = entry["changed"] or cast_inputs or not same(made, result)
+        entry["changed"] = entry["changed"] or inputs_changed or not same(made, result)
         return made
 
     functools.update_wrapper(student, original)

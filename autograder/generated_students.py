@@ -67,7 +67,7 @@ class Answer:
     calls: list[list[Any]] = field(default_factory=list)  # a function: [args, kwargs, result] of the visible calls, encoded
     points: list[dict[str, Any]] = field(default_factory=list)  # where the visible tests evaluated it (by symbol name)
     memoriser: Any = None  # a value: what the memoriser writes, encoded
-    memorised_as: str = ""  # which candidate that is: zeros, ones, scaled, lookup or solution
+    memorised_as: str = ""  # which candidate that is (autograder.recording.CANDIDATES)
 
 
 @dataclass
@@ -120,9 +120,10 @@ class Recording:
 
 
 def _decoded(payload: Any) -> Any:
+    """A recorded payload as the kernel sees it (the grader's own functions among a call's arguments included)."""
     from mdl_student.codec import decode_value
 
-    return decode_value(payload)
+    return decode_value(payload, allow_functions=True, namespace={})
 
 
 def _changes(kind: Kind, answer: Answer) -> bool | None:
@@ -180,8 +181,8 @@ def applies_before_grading(kind: Kind, question: QuestionAnswers, recording: Rec
     answers = [recording.answers[n] for n in question.names if n in recording.answers]
     if not answers:
         return False
-    if kind.form == "memoriser":
-        return True
+    if kind.form == "memoriser":  # copies what it can; an answer it cannot make (a class) would stay right
+        return all(a.kind != "other" for a in answers)
     if kind.needs == "function" and not any(a.kind == "function" for a in answers):
         return False
     if kind.needs == "symbolic" and not any(_is_symbolic(a) or (a.kind == "function" and not a.calls) for a in answers):
@@ -194,12 +195,12 @@ def applies_before_grading(kind: Kind, question: QuestionAnswers, recording: Rec
 
 def applies_after_grading(kind: Kind, question: QuestionAnswers, report: dict[str, Any]) -> tuple[bool, str]:
     """Whether `kind` applied to `question`, from what the generated answers reported while it was graded; and why not."""
-    if kind.form == "memoriser":
-        return True, ""
     entries = {n: report.get(n, {}) for n in question.names}
     errors = [f"{n}: {e['error']}" for n, e in entries.items() if e.get("error")]
     if errors:
         return False, "could not be made (" + "; ".join(errors) + ")"
+    if kind.form == "memoriser":
+        return True, ""
     changed = [bool(e.get("changed")) for e in entries.values()]
     if kind.wrong:
         still_right = [n for n, e in entries.items() if not e.get("changed") and ("calls" not in e or e["calls"])]

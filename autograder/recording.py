@@ -15,6 +15,7 @@ The source is the instructor's, trusted: its visible tests run here, in the grad
 
 from __future__ import annotations
 
+import ast
 import contextlib
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -25,13 +26,16 @@ from grading_config import SandboxLimits
 
 from autograder import answer_forms
 from autograder.bridge import StudentFunction, environment
+from autograder.sandbox import KernelError
 from autograder.compile_tests import python_source, top_level_bindings
 from autograder.generated_students import Answer, QuestionAnswers, Recording, exemptions
 from autograder.grade import Bundle, NotebookRunner, student_cells
 from autograder.notebook_meta import is_solution_cell, is_test_cell, nbgrader_meta
 
 MAX_RECORDED_CHARS = 2_000_000  # a call whose arguments and result take more is not kept (the memoriser misses it)
-CANDIDATES = ("zeros", "ones", "scaled", "lookup", "solution")  # the memoriser's values, least knowledge first
+# The memoriser's values, least knowledge first: shapes only, the solution 1% off, a lookup of the visible points
+# (piecewise), a polynomial through them (one formula), and last the solution, which the visible test then gives away.
+CANDIDATES = ("zeros", "ones", "scaled", "lookup", "polynomial", "solution")
 
 
 class RecordingFunction(StudentFunction):
@@ -60,8 +64,6 @@ def answer_names(nb: nbformat.NotebookNode) -> set[str]:
     names: set[str] = set()
     for cell in nb.cells:
         if cell.cell_type == "code" and is_solution_cell(cell):
-            import ast
-
             names |= top_level_bindings(ast.parse(python_source(cell.source)))[1]
     return names
 
@@ -141,6 +143,22 @@ def evaluation_points(watched: dict[int, str], found: dict[str, list[dict[str, A
                 setattr(owner, attr, original)
 
 
+def plain_functions(kernel: Any, names: list[str]) -> set[str]:
+    """Which of `names` are plain Python functions in the kernel (a generated student can wrap only those:
+    a class, such as A5's `Value`, or another callable object is left alone)."""
+    from mdl_student.codec import CodecError, decode_value
+
+    code = ("import types as _mdl_types\n"
+            f"_mdl_plain = [n for n in {names!r} if isinstance(globals().get(n), _mdl_types.FunctionType)]")
+    try:
+        if not kernel.run_cell(code, 30.0).get("ok"):
+            return set()
+        entry = kernel.lookup(["_mdl_plain"]).get("_mdl_plain", {})
+        return set(decode_value(entry.get("value"))) if entry.get("kind") == "value" else set()
+    except (KernelError, CodecError, TypeError):
+        return set()
+
+
 def _visible_cases(test_path: Path) -> list[Any]:
     from otter.test_files.exception_test import ExceptionTestFile
 
@@ -162,10 +180,10 @@ def _memoriser_value(name: str, value: Any, points: list[dict[str, Any]], cases:
     for candidate in CANDIDATES:
         if candidate == "solution":
             return candidate, value
-        if candidate == "lookup":
+        if candidate in ("lookup", "polynomial"):
             if not points or not answer_forms._is_sympy(value):
                 continue
-            made = answer_forms.lookup_expression(value, points)
+            made = (answer_forms.lookup_expression if candidate == "lookup" else answer_forms.interpolation)(value, points)
         else:
             made = answer_forms.FORMS[candidate](value)
         if answer_forms.same(made, value):
@@ -194,6 +212,9 @@ def record(bundle: Bundle, limits: SandboxLimits, source_path: Path) -> Recordin
     with NotebookRunner(files, 0, limits) as runner:
         runs = runner.run(student_cells(nb, bundle.manifest))
         recording.notes += [f"the source's cell {r.index} failed: {r.error}" for r in runs if not r.ok]
+        kernel = runner.live_kernel()
+        plain = plain_functions(kernel, sorted({p for q in bundle.manifest.questions for p in q["params"]})) \
+            if kernel is not None else set()
         for question in bundle.manifest.questions:
             params = list(question["params"])
             names = [p for p in params if p in written]
@@ -210,7 +231,8 @@ def record(bundle: Bundle, limits: SandboxLimits, source_path: Path) -> Recordin
                 answer = recording.answers.get(name)
                 if answer is None:
                     value = env.get(name)
-                    kind = "function" if isinstance(value, StudentFunction) else "other" if name in problems else "value"
+                    kind = ("function" if name in plain else "other") if isinstance(value, StudentFunction) else \
+                        "other" if name in problems else "value"
                     payload = None
                     if kind == "value":
                         try:

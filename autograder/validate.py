@@ -134,6 +134,10 @@ def _generated_students(bundle: Bundle, limits: SandboxLimits, report: Validatio
                 continue
             row[kind.name] = _cell(kind, question, before[kind.name, question.grade_id], by_kind.get(kind.name))
             cell = row[kind.name]
+            others = [n for n in question.names if recording.answers.get(n) and recording.answers[n].kind == "other"]
+            if cell.earned is None and others and len(others) == len(question.names):
+                cell.why = (f"could not be made ({', '.join(others)}: not a plain function, nor a value the bridge "
+                            f"sends: a class or another object is not generated)")
             if not cell.ok:
                 if kind.form == "memoriser" and not cell.why:
                     cell.why = _what_the_memoriser_copied(question, recording)
@@ -250,13 +254,16 @@ def _what_the_memoriser_copied(question: Any, recording: Recording) -> str:
         if answer is None:
             continue
         if answer.kind == "value" and answer.memorised_as == "solution":
+            tried = ", a lookup of its points, a polynomial through them" if answer.points else ""
             said.append(f"the visible test accepts no value of `{name}` but the solution's (tried: zeros, ones, "
-                        f"1% off{', a lookup of its points' if answer.points else ''}), so a memoriser copies it")
-        elif answer.kind == "value" and answer.memorised_as == "lookup":
-            said.append(f"`{name}` as a lookup of the {len(answer.points)} point(s) the visible test evaluates")
+                        f"1% off{tried}), so a memoriser copies it")
+        elif answer.kind == "value" and answer.memorised_as in ("lookup", "polynomial"):
+            how = "a piecewise lookup" if answer.memorised_as == "lookup" else "a polynomial through"
+            said.append(f"`{name}` as {how} of the {len(answer.points)} point(s) the visible test evaluates")
         elif answer.kind == "function" and answer.calls:
             said.append(f"`{name}` as a lookup of the {len(answer.calls)} call(s) the visible test makes, zeros elsewhere")
-    return "; ".join(said) + ": hidden cases should check fresh inputs, and a value's visible test its form only"
+    return "; ".join(said) + (": " if said else "") + "hidden cases should check fresh inputs, and a value's " \
+        "visible test its form only"
 
 
 def _failure(kind: Kind, grade_id: str, cell: Cell) -> str:
@@ -286,8 +293,11 @@ def table_lines(report: ValidationReport) -> list[str]:
         lines.append("  " + " ".join([f"{question + ' (' + format(row[names[0]].points, 'g') + ')':<{first}}",
                                       *cells[:wrong], "|", *cells[wrong:]]))
     for question, row in report.table.items():
-        lines += [f"  note: {name} on {question} is n/a: {cell.why}" for name, cell in row.items()
-                  if cell.earned is None and cell.why.startswith(("could not be made", "the question says"))]
+        said: dict[str, list[str]] = {}
+        for name, cell in row.items():
+            if cell.earned is None and cell.why.startswith(("could not be made", "the question says")):
+                said.setdefault(cell.why, []).append(name)
+        lines += [f"  note: {question}: {', '.join(names)} n/a: {why}" for why, names in said.items()]
     failures = sum(not c.ok for row in report.table.values() for c in row.values())
     if failures:
         lines.append(f"  {failures} misgraded (FAIL: the question gives points to a wrong student, or refuses a "

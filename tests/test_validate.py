@@ -105,7 +105,7 @@ def test_validate_fails_naming_the_question_when_a_hidden_test_checks_only_the_s
     assert not [p for p in report.problems if p.startswith(("q2_total", "q3_expr"))], report.problems
     assert any(line.startswith("  q1_scale (2)") and "2 FAIL" in line for line in lines), "\n".join(lines)
     assert report.table["q2_total"]["Fraction"].text() == "n/a"  # the question refuses it, and says why
-    assert "  note: Fraction on q2_total is n/a: the question says: the toy asks for a float" in lines
+    assert "  note: q2_total: Fraction, sympy-num n/a: the question says: the toy asks for a float" in lines
     assert report.table["q2_total"]["float32"].text() == "2 ok"
 
 
