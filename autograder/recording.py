@@ -226,6 +226,7 @@ def record(bundle: Bundle, limits: SandboxLimits, source_path: Path) -> Recordin
                 recording.notes.append(f"{entry.grade_id}: the kernel could not run the source")
                 continue
             env, problems = environment(kernel, params)
+            plain_env = dict(env)  # for the memoriser's trials: their calls are not recorded again
             recording.notes += [f"{entry.grade_id}: {p}" for p in problems.values()]
             for name in entry.names:
                 answer = recording.answers.get(name)
@@ -254,7 +255,7 @@ def record(bundle: Bundle, limits: SandboxLimits, source_path: Path) -> Recordin
                 answer = recording.answers[name]
                 if answer.kind != "value":
                     continue
-                chosen, made = _memoriser_value(name, env[name], answer.points, cases, env)
+                chosen, made = _memoriser_value(name, env[name], answer.points, cases, plain_env)
                 if CANDIDATES.index(chosen) >= CANDIDATES.index(answer.memorised_as or "zeros"):
                     answer.memorised_as, answer.memoriser = chosen, encode_value(made)
     return recording
