@@ -631,9 +631,10 @@ def third_round_attacks() -> None:
 
 def hardening_attacks() -> None:
     """Issue 10, items 1-7 and 11: the grader's own process, verdicts, isolation, the size of what is kept."""
-    attack("decode_bomb", lambda: with_cell(DECODE_BOMB, "full", "middle"), status="ok", score=FULL - 4,
+    attack("decode_bomb", lambda: with_cell(DECODE_BOMB, "full", "middle"), status="ok", score=FULL - 2,
            message="", description="det_L's srepr is an Integral of 14 Piecewise (1.6 KB): rebuilt by sympy's "
-           "constructor it folds into 2**14 pieces; it used to hang the whole grader")
+           "constructor it folds into 2**14 pieces; it used to hang the whole grader (it costs q3's det_L case "
+           "only: L_inv, a hidden case of its own, is right)")
     attack("million_empty_lists", lambda: with_cell(MILLION_EMPTY_LISTS), status="ok",
            score=PARTIAL - 2, message="over the limit",
            description="y_example (Q2) arrives as 1.5 million empty lists (20 MB of JSON; 4 million took 1.3 GB "
@@ -663,10 +664,10 @@ def hardening_attacks() -> None:
            "no sample point used to fall; the visible point is below, so only the hidden half is lost")
     attack("exception_quotes_hidden_inputs",
            lambda: _with_answer("n_linear_regions_answer", HIDDEN_INPUTS_IN_EXCEPTIONS), status="ok",
-           score=PARTIAL - 2, message="its message is not shown",
+           score=PARTIAL - 4, message="its message is not shown",
            absent=("SECRET", "PRINTED", "LeakDi"),
-           description="n_linear_regions right on the visible inputs; on hidden ones it prints them and raises an "
-           "exception whose class name and message quote them")
+           description="n_linear_regions right on the visible inputs (which carry no points); on hidden ones it "
+           "prints them and raises an exception whose class name and message quote them")
     attack("keyring_leave_answers", lambda: with_cell(KEYRING_LEAVE, "full"), status="ok", score=FULL,
            message="Function not implemented",
            description="stores its answers in the kernel's user, session and persistent keyrings (they outlive "
