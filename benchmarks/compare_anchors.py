@@ -157,7 +157,13 @@ def _why(output: str) -> str:
 def setup_nbgrader(work: Path) -> Path:
     course = work / "nbgrader_course"
     (course / "source" / "a1").mkdir(parents=True)
-    shutil.copy(PATHS.source / "a1" / "a1.ipynb", course / "source" / "a1" / "a1.ipynb")
+    # the source's English edition, as `mdl build` gives nbgrader (a cell's twin in another language repeats its grade_id)
+    import nbformat
+
+    from autograder.notebook_meta import SOURCE_LANGUAGE, edition
+
+    nb = nbformat.read(PATHS.source / "a1" / "a1.ipynb", as_version=4)
+    nbformat.write(edition(nb, SOURCE_LANGUAGE), course / "source" / "a1" / "a1.ipynb")
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"
