@@ -26,7 +26,7 @@ MAX_LINES = 600
 LAYERS = [
     ["out_folder", "notebook_meta", "gpu", "late", "answer_forms", "math_html"],
     ["safe_text", "sandbox", "compile_tests", "manual"],
-    ["bridge", "build", "cell_map", "generated_students"],
+    ["bridge", "build", "cell_map", "generated_students", "safe_zip"],
     ["scoring"],
     ["grade"],
     ["intake", "records", "recording"],

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from grading_config import LIMITS, PATHS, ROOT, assignment
-from autograder import intake, out_folder, safe_text
+from autograder import out_folder, safe_text, safe_zip
 from autograder.batch import grade_batch
 from autograder.intake import IntakeError, find_submissions
 from autograder.gradebook import grades_csv
@@ -291,14 +291,14 @@ def test_zip_limits_on_count_size_and_notebook_size(tmp_path, monkeypatch):
     assert subs["alice"].status == ""
     assert subs["bob"].status == "invalid-notebook" and "over the notebook size limit" in subs["bob"].note
 
-    monkeypatch.setattr(intake, "MAX_ZIP_MB", 1)
+    monkeypatch.setattr(safe_zip, "MAX_ZIP_MB", 1)
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
         for k in range(3):
             z.writestr(f"s{k}.ipynb", b"{" + b" " * 600_000 + b"}")
     with pytest.raises(IntakeError, match="expands to more than 1 MB"):
         find_submissions(archive, A1)
 
-    monkeypatch.setattr(intake, "MAX_ZIP_ENTRIES", 5)
+    monkeypatch.setattr(safe_zip, "MAX_ZIP_ENTRIES", 5)
     with zipfile.ZipFile(archive, "w") as z:
         for k in range(6):
             z.writestr(f"s{k}.ipynb", NOTEBOOK)
