@@ -151,9 +151,10 @@ def gpu_limits(limits: SandboxLimits) -> SandboxLimits:
 PATHS = Paths()
 
 # Where students install the student package from: the repository `mdl student-package` writes
-# (student/ and the releases only; the course repository, with source/, stays private). Every
-# release that `mdl student-package` publishes gets it in place of the token {{STUDENT_PACKAGE_URL}}
-# (and of the older placeholders git+https://github.com/<org>/<course>#subdirectory=student).
+# (student/ and the releases only; the course repository, with source/, stays private). `mdl build`
+# writes it into every release in place of the token {{STUDENT_PACKAGE_URL}} (and of the older
+# placeholders git+https://github.com/<org>/<course>#subdirectory=student): change it, then
+# `mdl build` and commit release/.
 STUDENT_PACKAGE_URL = "git+https://github.com/<org>/<course>-student#subdirectory=student"
 
 

@@ -27,10 +27,12 @@ from pathlib import Path
 
 import nbformat
 
+import grading_config
 from grading_config import ASSIGNMENTS, LANGUAGES, PATHS, Assignment
 
 from autograder.compile_tests import (
     BUNDLE_FORMAT, END_HIDDEN, BEGIN_HIDDEN, Manifest, python_source, split_hidden, write_bundle)
+from autograder.install_url import fill_notebook
 from autograder.notebook_meta import SOURCE_LANGUAGE, cell_language, edition, languages_of, release_dir
 from autograder.notebook_meta import is_solution_cell, is_test_cell, nbgrader_meta
 
@@ -80,7 +82,7 @@ def generate_releases(assignments: list[Assignment], release_root: Path, lang: s
             shutil.copytree(PATHS.source / a.id, source_root / a.id,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
             nb = nbformat.read(PATHS.source / a.id / a.notebook, as_version=4)
-            nbformat.write(edition(nb, lang), source_root / a.id / a.notebook)
+            nbformat.write(fill_notebook(edition(nb, lang), grading_config.STUDENT_PACKAGE_URL), source_root / a.id / a.notebook)
         api = _nbgrader_api(release_root, Path(db_dir), source_root)
         logging.getLogger("traitlets").setLevel(logging.ERROR)
         for a in assignments:

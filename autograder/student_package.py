@@ -29,11 +29,9 @@ from pathlib import Path
 import grading_config
 from grading_config import ASSIGNMENTS, PATHS, ROOT
 
+from autograder.install_url import TOKEN, fill_install_url, fill_notebook
 from autograder.out_folder import atomic_write_text
 
-TOKEN = "{{STUDENT_PACKAGE_URL}}"
-OLD_PLACEHOLDERS = ("git+https://github.com/<org>/<course>#subdirectory=student",
-                    "git+https://github.com/<org>/<repo>#subdirectory=student")
 PYTHON_VERSIONS = "3.11, 3.12 or 3.13"
 CPU_TORCH = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -42,13 +40,6 @@ IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", 
 
 class PackageError(ValueError):
     """The student package cannot be published as asked (one line)."""
-
-
-def fill_install_url(text: str, url: str) -> str:
-    """The text with the install URL in place of the token and the older placeholders."""
-    for placeholder in (TOKEN, *OLD_PLACEHOLDERS):
-        text = text.replace(placeholder, url)
-    return text
 
 
 SKIP_TAG = "skip-when-grading"  # autograder.notebook_meta.SKIP_TAG: the grader never runs such a cell
@@ -72,10 +63,8 @@ def install_cell(url: str, capstone: bool) -> dict:
 
 
 def _filled_notebook(path: Path, url: str, capstone: bool = False) -> str:
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    for cell in nb.get("cells", []):
-        source = cell.get("source", "")
-        cell["source"] = fill_install_url(source if isinstance(source, str) else "".join(source), url)
+    # A release carries the URL `mdl build` filled in (grading_config's); --url publishes another.
+    nb = fill_notebook(json.loads(path.read_text(encoding="utf-8")), url, also=(grading_config.STUDENT_PACKAGE_URL,))
     nb["cells"].insert(1 if nb.get("cells") else 0, install_cell(url, capstone))
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 

@@ -94,3 +94,24 @@ def test_each_published_release_has_a_colab_ready_install_cell_the_grader_skips(
         namespace = {"get_ipython": lambda: type("Shell", (), {"run_line_magic": lambda self, *a: calls.append(a)})()}
         exec(TransformerManager().transform_cell(cell["source"]), namespace)
         assert calls == [], notebook
+
+
+def test_the_build_fills_the_courses_install_url_into_every_release(tmp_path, monkeypatch):
+    """issue 26: one course setting, filled into every release at build (not only at publishing)."""
+    import grading_config
+    from autograder.build import generate_releases
+
+    monkeypatch.setattr("grading_config.STUDENT_PACKAGE_URL", URL)
+    generate_releases([grading_config.assignment("a1")], tmp_path)
+    text = json.dumps(json.loads((tmp_path / "a1" / "a1.ipynb").read_text())["cells"][0]["source"])
+    assert URL in text and "<org>/<course>#" not in text and TOKEN not in text
+
+
+def test_the_committed_releases_carry_the_configured_url():
+    import grading_config
+
+    for notebook in PATHS.release.rglob("*.ipynb"):
+        text = notebook.read_text()
+        assert TOKEN not in text and "<org>/<course>#" not in text and "<org>/<repo>#" not in text, notebook
+        if "mdl-student @" in text:
+            assert grading_config.STUDENT_PACKAGE_URL in text.replace('\\"', '"'), notebook
