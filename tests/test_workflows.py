@@ -64,11 +64,13 @@ def test_grade_workflow_shards_then_merges_and_uploads_grades_feedback_and_repor
     assert merge["needs"] == "grade"
     text = _steps_text(merge)
     assert "mdl merge" in text and "mdl report" in text and "mdl export" in text
+    assert "mdl feedback-export" in text and "--format classroom" in text  # feedback goes back to students
     uploads = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     names = {s["with"]["name"] for s in uploads}
     assert names == {"grades", "feedback", "report"}
     pack = next(s["run"] for s in merge["steps"] if "ci_artifact.sh pack" in str(s.get("run", "")))
     assert "grades.csv" in pack and "feedback.html" in pack and "/report" in pack
+    assert "feedback-*.zip" in pack and "feedback-classroom" in pack
 
 
 def _uploads(workflow):
