@@ -33,6 +33,8 @@ from typing import Any, Iterable
 import grading_config
 from grading_config import LATE, Assignment, LatePolicy
 
+from autograder.safe_text import fold_case
+
 TIMES_FILE = "submission_times.csv"
 NBGRADER_TIMESTAMP = "timestamp.txt"
 # The sources a record's ``time_source`` names (``submission_times.csv`` rows may name their own).
@@ -217,8 +219,10 @@ def load_times_file(folder: Path) -> dict[str, tuple[str, str]]:
 
 
 def _key(name: str) -> str:
-    """How a name in an instructor's file is matched to a submission id (case and spaces do not count)."""
-    return "".join(name.split()).casefold()
+    """How a name in an instructor's file is matched to a submission id (case and spaces do not count).
+
+    Case as intake folds it (``fold_case``): ``str.casefold`` would make "Strauß" and "Strauss" one student."""
+    return fold_case("".join(name.split()))
 
 
 def submission_times(folder: Path, submissions: Iterable[Any], *, marked_late: Iterable[str] = (),

@@ -52,6 +52,19 @@ def test_an_extension_moves_the_due_date_for_that_student_only(tmp_path):
     assert assess(two_days_late, A1, "ben", policy=POLICY, extensions=extensions).penalty_percent == 20
 
 
+def test_an_extension_matches_a_name_as_intake_folds_it_and_never_merges_two_students(tmp_path):
+    """Case and spaces do not count ("Ana María" is ana maría's), but "Strauß" is not "strauss":
+    intake keeps them two students (fold_case), so an extension for one never moves the other's due date."""
+    path = tmp_path / "extensions.csv"
+    new_due = (DUE + dt.timedelta(days=3)).isoformat()
+    path.write_text(f"student,assignment,new_due\nAna María,a1,{new_due}\nStrauß,a1,{new_due}\n")
+    extensions = load_extensions(path)
+    two_days_late = _at(2 * 24 * 60)
+    assert assess(two_days_late, A1, "anamaría", policy=POLICY, extensions=extensions).extended
+    assert assess(two_days_late, A1, "STRAUß", policy=POLICY, extensions=extensions).extended
+    assert not assess(two_days_late, A1, "strauss", policy=POLICY, extensions=extensions).extended
+
+
 def test_a_bad_extensions_file_names_its_line(tmp_path):
     path = tmp_path / "extensions.csv"
     path.write_text("student,assignment,new_due\nana,a1,next tuesday\n")
