@@ -14,7 +14,7 @@ from autograder.build import BuildError, check_source_cells, compare_releases, g
 from autograder.notebook_meta import cell_language, edition, languages_of, nbgrader_meta, release_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-TRANSLATED = [a for a in ("a1", "capstone")
+TRANSLATED = [a for a in ("a1", "a5", "a8", "capstone")
               if "es" in languages_of(nbformat.read(PATHS.source / a / assignment(a).notebook, as_version=4))]
 
 
