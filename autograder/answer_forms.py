@@ -267,6 +267,8 @@ def lookup_expression(solution: Any, points: list[dict[str, Any]]) -> Any:
 
     def entry(expr: Any) -> Any:
         symbols = {s.name: s for s in getattr(expr, "free_symbols", ()) if isinstance(s, sp.Symbol)}
+        if not symbols:  # a constant entry (the 6 of a Hessian) is the same at every point: a memoriser copies it
+            return expr
         pieces = []
         for point in points:
             named = {symbols[n]: sp.sympify(v) for n, v in point.items() if n in symbols}
@@ -293,6 +295,8 @@ def interpolation(solution: Any, points: list[dict[str, Any]]) -> Any:
 
     def entry(expr: Any) -> Any:
         symbols = sorted((s for s in getattr(expr, "free_symbols", ()) if isinstance(s, sp.Symbol)), key=lambda s: s.name)
+        if not symbols:  # a constant entry is the same at every point: a memoriser copies it
+            return expr
         usable = [p for p in points if symbols and all(s.name in p for s in symbols)]
         if not usable:
             return sp.Integer(0)

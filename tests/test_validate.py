@@ -185,6 +185,19 @@ def test_the_memoriser_lookup_equals_the_solution_only_at_the_recorded_points():
     assert lookup.xreplace({a: 5, b: 5}) == 0
 
 
+def test_the_memoriser_copies_the_constant_entries_of_a_matrix():
+    # A2 q4: a Hessian [[6, 2 s], [2 s, 2 q]] checked at one point; a memoriser writes the 6 it sees, so its
+    # lookup and its polynomial pass the visible check (before, both put 0 there, the visible test refused them,
+    # and the memoriser fell back to the solution itself, earning the hidden points of a correct answer)
+    s, q = sp.symbols("s q")
+    solution = sp.Matrix([[6, 2 * s], [2 * s, 2 * q]])
+    point = {"s": 4, "q": 11}
+    for made in (answer_forms.lookup_expression(solution, [point]), answer_forms.interpolation(solution, [point])):
+        assert made[0, 0] == 6
+        assert made.xreplace({s: 4, q: 11}) == solution.xreplace({s: 4, q: 11})
+        assert made.xreplace({s: 1, q: 2}) != solution.xreplace({s: 1, q: 2})
+
+
 def test_lookup_keys_match_the_same_data_and_the_same_function_source():
     assert answer_forms.key_of((np.ones(2), {"k": 1})) == answer_forms.key_of((np.ones(2), {"k": 1}))
     assert answer_forms.key_of(np.ones(2)) != answer_forms.key_of(np.ones(2, dtype=np.float32))
