@@ -14,8 +14,8 @@ from autograder.build import BuildError, check_source_cells, compare_releases, g
 from autograder.notebook_meta import cell_language, edition, languages_of, nbgrader_meta, release_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-TRANSLATED = [a for a in ("a1", "a5", "a8", "capstone")
-              if "es" in languages_of(nbformat.read(PATHS.source / a / assignment(a).notebook, as_version=4))]
+# The Spanish editions the README lists (a listed one that lost its lang:es cells fails below, never skipped).
+TRANSLATED = ["a1", "a2", "a3", "a5", "a8", "capstone"]
 
 
 def _script(name: str):
