@@ -75,3 +75,19 @@ def test_q1s_visible_test_reads_every_container_and_redeclared_symbols_and_names
                            (sp.Matrix([d0, d0]), "carries a factor x_i")]:
         with pytest.raises(AssertionError, match=message):
             run_test_cell("q1_gradient_derivation", {"grad_L": wrong})
+
+
+def test_q4s_tests_search_in_float64_when_max_step_and_phi0_come_in_float32():
+    # the tests pass their own golden search; a student who hands it a float32 max_step (here: phi0 and max_step
+    # rounded to float32, the path computed in float64 and returned in float32) must not make it bracket in float32
+    def gd_line_search(loss, grad, phi0, n_steps, max_step, search):
+        phi = np.array(np.asarray(phi0, dtype=np.float32), dtype=float)
+        path = [phi.copy()]
+        for _ in range(n_steps):
+            g = np.asarray(grad(phi), dtype=float)
+            step = search(lambda s: loss(phi - s * g), 0.0, np.float32(max_step))
+            phi = phi - step * g
+            path.append(phi.copy())
+        return np.array(path, dtype=np.float32)
+
+    run_test_cell("q4_gd_line_search", {"gd_line_search": gd_line_search})
