@@ -77,6 +77,7 @@ def test_q1s_visible_test_reads_every_container_and_redeclared_symbols_and_names
             run_test_cell("q1_gradient_derivation", {"grad_L": wrong})
 
 
+@pytest.mark.timeout(120)  # before the fix, the tests' search looped for ever on a float32 bracket
 def test_q4s_tests_search_in_float64_when_max_step_and_phi0_come_in_float32():
     # the tests pass their own golden search; a student who hands it a float32 max_step (here: phi0 and max_step
     # rounded to float32, the path computed in float64 and returned in float32) must not make it bracket in float32
