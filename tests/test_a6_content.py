@@ -68,3 +68,51 @@ def test_the_counts_of_udl_problem_4_11_and_the_growth_at_variance_2_2_over_d():
     assert gain.subs({D: 100, K: 50, sigma: sp.sqrt(sp.Rational(2, 100))}) == 1
     assert gain.subs({D: 100, K: 50, sigma: sp.sqrt(sp.Rational(1, 100))}) == sp.Rational(1, 2 ** 50)
     assert round(float(gain.subs({D: 100, K: 50, sigma: sp.sqrt(sp.Rational(22, 1000))}))) == 117  # "about 117"
+
+
+def hidden_cases(cell_id: str) -> tuple[str, list[str]]:
+    """The hidden region of a test cell: the preamble every case repeats, and each `### HIDDEN CASE`."""
+    cells = {c["id"]: "".join(c["source"]) for c in json.loads(SOURCE.read_text())["cells"] if c["cell_type"] == "code"}
+    source = cells[cell_id]
+    region = source[source.index("### BEGIN HIDDEN TESTS"):source.index("### END HIDDEN TESTS")]
+    preamble, *cases = region.split("### HIDDEN CASE")
+    return preamble, cases
+
+
+def passed_cases(cell_id: str, answers: dict[str, Any]) -> list[bool]:
+    """Which hidden cases of a question pass with these answers (each case run after the preamble, as graded)."""
+    import math
+
+    from mdl_student import checks
+
+    preamble, cases = hidden_cases(cell_id)
+    passed = []
+    for case in cases:
+        namespace = {"np": np, "sp": sp, "math": math, **{name: getattr(checks, name) for name in checks.__all__}, **answers}
+        try:
+            exec(compile(preamble + case, f"a6:{cell_id}", "exec"), namespace)
+            passed.append(True)
+        except AssertionError:
+            passed.append(False)
+    return passed
+
+
+def test_no_hidden_case_of_q5_is_passed_by_a_zero_hessian():
+    # the saturated case once had logits of +-1000 alone, whose Hessian is zero: a zero answer earned its third
+    ns = run_cells("setup_imports", "logistic_hessian_answer")
+    assert passed_cases("q5_logistic_hessian", {"logistic_hessian": ns["logistic_hessian"]}) == [True, True, True]
+
+    def zero_hessian(phi, X, y):
+        return np.zeros((len(phi), len(phi)))
+
+    assert passed_cases("q5_logistic_hessian", {"logistic_hessian": zero_hessian}) == [False, False, False]
+
+
+def test_every_hidden_point_of_q10_is_one_where_the_exp_rewrite_of_the_answer_is_defined():
+    # rewrite(exp) turns the square into exp(2 log(residual)): undefined (nan) where the residual is exactly 0
+    ns = run_cells("setup_imports", "setup_noise_symbols", "expected_loss_answer")
+    solution = ns["expected_loss_one"]
+    assert passed_cases("q10_expected_loss", {"expected_loss_one": solution}) == [True, True]
+    assert passed_cases("q10_expected_loss", {"expected_loss_one": solution.rewrite(sp.exp)}) == [True, True]
+    slip = solution - ns["phi_1"] ** 2 * ns["sigma"] ** 2 + ns["phi_1"] ** 2 * ns["sigma"]  # sigma for sigma**2
+    assert passed_cases("q10_expected_loss", {"expected_loss_one": slip}) == [False, False]

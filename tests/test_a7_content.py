@@ -105,3 +105,48 @@ def test_the_kl_points_of_the_visible_test_are_where_sympys_own_integrals_are_de
         for integral in [expanded, raw]:
             assert float(sp.N(integral.subs(point), 30)) == pytest.approx(float(closed), rel=1e-12)
     assert sp.N(raw.subs({mu_1: 1, sigma_1: 1, mu_2: 0, sigma_2: 1})) is sp.nan  # why the points avoid mu_2 = 0
+
+
+def cell_part(cell_id: str, part: str) -> str:
+    """The visible part of a test cell (before its hidden region), or its hidden region."""
+    cells = {c["id"]: "".join(c["source"]) for c in json.loads(SOURCE.read_text())["cells"] if c["cell_type"] == "code"}
+    source = cells[cell_id]
+    start = source.index("### BEGIN HIDDEN TESTS")
+    return source[:start] if part == "visible" else source[start:]
+
+
+def test_the_visible_tests_of_q2_and_q5_name_each_slip_but_accept_values_they_cannot_tell_from_the_answer():
+    # q2 and q5 ask for values: a visible test that compared them would give them away (issue 21), so it
+    # recognises the slips by properties of the matrices (and, for q5, from the student's own attention_udl)
+    ns = run_cells("setup_imports", "setup_udl_12_1", "attention_udl_answer", "attention_udl_scaled_answer")
+    scores = ns["K_udl"].T @ ns["Q_udl"]
+
+    def softmax(s: np.ndarray) -> np.ndarray:
+        weights = np.exp(s - s.max(axis=0, keepdims=True))
+        return weights / weights.sum(axis=0, keepdims=True)
+
+    def visible(question: str, **answers: Any) -> None:
+        exec(compile(cell_part(question, "visible"), f"a7:{question}", "exec"), dict(ns, **answers))
+
+    unscaled, scaled, drop = ns["attention_udl"], ns["attention_udl_scaled"], ns["top_weight_drop"]
+    visible("q2_attention_udl")
+    visible("q2_attention_udl", attention_udl=unscaled.astype(np.float32).tolist())
+    visible("q2_attention_udl", attention_udl=1.01 * unscaled)  # wrong, but only the hidden test may say so
+    for wrong, message in [(softmax(scores.T).T, "rows of attention_udl sum to one"),
+                           (np.exp(scores), "columns of attention_udl do not sum to one"),
+                           (unscaled - 0.01, "negative entry")]:
+        with pytest.raises(AssertionError, match=message):
+            visible("q2_attention_udl", attention_udl=wrong)
+    visible("q5_attention_udl_scaled")
+    visible("q5_attention_udl_scaled", attention_udl_scaled=scaled.tolist(), top_weight_drop=list(drop))
+    visible("q5_attention_udl_scaled", attention_udl_scaled=1.01 * scaled, top_weight_drop=1.01 * drop)
+    # a uniform attention_udl (wrong in Q2) scales to itself: "no scaling" is not claimed then
+    visible("q5_attention_udl_scaled", attention_udl=np.full((3, 3), 1 / 3), attention_udl_scaled=np.full((3, 3), 1 / 3))
+    for answers, message in [({"attention_udl_scaled": unscaled}, "equals your attention_udl"),
+                             ({"attention_udl_scaled": softmax(scores / 4)}, "by Dq = 4"),
+                             ({"attention_udl_scaled": softmax(scores * 2)}, "multiplies the scores"),
+                             ({"attention_udl_scaled": softmax(scores.T / 2).T}, "rows of attention_udl_scaled"),
+                             ({"top_weight_drop": -drop}, "should be positive"),
+                             ({"top_weight_drop": np.ones(3)}, "less than 1")]:
+        with pytest.raises(AssertionError, match=message):
+            visible("q5_attention_udl_scaled", **answers)
