@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -15,7 +16,7 @@ from autograder.notebook_meta import cell_language, edition, languages_of, nbgra
 
 ROOT = Path(__file__).resolve().parent.parent
 # The Spanish editions the README lists (a listed one that lost its lang:es cells fails below, never skipped).
-TRANSLATED = ["a1", "a2", "a3", "a5", "a8", "capstone"]
+TRANSLATED = ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "capstone"]
 
 
 def _script(name: str):
@@ -86,7 +87,7 @@ def test_both_editions_share_code_tests_and_grade_ids(assignment_id):
             assert en.source == es.source
     translated = [es for en, es in zip(english.cells, spanish.cells) if en.source != es.source]
     assert translated and all(c.cell_type == "markdown" for c in translated)
-    assert "UDL, capítulo" in "\n".join(c.source for c in translated)
+    assert re.search(r"UDL, (capítulo|sección|apéndice)", "\n".join(c.source for c in translated))  # cited in Spanish
 
 
 @pytest.mark.slow
@@ -142,11 +143,21 @@ def test_the_spanish_example_submissions_are_the_english_ones_in_the_spanish_edi
         assert nbformat.writes(in_edition(english, "a1", "es")) == nbformat.writes(nbformat.read(path, as_version=4))
 
 
-def test_a_language_the_source_lacks_is_a_one_line_error_saying_how_to_add_it(capsys):
+def test_a_language_the_source_lacks_is_a_one_line_error_saying_how_to_add_it(capsys, monkeypatch, tmp_path):
+    """An assignment without lang:es cells (a toy made from A1's English edition, since every course
+    assignment has its Spanish edition now)."""
+    import dataclasses
+
+    import autograder.build
     from autograder.cli import main
 
-    untranslated = next(a.id for a in __import__("grading_config").ASSIGNMENTS if a.id not in TRANSLATED
-                        and (PATHS.source / a.id / a.notebook).exists())
-    assert main(["build", "--lang", "es", "--check", untranslated]) == 2
+    a1 = assignment("a1")
+    toy = dataclasses.replace(a1, id="toy", notebook="toy.ipynb")
+    (tmp_path / "source" / "toy").mkdir(parents=True)
+    nbformat.write(edition(nbformat.read(PATHS.source / "a1" / a1.notebook, as_version=4), "en"),
+                   tmp_path / "source" / "toy" / "toy.ipynb")
+    monkeypatch.setattr(autograder.build, "ASSIGNMENTS", (toy,))
+    monkeypatch.setattr(autograder.build, "PATHS", dataclasses.replace(PATHS, source=tmp_path / "source"))
+    assert main(["build", "--lang", "es", "--check", "toy"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "lang:es" in err and f"scripts/add_edition.py {untranslated} es" in err
+    assert len(err.splitlines()) == 1 and "lang:es" in err and "scripts/add_edition.py toy es" in err
