@@ -12,7 +12,7 @@ import pytest
 
 from grading_config import LANGUAGES, LIMITS, PATHS, assignment
 from autograder.build import BuildError, check_source_cells, compare_releases, generate_releases
-from autograder.notebook_meta import cell_language, edition, languages_of, nbgrader_meta, release_dir
+from autograder.notebook_meta import cell_language, edition, nbgrader_meta, release_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 # The Spanish editions the README lists (a listed one that lost its lang:es cells fails below, never skipped).
