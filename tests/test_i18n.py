@@ -140,3 +140,72 @@ def test_results_json_says_the_neutral_hidden_test_sentence_in_the_runs_language
     assert (_neutral(True), _neutral(False).split(".")[0]) == ("Prueba oculta: superada.", "Prueba oculta: fallida")
     monkeypatch.setenv("MDL_LANG", "en")
     assert (_neutral(True), _neutral(False)) == (NEUTRAL_HIDDEN_PASSED, NEUTRAL_HIDDEN_FAILED)
+
+
+def _hidden_failures():
+    """Failing checks of every family, as a hidden test runs them: (label, call)."""
+    import numpy as np
+    import sympy as sp
+
+    from mdl_student import checks
+
+    x, y = sp.symbols("x y")
+
+    def raises(v):
+        raise ValueError(f"bad input {v[0]:.6f}")  # the text could echo a hidden input
+
+    return [
+        ("array", lambda: checks.assert_close(np.array([1.0, 2.5, 7.0]), np.array([1.0, 2.2, 7.1]), name="y_hat")),
+        ("scalar", lambda: checks.assert_close(0.731, 0.25)),
+        ("shape", lambda: checks.assert_close(np.ones((3, 1)), np.ones(3))),
+        ("nan", lambda: checks.assert_close(np.array([1.0, np.nan]), np.array([1.0, 4.5]))),
+        ("exact", lambda: checks.assert_exact(2.0 ** 60, 2 ** 60 + 1)),
+        ("dict", lambda: checks.assert_close({"W": 1.5}, {"W": 1.5, "b": 0.25})),
+        ("tuple", lambda: checks.assert_close((1.5, [2.0]), (1.5, [2.0], 3.25))),
+        ("dtype", lambda: checks.assert_dtype_kind(np.array([1.5]), "i")),
+        ("gradient", lambda: checks.assert_gradient(lambda v: float(np.sum(v ** 3)), lambda v: 2 * v,
+                                                    np.array([1.25, -0.5]))),
+        ("gradient at points", lambda: checks.assert_gradient_at_random_points(
+            lambda v: float(np.sum(np.sin(v))), lambda v: -np.cos(v), 3, seed=7)),
+        ("function", lambda: checks.assert_function_matches(
+            lambda a: a * 2.5, lambda a: a * 3.0, lambda rng: rng.normal(size=2) * 7.0, n=2)),
+        ("function raises", lambda: checks.assert_function_matches(
+            raises, lambda a: a, lambda rng: (rng.normal(size=2) * 7.0,), n=2)),
+        ("symbolic point", lambda: checks.assert_equivalent(2 * x + 1, x ** 2 + 1, symbols=[x])),
+        ("symbolic constant", lambda: checks.assert_equivalent(x + sp.Rational(7, 3), x, symbols=[x])),
+        ("matrix shape", lambda: checks.assert_equivalent(sp.Matrix([[1, 2]]), sp.Matrix([[1], [2]]))),
+        ("set", lambda: checks.assert_equivalent({x, 2}, sp.FiniteSet(x, 3, sp.Rational(9, 4)))),
+        ("decimal", lambda: checks.assert_equivalent(0.333 * x, x / 4, symbols=[x])),
+        ("typed answer", lambda: checks.assert_equivalent("2x + 7", 2 * x + 7, symbols=[x])),
+        ("value_at", lambda: checks.value_at(x + y, {"x": 3})),
+        ("unreadable", lambda: checks.assert_close(checks.UnreadableAnswer("W", "a value of type Foo"), 1.5)),
+    ]
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+@pytest.mark.parametrize("case", range(len(_hidden_failures())), ids=[c[0] for c in _hidden_failures()])
+def test_a_hidden_failure_in_spanish_shows_no_number_its_english_does_not(case, monkeypatch):
+    """Every family of check, failing inside `concealed()`: the Spanish message's numbers are the English ones.
+
+    The symbolic checks draw their points from the system's randomness (so that no answer can be fitted
+    to them); here they draw from a seeded generator, so that both languages see the same points.
+    """
+    import random
+    import secrets
+
+    from mdl_student.checks import CheckFailure, concealed
+
+    label, call = _hidden_failures()[case]
+
+    def said(lang: str) -> str:
+        monkeypatch.setattr(secrets, "SystemRandom", lambda: random.Random(2026))
+        monkeypatch.setenv("MDL_LANG", lang)
+        with concealed(), pytest.raises(CheckFailure) as failure:
+            call()
+        return str(failure.value)
+
+    english, spanish = said("en"), said("es")
+    assert spanish != english, f"{label}: the Spanish message is still English: {spanish}"
+    assert sorted(_NUMBER.findall(spanish)) == sorted(_NUMBER.findall(english)), (english, spanish)
