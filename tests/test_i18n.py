@@ -209,3 +209,46 @@ def test_a_hidden_failure_in_spanish_shows_no_number_its_english_does_not(case, 
     english, spanish = said("en"), said("es")
     assert spanish != english, f"{label}: the Spanish message is still English: {spanish}"
     assert sorted(_NUMBER.findall(spanish)) == sorted(_NUMBER.findall(english)), (english, spanish)
+
+
+def test_cell_places_and_the_late_work_sentence_speak_the_runs_language(monkeypatch):
+    import datetime as dt
+
+    import grading_config
+    from autograder.cell_map import cell_places
+    from autograder.late import SOURCE_COMMIT, assess
+
+    cells = [{"cell_type": "markdown", "source": "## Q1 (code, 4 points)"}, {"cell_type": "code", "source": "x = 1"},
+             {"cell_type": "code", "source": "y = 2"}]
+    a1 = grading_config.assignment("a1")
+    policy = grading_config.LatePolicy(extensions_file=Path("/nonexistent/extensions.csv"))
+    submitted = (a1.due + dt.timedelta(hours=26)).isoformat()
+
+    def said(lang: str) -> tuple[dict[int, str], str]:
+        monkeypatch.setenv("MDL_LANG", lang)
+        late = assess(submitted, a1, "ana", policy=policy, extensions={}, source=SOURCE_COMMIT)
+        return cell_places(cells), late.describe()
+
+    (places_en, late_en), (places_es, late_es) = said("en"), said("es")
+    assert places_en[3] == "the 2nd code cell under \u201cQ1 (code, 4 points)\u201d"
+    assert places_es[3] == "la 2.ª celda de código bajo «Q1 (code, 4 points)»"  # the heading is the notebook's own
+    assert "hours late" in late_en and "horas tarde" in late_es and "la fecha del último commit" in late_es
+    assert re.findall(r"\d+(?:\.\d+)?", late_es) == re.findall(r"\d+(?:\.\d+)?", late_en)  # same numbers, same order
+
+
+def test_the_class_report_and_the_terminal_table_speak_the_runs_language(monkeypatch, tmp_path):
+    import grading_config
+    from autograder.class_report import write_report
+    from autograder.gradebook import table
+    from fixtures.ops_records import make_record, write_records
+
+    monkeypatch.setattr("autograder.totals.LATE", grading_config.LatePolicy(extensions_file=tmp_path / "none.csv"))
+    records = [make_record("ana", {"q1_affine": 4, "q2_linear_example": 2, "q3_triangular": 4}),
+               make_record("dee", {}, status="invalid-notebook", messages=["the file is empty"])]
+    out = write_records(tmp_path / "out", records)
+    monkeypatch.setenv("MDL_LANG", "es")
+    index, _summary = write_report(out)
+    page = index.read_text(encoding="utf-8")
+    assert '<html lang="es">' in page and "Informe del curso: a1" in page and "Preguntas más difíciles:" in page
+    assert "Class report" not in page and "Hardest questions" not in page
+    assert table(records, ["q1_affine"]).split()[:3] == ["estudiante", "puntaje", "estado"]
