@@ -32,6 +32,7 @@ from pathlib import Path
 from grading_config import LIMITS, Assignment, SandboxLimits
 
 from autograder.grade import Submission
+from autograder.i18n import _
 from autograder.late import TIMES_FILE
 from autograder.safe_text import described, fold_case, look_alike_groups, look_alike_note, printable, student_id
 
@@ -132,7 +133,7 @@ def _shown(text: str) -> str:
 def _listing(names: list[str]) -> str:
     shown = [_shown(n) for n in names[:MAX_NAMES_SHOWN]]
     more = len(names) - MAX_NAMES_SHOWN
-    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+    return ", ".join(shown) + (_(" and {count} more").format(count=more) if more > 0 else "")
 
 
 # --------------------------------------------------------------------------- open PATH
@@ -416,7 +417,7 @@ def _search(folder: Path, root: Path, found: Found, oversized: dict[Path, float]
         for entry in _visible_entries(current):
             seen += 1
             if seen > MAX_ENTRIES_PER_STUDENT:
-                found.notes.append(f"only the first {MAX_ENTRIES_PER_STUDENT} entries of {found.shown} were looked at")
+                found.notes.append(_("only the first {count} entries of {folder} were looked at").format(count=MAX_ENTRIES_PER_STUDENT, folder=found.shown))
                 return
             shown = entry.relative_to(root).as_posix()
             kind = _kind(entry)
@@ -456,18 +457,18 @@ def merge_resubmissions(found: list[Found]) -> list[Found]:
 def choose_notebook(found: Found, assignment: Assignment) -> Submission:
     """The submission of one student: its notebook, or a refusal saying what was found instead."""
     if found.links:
-        return Submission(found.name, None, f"{_listing(found.links)}: a symbolic link in the submissions; "
-                          "links are never followed: submit the notebook itself", status="refused-symlink")
+        return Submission(found.name, None, _("{links}: a symbolic link in the submissions; links are never followed: "
+                                              "submit the notebook itself").format(links=_listing(found.links)), status="refused-symlink")
     if not found.notebooks:
         where = found.nbgrader_folder or found.shown
-        what = f"found only: {_listing(found.others)}" if found.others else "the folder is empty"
-        return Submission(found.name, None, f"no notebook in {_shown(where)} ({what})", status="missing")
+        what = _("found only: {files}").format(files=_listing(found.others)) if found.others else _("the folder is empty")
+        return Submission(found.name, None, _("no notebook in {folder} ({what})").format(folder=_shown(where), what=what), status="missing")
     named = [c for c in found.notebooks if _base_name(_own_file_name(c)).casefold() == assignment.notebook.casefold()]
     pool = named or found.notebooks
     # Copies of one file ("a1.ipynb", "a1-1.ipynb") have an order; Canvas numbers every upload.
     if len({_base_name(_own_file_name(c)) for c in pool}) > 1 and found.layout != "canvas":
-        return Submission(found.name, None, f"several notebooks ({_listing([c.shown for c in pool])}) and none named "
-                          f"{assignment.notebook}: keep one and grade again", status="ambiguous")
+        return Submission(found.name, None, _("several notebooks ({files}) and none named {notebook}: keep one and grade again").format(
+                          files=_listing([c.shown for c in pool]), notebook=assignment.notebook), status="ambiguous")
     pool = sorted(pool, key=lambda c: (c.order, os.fsencode(c.shown)))
     return _submission_of(found, pool[-1], pool[:-1], assignment)
 
@@ -485,16 +486,15 @@ def _own_file_name(candidate: NotebookFile) -> str:
 def _submission_of(found: Found, chosen: NotebookFile, older: list[NotebookFile], assignment: Assignment) -> Submission:
     notes = list(found.notes)
     if found.layout == "nbgrader" and chosen.path.name != assignment.notebook:
-        notes.append(f"the notebook was renamed to {_shown(chosen.path.name)}; graded as {assignment.notebook}")
-    if chosen.late:
-        notes.append("Canvas marks this submission LATE")
+        notes.append(_("the notebook was renamed to {name}; graded as {notebook}").format(name=_shown(chosen.path.name), notebook=assignment.notebook))
+    notes += [_("Canvas marks this submission LATE")] if chosen.late else []
     if older:
-        notes.append(f"{len(older)} earlier or other file(s) not graded ({_listing([o.shown for o in older])}); "
-                     f"graded the latest, {_shown(chosen.shown)}")
+        notes.append(_("{count} earlier or other file(s) not graded ({files}); graded the latest, {latest}").format(
+                     count=len(older), files=_listing([o.shown for o in older]), latest=_shown(chosen.shown)))
     note = "; ".join(notes)
     if chosen.oversized_mb:
         return Submission(found.name, None, (note + "; " if note else "") +
-                          f"the file is {chosen.oversized_mb:.0f} MB, over the notebook size limit", status="invalid-notebook")
+                          _("the file is {size} MB, over the notebook size limit").format(size=f"{chosen.oversized_mb:.0f}"), status="invalid-notebook")
     return Submission(found.name, chosen.path, note)
 
 
@@ -513,10 +513,10 @@ def name_submissions(submissions: list[tuple[Found, Submission]]) -> list[Submis
             named.append(_named(*members[0], student_id(members[0][1].student)))
             continue
         ids = [student_id(members[0][1].student)] + [_unused(student_id(m[1].student), k, taken) for k, m in enumerate(members[1:], 2)]
-        everyone = ", ".join(f"{_shown(m[0].shown)} as {i}" for m, i in zip(members, ids))
+        everyone = ", ".join(_("{file} as {id}").format(file=_shown(m[0].shown), id=i) for m, i in zip(members, ids))
         for (found, sub), sid in zip(members, ids):
-            message = (f"{len(members)} submissions map to the same student ({everyone}); none of them was graded: "
-                       "keep one (or rename the others) and grade again")
+            message = _("{count} submissions map to the same student ({everyone}); none of them was graded: keep one (or "
+                        "rename the others) and grade again").format(count=len(members), everyone=everyone)
             named.append(Submission(sid, None, message, status="duplicate"))
     return sorted(named, key=lambda s: s.student)
 
@@ -544,9 +544,9 @@ def _named(found: Found, sub: Submission, sid: str) -> Submission:
     shown, not_utf8 = _decoded(sub.student)
     notes = [sub.note] if sub.note else []
     if not_utf8:
-        notes.insert(0, f"the file name {_shown(found.shown)!r} is not UTF-8; graded as {sid}")
+        notes.insert(0, _("the file name {name} is not UTF-8; graded as {id}").format(name=repr(_shown(found.shown)), id=sid))
     elif sid != sub.student:
-        notes.insert(0, f"submitted as {printable(shown, one_line=True)!r}, graded as {sid}")
+        notes.insert(0, _("submitted as {name}, graded as {id}").format(name=repr(printable(shown, one_line=True)), id=sid))
     return Submission(sid, sub.path, "; ".join(notes), status=sub.status)
 
 
