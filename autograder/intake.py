@@ -143,7 +143,7 @@ def open_path(path: Path, assignment: Assignment,
               limits: SandboxLimits) -> tuple[Path, str, tempfile.TemporaryDirectory[str] | None, dict[Path, float]]:
     """The folder to scan, its name (for GitHub Classroom's slug), the extraction folder, oversized notebooks."""
     if not path.exists():
-        raise IntakeError(f"{printable(str(path), one_line=True)} does not exist")
+        raise IntakeError(_("{path} does not exist").format(path=printable(str(path), one_line=True)))
     if path.is_file() and path.suffix.lower() == ".zip":
         extracted = tempfile.TemporaryDirectory(prefix="mdl-intake-")
         try:
@@ -156,7 +156,7 @@ def open_path(path: Path, assignment: Assignment,
         return root, label, extracted, oversized
     if path.is_dir():
         return path, path.resolve().name, None, {}
-    raise IntakeError(f"{printable(str(path), one_line=True)} is neither a folder, a .zip nor a notebook")
+    raise IntakeError(_("{path} is neither a folder, a .zip nor a notebook").format(path=printable(str(path), one_line=True)))
 
 
 def extract_zip(archive: Path, into: Path, limits: SandboxLimits) -> dict[Path, float]:
@@ -171,12 +171,12 @@ def extract_zip(archive: Path, into: Path, limits: SandboxLimits) -> dict[Path, 
     try:
         archive_file = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as err:
-        raise IntakeError(f"{archive} is not a readable zip archive ({err})") from None
+        raise IntakeError(_("{archive} is not a readable zip archive ({error})").format(archive=archive, error=err)) from None
     oversized: dict[Path, float] = {}
     with archive_file:
         entries = archive_file.infolist()
         if len(entries) > MAX_ZIP_ENTRIES:
-            raise IntakeError(f"{archive} holds {len(entries)} entries, more than the {MAX_ZIP_ENTRIES} a class can have")
+            raise IntakeError(_("{archive} holds {count} entries, more than the {limit} a class can have").format(archive=archive, count=len(entries), limit=MAX_ZIP_ENTRIES))
         budget = [MAX_ZIP_MB * 2**20]
         for info in entries:
             target = _zip_target(info, into, archive)
@@ -187,9 +187,9 @@ def extract_zip(archive: Path, into: Path, limits: SandboxLimits) -> dict[Path, 
             except OSError as err:  # a file and a folder of one name ("bob", "bob/a1.ipynb"), a path too long
                 why = ("a file and a folder of the same name" if err.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
                        else err.strerror or str(err))
-                raise IntakeError(f"{archive}: its entry {printable(info.filename[:200], one_line=True)!r}"
-                                  f"{'...' if len(info.filename) > 200 else ''} cannot be extracted ({why}): "
-                                  "refused, nothing graded") from None
+                raise IntakeError(_("{archive}: its entry {entry} cannot be extracted ({why}): refused, nothing graded").format(
+                    archive=archive, why=why, entry=repr(printable(info.filename[:200], one_line=True))
+                    + ("..." if len(info.filename) > 200 else ""))) from None
     return oversized
 
 
@@ -223,8 +223,8 @@ def _zip_target(info: zipfile.ZipInfo, into: Path, archive: Path) -> Path | None
     name = info.filename.replace("\\", "/")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-        raise IntakeError(f"{archive} has an entry that would be written outside its folder "
-                          f"({printable(info.filename, one_line=True)!r}): refused, nothing graded")
+        raise IntakeError(_("{archive} has an entry that would be written outside its folder ({entry}): refused, nothing graded").format(
+            archive=archive, entry=repr(printable(info.filename, one_line=True))))
     if not parts or any("\0" in p or len(p.encode("utf-8", "replace")) > 255 for p in parts):
         return None
     return into.joinpath(*parts)
@@ -240,15 +240,15 @@ def _copy_entry(archive_file: zipfile.ZipFile, info: zipfile.ZipInfo, target: Pa
                 written += len(block)
                 budget[0] -= len(block)
                 if budget[0] < 0:
-                    raise IntakeError(f"{archive} expands to more than {MAX_ZIP_MB} MB: refused, nothing graded")
+                    raise IntakeError(_("{archive} expands to more than {limit} MB: refused, nothing graded").format(archive=archive, limit=MAX_ZIP_MB))
                 if written > cap:  # it lied about its size: keep nothing of it
                     sink.truncate(0)
                     return
                 sink.write(block)
     except RuntimeError as err:  # encrypted entries
-        raise IntakeError(f"{archive} cannot be read: {err}") from None
+        raise IntakeError(_("{archive} cannot be read: {error}").format(archive=archive, error=err)) from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as err:
-        raise IntakeError(f"{archive} is damaged ({printable(info.filename, one_line=True)}: {err})") from None
+        raise IntakeError(_("{archive} is damaged ({entry}: {error})").format(archive=archive, entry=printable(info.filename, one_line=True), error=err)) from None
 
 
 def _inside_single_folder(root: Path, assignment: Assignment) -> Path:
@@ -274,7 +274,7 @@ def _visible_entries(folder: Path) -> list[Path]:
     try:
         names = os.listdir(folder)
     except OSError as err:
-        raise IntakeError(f"{folder} cannot be read ({err.strerror})") from None
+        raise IntakeError(_("{folder} cannot be read ({error})").format(folder=folder, error=err.strerror)) from None
     return [folder / n for n in sorted(names, key=os.fsencode) if not n.startswith(".") and n not in IGNORED_NAMES]
 
 
@@ -566,8 +566,8 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
     try:
         found, ignored = scan(root, assignment, label, oversized)
         if not any(f.notebooks or f.links for f in found):
-            what = f"found only: {_listing([f.shown for f in found] + ignored)}" if found or ignored else "it is empty"
-            raise IntakeError(f"no notebook (.ipynb) in {printable(str(path), one_line=True)} ({what})")
+            what = _("found only: {files}").format(files=_listing([f.shown for f in found] + ignored)) if found or ignored else _("it is empty")
+            raise IntakeError(_("no notebook (.ipynb) in {path} ({what})").format(path=printable(str(path), one_line=True), what=what))
         instructor_files = [n for n in ignored if n == TIMES_FILE]  # read by autograder.late, not ignored
         ignored = [n for n in ignored if n != TIMES_FILE]
         notes = [f"ignored {len(ignored)} file(s) that are not notebooks: {_listing(ignored)}"] if ignored else []
