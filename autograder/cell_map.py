@@ -12,6 +12,7 @@ from typing import Any
 from autograder.compile_tests import python_source, top_level_bindings
 from autograder.i18n import _, ordinal
 from autograder.notebook_meta import heading_of, manual_answers
+from mdl_student.i18n import current_language
 
 # Parsing student text costs the grader's own process about 400 bytes of memory and 10 us per
 # character (a 4 MB cell: 1.7 GB and a minute), so only this much of a notebook is parsed.
@@ -24,7 +25,9 @@ def annotate_for_feedback(outcome: Any, cells: list[Any] | None, manifest: Any) 
 
     Returns notes for the student: the cells too long to be parsed for the feedback's cell numbers.
     """
-    outcome.titles = dict(getattr(manifest, "titles", {}) or {})
+    # the questions' headings in the run's language where the release has that edition (English otherwise)
+    translated = (getattr(manifest, "translated_titles", {}) or {}).get(current_language(), {})
+    outcome.titles = {**(getattr(manifest, "titles", {}) or {}), **translated}
     manual = getattr(manifest, "manual_questions", [])
     answers = manual_answers(cells or [], [q["grade_id"] for q in manual])
     outcome.manual = {q["grade_id"]: {"points": q["points"], "answer": answers[q["grade_id"]]} for q in manual}

@@ -252,3 +252,23 @@ def test_the_class_report_and_the_terminal_table_speak_the_runs_language(monkeyp
     assert '<html lang="es">' in page and "Informe del curso: a1" in page and "Preguntas más difíciles:" in page
     assert "Class report" not in page and "Hardest questions" not in page
     assert table(records, ["q1_affine"]).split()[:3] == ["estudiante", "puntaje", "estado"]
+
+
+def test_the_feedback_names_questions_by_the_headings_of_the_runs_edition(monkeypatch):
+    """A1 has a Spanish edition: graded in Spanish, the questions are titled as the Spanish release titles them."""
+    from types import SimpleNamespace
+
+    from autograder.cell_map import annotate_for_feedback
+    from autograder.compile_tests import compile_notebook
+
+    manifest, _files = compile_notebook(ROOT / "source" / "a1" / "a1.ipynb", "a1")
+
+    def titles(lang: str) -> dict[str, str]:
+        monkeypatch.setenv("MDL_LANG", lang)
+        outcome = SimpleNamespace()
+        annotate_for_feedback(outcome, None, manifest)
+        return outcome.titles
+
+    english, spanish = titles("en"), titles("es")
+    assert english["q1_affine"] == "Q1 (code, 4 points)" and spanish["q1_affine"] == "P1 (código, 4 puntos)"
+    assert set(spanish) == set(english)  # every question titled in both
