@@ -570,8 +570,8 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
             raise IntakeError(_("no notebook (.ipynb) in {path} ({what})").format(path=printable(str(path), one_line=True), what=what))
         instructor_files = [n for n in ignored if n == TIMES_FILE]  # read by autograder.late, not ignored
         ignored = [n for n in ignored if n != TIMES_FILE]
-        notes = [f"ignored {len(ignored)} file(s) that are not notebooks: {_listing(ignored)}"] if ignored else []
-        notes += [f"submission times read from {TIMES_FILE} (autograder/late.py)" for _ in instructor_files]
+        notes = [_("ignored {count} file(s) that are not notebooks: {files}").format(count=len(ignored), files=_listing(ignored))] if ignored else []
+        notes += [_("submission times read from {file} (autograder/late.py)").format(file=TIMES_FILE) for _file in instructor_files]
         found = merge_resubmissions(found)
         chosen = [(f, choose_notebook(f, assignment)) for f in found]
     except BaseException:
@@ -582,7 +582,7 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
     for f in found:
         layouts[f.layout] = layouts.get(f.layout, 0) + 1
     summary = ", ".join(f"{kind} {count}" for kind, count in sorted(layouts.items()))
-    notes.insert(0, f"{len(found)} submission(s) found ({summary})")
+    notes.insert(0, _("{count} submission(s) found ({layouts})").format(count=len(found), layouts=summary))
     named = name_submissions(chosen)
     late_raw = {sub.student for f, sub in chosen if sub.path is not None and _graded_file_late(f, sub.path)}
     marked_late = {s.student for s in named if s.status == "" and _raw_name_of(s, chosen) in late_raw}

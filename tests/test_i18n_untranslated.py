@@ -30,7 +30,8 @@ STUDENT_FACING = sorted((PACKAGE / "checks").glob("*.py")) + [
     PACKAGE / "safe_sympy" / "whitelist.py",
     PACKAGE / "safe_sympy" / "srepr.py",
 ] + [ROOT / "autograder" / f"{name}.py" for name in (
-    "bridge", "cell_map", "class_report", "feedback", "grade", "gradebook", "intake", "late", "records", "scoring")]
+    "batch", "bridge", "cell_map", "class_report", "feedback", "grade", "gradebook", "intake", "late", "records",
+    "scoring")]
 
 # Calls that make a message a student reads: every argument is a message or part of one.
 MESSAGE_CALLS = {"_fail", "CheckFailure", "UnreadableAnswer", "_Unusable", "_Ragged", "_Unreadable",

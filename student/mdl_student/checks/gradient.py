@@ -150,7 +150,7 @@ def assert_gradient(f: Callable[..., Any], grad_f: Callable[..., Any], x: Any, *
         message += _("; your Jacobian is the transpose of the right one "
                      "(row i should hold the derivatives of output i)")
     else:
-        hint = _value_hint(analytic, numeric, _("the finite-difference value"))
+        hint = _value_hint(analytic, numeric, finite_differences=True)
         if hint:
             message += "; " + hint
     raise _fail(message)

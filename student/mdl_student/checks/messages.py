@@ -178,20 +178,20 @@ def _fmt_ratio(r: float) -> str:
     return f"{r:.4g}"
 
 
-def _value_hint(a: np.ndarray, e: np.ndarray, reference: str | None = None) -> str:
+def _value_hint(a: np.ndarray, e: np.ndarray, finite_differences: bool = False) -> str:
     """Visible-only diagnosis: a sign slip, a constant factor, a transpose.
 
-    `reference` names what `e` is when it is not "the expected value" (the finite-difference value).
+    With `finite_differences`, `e` is a finite-difference estimate and the hint says so (one message
+    per reference, since a translation may contract its article: "del valor esperado").
     """
-    if reference is None:
-        reference = _("the expected value")
     with np.errstate(all="ignore"):
         if not (np.isfinite(a).all() and np.isfinite(e).all()) or a.size == 0 \
                 or "c" in a.dtype.kind + e.dtype.kind:
             return ""
         if a.ndim == 2 and a.shape[0] == a.shape[1] > 1 and np.allclose(a, e.T) \
                 and not np.allclose(a, e):
-            return _("it equals the transpose of {reference}").format(reference=reference)
+            return (_("it equals the transpose of the finite-difference value") if finite_differences else
+                    _("it equals the transpose of the expected value"))
         nonzero = np.abs(e) > 0
         if not nonzero.any() or not np.array_equal(nonzero, np.abs(a) > 0):
             return ""
@@ -199,8 +199,10 @@ def _value_hint(a: np.ndarray, e: np.ndarray, reference: str | None = None) -> s
         r = ratio.flat[0]
         if np.allclose(ratio, r, rtol=1e-6, atol=0) and not np.isclose(r, 1):
             if np.isclose(r, -1):
-                return _("it is the negative of {reference} (a sign error?)").format(reference=reference)
-            return _("it is about {ratio} times {reference}").format(ratio=_fmt_ratio(float(r)), reference=reference)
+                return (_("it is the negative of the finite-difference value (a sign error?)") if finite_differences
+                        else _("it is the negative of the expected value (a sign error?)"))
+            return (_("it is about {ratio} times the finite-difference value") if finite_differences else
+                    _("it is about {ratio} times the expected value")).format(ratio=_fmt_ratio(float(r)))
     return ""
 
 
