@@ -1,5 +1,6 @@
 # Maths for Deep Learning: two commands do everything.
 #   make demo   set up, build every release, grade the example submissions, print the gradebook
+#   make demo-es  only the Spanish edition: build A1 (both editions), grade one Spanish submission, print its feedback
 #   make test   set up and run the whole test suite (what CI runs)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -12,7 +13,7 @@ export HF_DATASETS_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
 export HF_HUB_DISABLE_TELEMETRY=1
 
-.PHONY: i18n install sandbox browser build demo test test-fast test-pythons solutions-html clean
+.PHONY: i18n install sandbox browser build demo demo-es demo-es-grade test test-fast test-pythons solutions-html clean
 
 # torch, transformers and TRL come with the student package's capstone extra; CI's grading jobs of
 # the other assignments install without them (make install STUDENT_EXTRAS=).
@@ -72,13 +73,22 @@ demo: install sandbox
 	    $(MDL) report graded/$$a || exit 1; \
 	  fi; done
 	@for f in canvas moodle csv; do $(MDL) export graded/a1 --format $$f || exit 1; done
-	@echo; echo "=== a1, edición en español: grading examples/submissions/a1-es (mdl grade --lang es) ==="
-	$(MDL) grade a1 examples/submissions/a1-es --out graded/a1-es --lang es --force
-	$(MDL) report graded/a1-es --lang es
-	@echo; echo "--- graded/a1-es/partial/feedback.html ---"
-	@$(BIN)/python scripts/show_feedback.py graded/a1-es/partial/feedback.html 30
+	@$(MAKE) --no-print-directory demo-es-grade
 	sh scripts/demo_lms_roundtrip.sh $(MDL)
 	@echo; echo "feedback pages: graded/<a>/<student>/feedback.html; class reports: graded/<a>/report/index.html"
+
+# The Spanish edition alone, cheaply (about a minute): both editions of A1 built, one Spanish submission graded
+# with --lang es, its feedback printed (messages of the checks, statuses, cell places and late sentence in Spanish).
+demo-es: install sandbox
+	$(MDL) build a1
+	@$(MAKE) --no-print-directory demo-es-grade
+
+demo-es-grade:
+	@echo; echo "=== a1, edición en español: grading examples/submissions/a1-es/partial.ipynb (mdl grade --lang es) ==="
+	$(MDL) grade a1 examples/submissions/a1-es/partial.ipynb --out graded/a1-es --lang es --force
+	$(MDL) report graded/a1-es --lang es
+	@echo; echo "--- graded/a1-es/partial/feedback.html ---"
+	@$(BIN)/python scripts/show_feedback.py graded/a1-es/partial/feedback.html 40
 
 test: install sandbox browser
 	$(MDL) build --check

@@ -38,10 +38,11 @@ from grading_config import LATE, LIMITS, Assignment, SandboxLimits
 from autograder.grade import Bundle, Submission, grade_submission
 from autograder.feedback import write_feedback
 from autograder.gradebook import summary_line, table, write_gradebook
+from autograder.i18n import _
 from autograder.intake import IntakeError, find_submissions
 from autograder.late import load_extensions, submission_times, unmatched_extensions
 from autograder.manual import MANUAL_GRADES, read_manual_grades, write_grading_sheets
-from autograder.out_folder import HANDED_IN_NAME, INCOMPLETE_NAME, SHARD_NAME, atomic_write_text
+from autograder.out_folder import GRADES_NAME, HANDED_IN_NAME, INCOMPLETE_NAME, SHARD_NAME, atomic_write_text
 from autograder.records import load_records, make_record, save_record
 from autograder.results_json import write_results
 from autograder.roster import apply_roster, load_roster, unknown_names
@@ -107,7 +108,8 @@ def _crash_record(submission: Submission, bundle: Bundle, error: BaseException) 
     max_scores = {q["grade_id"]: float(q["points"]) for q in bundle.manifest.questions}
     outcome = Outcome(submission.student, bundle.assignment.id, "grader-error", dict.fromkeys(max_scores, 0.0), max_scores)
     outcome.sha256 = submission.sha256()
-    outcome.messages.append(f"the grader failed on this submission ({type(error).__name__}: {error}); it will be regraded on the next run")
+    outcome.messages.append(_("the grader failed on this submission ({type}: {error}); it will be regraded on the next "
+                              "run").format(type=type(error).__name__, error=error))
     record = make_record(outcome, "")  # empty fingerprint: never counts as up to date
     return record
 
@@ -165,7 +167,7 @@ def grade_batch(
     if class_roster is not None:
         intake.submissions, aliases = apply_roster(class_roster, intake.submissions, echo)
         intake.marked_late = {aliases.get(s, s) for s in intake.marked_late}
-        echo(f"roster: {len(class_roster.students)} student(s) in {class_roster.source}")
+        echo(_("roster: {count} student(s) in {source}").format(count=len(class_roster.students), source=class_roster.source))
         keep_handed_in_as(out_dir, aliases)
     submissions = intake.submissions
     if shard is not None:
@@ -186,7 +188,8 @@ def grade_batch(
         else:
             todo.append(sub)
     if len(todo) < len(submissions):
-        echo(f"{len(submissions) - len(todo)} submission(s) unchanged since the last run: kept (use --force to regrade)")
+        echo(_("{count} submission(s) unchanged since the last run: kept (use --force to regrade)").format(
+            count=len(submissions) - len(todo)))
     question_ids = [q["grade_id"] for q in bundle.manifest.questions]
     times = submission_times(intake.root or folder, intake.submissions, marked_late=intake.marked_late, warn=echo,
                              aliases=aliases)
@@ -221,10 +224,10 @@ def grade_batch(
         bar.close()
         write_gradebook(list(records.values()), question_ids, out_dir)
         graded = sum(1 for s in todo if s.student in records)  # a row of ``todo`` is only set when graded
-        raise GradingInterrupted(
-            f"interrupted: {graded} of {len(todo)} submission(s) graded in this run and written; "
-            f"{out_dir / 'grades.csv'} is incomplete ({out_dir / INCOMPLETE_NAME}); run the same command again to finish"
-        ) from None
+        raise GradingInterrupted(_(
+            "interrupted: {graded} of {total} submission(s) graded in this run and written; {gradebook} is incomplete "
+            "({marker}); run the same command again to finish").format(
+            graded=graded, total=len(todo), gradebook=out_dir / GRADES_NAME, marker=out_dir / INCOMPLETE_NAME)) from None
     finally:
         intake.close()
     bar.close()
@@ -244,7 +247,8 @@ def _only(student: str, submissions: list[Submission], folder: Path) -> list[Sub
     chosen = [s for s in submissions if s.student == student or fold_case(s.student) == fold_case(student_id(student))]
     if not chosen:
         known = ", ".join(s.student for s in submissions[:10]) + (", ..." if len(submissions) > 10 else "")
-        raise IntakeError(f"no submission of student {printable(student, one_line=True)!r} in {folder} (students: {known})")
+        raise IntakeError(_("no submission of student {student} in {folder} (students: {known})").format(
+            student=repr(printable(student, one_line=True)), folder=folder, known=known))
     return chosen
 
 
@@ -360,10 +364,10 @@ def merge(shard_dirs: list[Path], assignment: Assignment, out_dir: Path, echo: C
     for shard_dir in shard_dirs:
         for student, record in load_records(shard_dir).items():
             if record.get("assignment") != assignment.id:
-                raise MergeError(f"{shard_dir} holds a record of assignment {record.get('assignment')!r} "
-                                 f"({student}), not {assignment.id!r}")
+                raise MergeError(_("{shard_dir} holds a record of assignment {found} ({student}), not {wanted}").format(
+                    shard_dir=shard_dir, found=repr(record.get("assignment")), student=student, wanted=repr(assignment.id)))
             if student in records:
-                raise MergeError(f"student {student!r} appears in two shards ({shard_dir})")
+                raise MergeError(_("student {student} appears in two shards ({shard_dir})").format(student=repr(student), shard_dir=shard_dir))
             records[student] = record
     for record in records.values():
         keep_record(record, out_dir)
@@ -379,26 +383,29 @@ def check_shards(shard_dirs: list[Path], assignment: Assignment) -> None:
     counts: dict[int, Path] = {}
     for shard_dir in shard_dirs:
         if not shard_dir.is_dir():
-            raise MergeError(f"shard folder {shard_dir} does not exist")
+            raise MergeError(_("shard folder {shard_dir} does not exist").format(shard_dir=shard_dir))
         try:
             info = json.loads((shard_dir / SHARD_NAME).read_text())
             index, count = (int(x) for x in info["shard"])
             graded = str(info["assignment"])
         except (OSError, ValueError, KeyError, TypeError):
-            raise MergeError(f"{shard_dir} is not the output of `mdl grade --shard i/n` (no readable {SHARD_NAME})") from None
+            raise MergeError(_("{shard_dir} is not the output of `mdl grade --shard i/n` (no readable "
+                               "{file})").format(shard_dir=shard_dir, file=SHARD_NAME)) from None
         if graded != assignment.id:
-            raise MergeError(f"{shard_dir} holds shard {index}/{count} of assignment {graded!r}, not {assignment.id!r}")
+            raise MergeError(_("{shard_dir} holds shard {index}/{count} of assignment {found}, not {wanted}").format(
+                shard_dir=shard_dir, index=index, count=count, found=repr(graded), wanted=repr(assignment.id)))
         if (shard_dir / INCOMPLETE_NAME).exists():
-            raise MergeError(f"{shard_dir} (shard {index}/{count}) is incomplete: its grading was interrupted; "
-                             "run its mdl grade command again")
+            raise MergeError(_("{shard_dir} (shard {index}/{count}) is incomplete: its grading was interrupted; "
+                               "run its mdl grade command again").format(shard_dir=shard_dir, index=index, count=count))
         if index in seen:
-            raise MergeError(f"shard {index}/{count} is given twice ({seen[index]} and {shard_dir})")
+            raise MergeError(_("shard {index}/{count} is given twice ({first} and {shard_dir})").format(
+                index=index, count=count, first=seen[index], shard_dir=shard_dir))
         seen[index] = shard_dir
         counts.setdefault(count, shard_dir)
     if len(counts) > 1:
         (n1, d1), (n2, d2) = list(counts.items())[:2]
-        raise MergeError(f"shards of different splits: {d1} is one of {n1}, {d2} one of {n2}")
+        raise MergeError(_("shards of different splits: {d1} is one of {n1}, {d2} one of {n2}").format(d1=d1, n1=n1, d2=d2, n2=n2))
     count = next(iter(counts), 0)
     missing = [f"{i}/{count}" for i in range(1, count + 1) if i not in seen]
     if missing:
-        raise MergeError(f"shard(s) {', '.join(missing)} missing: merge needs all {count}")
+        raise MergeError(_("shard(s) {shards} missing: merge needs all {count}").format(shards=", ".join(missing), count=count))

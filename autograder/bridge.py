@@ -14,8 +14,9 @@ The kernel can only answer; every comparison happens here, in the grader.
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import Any, Callable
 
+from autograder.i18n import _
 from mdl_student.codec import CodecError, decode_value, encode_value
 from mdl_student.checks import UnreadableAnswer
 from autograder.sandbox import Kernel, KernelError, KernelTimeout
@@ -42,14 +43,14 @@ def _student_error(message: str, neutral: str) -> StudentCodeError:
     return StudentCodeError(neutral if is_concealed() else message)
 
 
-def _neutral_failure(failed: str, label: str, error_type: Any) -> str:
+def _neutral_failure(failed: Callable[[str], str], label: str, error_type: Any) -> str:
     """What a hidden test may say about a call that failed: which kind of failure, nothing the code wrote."""
     if error_type == "CellTimeout":
-        return f"calling {label} ran past its time limit"
+        return _("calling {label} ran past its time limit").format(label=label)
     if error_type == "CodecError":
-        return f"{label} returned a value that cannot be sent to the grader"
-    kind = error_type if error_type in _NAMEABLE_ERRORS else "an exception of a class of its own"
-    return f"{failed} {kind} (its message is not shown for hidden tests)"
+        return _("{label} returned a value that cannot be sent to the grader").format(label=label)
+    kind = error_type if error_type in _NAMEABLE_ERRORS else _("an exception of a class of its own")
+    return failed(kind) + _(" (its message is not shown for hidden tests)")
 
 
 class StudentFunction:
@@ -79,26 +80,35 @@ class StudentFunction:
             raise TypeError(f"the test passes a value the bridge cannot send: {err}") from err
         return _answer(
             lambda: self._kernel.call(self.__name__, payload_args, payload_kwargs),
-            self.__name__, f"your function {self.__name__} raised",
+            self.__name__, lambda error: _("your function {name} raised {error}").format(name=self.__name__, error=error),
         )
 
 
-def _answer(request: Any, label: str, failed: str) -> Any:
-    """Send one request to the kernel and decode its value; every failure is the student code's."""
+def _answer(request: Any, label: str, failed: Callable[[str], str] | str) -> Any:
+    """Send one request to the kernel and decode its value; every failure is the student code's.
+
+    ``failed(error)`` words a failure of the student's code ("your function f raised ValueError: ...");
+    a text is a prefix put before the error.
+    """
+    if isinstance(failed, str):
+        prefix = failed
+        failed = lambda error: f"{prefix} {error}"  # noqa: E731
     try:
         reply = request()
     except KernelTimeout as err:
-        raise _student_error(f"calling {label}: {err}", f"calling {label} ran past its time limit") from err
+        raise _student_error(_("calling {label}: {error}").format(label=label, error=err),
+                             _("calling {label} ran past its time limit").format(label=label)) from err
     except KernelError as err:  # its exit status or signal could be chosen to quote the inputs
-        raise _student_error(f"calling {label}: {err}", f"calling {label} stopped the kernel") from err
+        raise _student_error(_("calling {label}: {error}").format(label=label, error=err),
+                             _("calling {label} stopped the kernel").format(label=label)) from err
     if not reply.get("ok"):
-        raise _student_error(f"{failed} {reply.get('error', 'an error')}",
+        raise _student_error(failed(reply["error"] if "error" in reply else _("an error")),
                              _neutral_failure(failed, label, reply.get("error_type")))
     try:
         return decode_value(reply.get("value"))
     except CodecError as err:
-        raise _student_error(f"{label} returned a value the grader cannot read: {err}",
-                             f"{label} returned a value the grader cannot read") from err
+        raise _student_error(_("{label} returned a value the grader cannot read: {error}").format(label=label, error=err),
+                             _("{label} returned a value the grader cannot read").format(label=label)) from err
 
 
 def run_in_kernel(target: str, *args: Any, seconds: float, **kwargs: Any) -> Any:
@@ -114,7 +124,8 @@ def run_in_kernel(target: str, *args: Any, seconds: float, **kwargs: Any) -> Any
     kernel = next(iter(kernels.values()))
     payload_args, payload_kwargs = encode_value(args, allow_functions=True), encode_value(kwargs, allow_functions=True)
     label = target.split(":")[-1]
-    return _answer(lambda: kernel.job(target, payload_args, payload_kwargs, seconds), label, f"{label} failed with your code:")
+    return _answer(lambda: kernel.job(target, payload_args, payload_kwargs, seconds), label,
+                   lambda error: _("{label} failed with your code: {error}").format(label=label, error=error))
 
 
 def environment(kernel: Kernel, names: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -139,11 +150,11 @@ def environment(kernel: Kernel, names: list[str]) -> tuple[dict[str, Any], dict[
                 env[name] = decode_value(entry.get("value"))
             except CodecError as err:
                 env[name] = UnreadableAnswer(name, str(err))  # tests say why, not "is None"
-                problems[name] = f"`{name}` could not be read: {err}"
+                problems[name] = _("`{name}` could not be read: {error}").format(name=name, error=err)
         elif kind == "error":
             env[name] = UnreadableAnswer(name, str(entry.get("error")).removeprefix(f"`{name}`: "))
             problems[name] = str(entry.get("error"))
         else:
             env[name] = None
-            problems[name] = f"`{name}` is not defined (did its cell run without errors?)"
+            problems[name] = _("`{name}` is not defined (did its cell run without errors?)").format(name=name)
     return env, problems

@@ -10,7 +10,9 @@ import ast
 from typing import Any
 
 from autograder.compile_tests import python_source, top_level_bindings
+from autograder.i18n import _, ordinal
 from autograder.notebook_meta import heading_of, manual_answers
+from mdl_student.i18n import current_language
 
 # Parsing student text costs the grader's own process about 400 bytes of memory and 10 us per
 # character (a 4 MB cell: 1.7 GB and a minute), so only this much of a notebook is parsed.
@@ -23,7 +25,9 @@ def annotate_for_feedback(outcome: Any, cells: list[Any] | None, manifest: Any) 
 
     Returns notes for the student: the cells too long to be parsed for the feedback's cell numbers.
     """
-    outcome.titles = dict(getattr(manifest, "titles", {}) or {})
+    # the questions' headings in the run's language where the release has that edition (English otherwise)
+    translated = (getattr(manifest, "translated_titles", {}) or {}).get(current_language(), {})
+    outcome.titles = {**(getattr(manifest, "titles", {}) or {}), **translated}
     manual = getattr(manifest, "manual_questions", [])
     answers = manual_answers(cells or [], [q["grade_id"] for q in manual])
     outcome.manual = {q["grade_id"]: {"points": q["points"], "answer": answers[q["grade_id"]]} for q in manual}
@@ -36,9 +40,11 @@ def annotate_for_feedback(outcome: Any, cells: list[Any] | None, manifest: Any) 
         located["where"] = {part: [places[i] for i in located[part] if i in places] for part in ("answers", "test")}
     if not unread:
         return []
-    shown = ", ".join(str(i) for i in unread[:10]) + (f" and {len(unread) - 10} more" if len(unread) > 10 else "")
-    return [f"cell {shown}: too long to be read for the feedback's cell numbers (at most {MAX_CELL_CHARS // 1024} KB "
-            f"a cell, {MAX_NOTEBOOK_CHARS // 2**20} MB in all); it still ran and was graded"]
+    shown = ", ".join(str(i) for i in unread[:10]) + (
+        _(" and {count} more").format(count=len(unread) - 10) if len(unread) > 10 else "")
+    return [_("cell {cells}: too long to be read for the feedback's cell numbers (at most {cell_kb} KB a cell, "
+              "{total_mb} MB in all); it still ran and was graded").format(
+        cells=shown, cell_kb=MAX_CELL_CHARS // 1024, total_mb=MAX_NOTEBOOK_CHARS // 2**20)]
 
 
 def question_cells(cells: list[Any], questions: list[dict[str, Any]],
@@ -83,11 +89,6 @@ def _names_bound(source: str) -> set[str]:
     return names | set(imports)
 
 
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
 def cell_places(cells: list[Any]) -> dict[int, str]:
     """Each code cell's place as a student finds it in Jupyter: ``the 2nd code cell under "Q1 (code, 4 points)"``.
 
@@ -106,6 +107,6 @@ def cell_places(cells: list[Any]) -> dict[int, str]:
                 heading, rank = text[:120], 0
         elif cell.get("cell_type") == "code":
             rank += 1
-            places[index] = (f"the {_ordinal(rank)} code cell under \u201c{heading}\u201d" if heading
-                             else f"the {_ordinal(rank)} code cell from the top")
+            places[index] = (_("the {ordinal} code cell under \u201c{heading}\u201d").format(ordinal=ordinal(rank), heading=heading)
+                             if heading else _("the {ordinal} code cell from the top").format(ordinal=ordinal(rank)))
     return places

@@ -24,9 +24,11 @@ from typing import Any
 from autograder.manual import MANUAL_GRADES, MANUAL_PAGES, write_grading_sheets
 from autograder.feedback import write_feedback
 from autograder.gradebook import write_gradebook
+from autograder.i18n import _
 from autograder.out_folder import atomic_write_text
 from autograder.safe_text import student_id
 from autograder.totals import Total, class_records, totals
+from mdl_student.i18n import current_language
 
 REPORT_DIR = "report"
 
@@ -111,9 +113,9 @@ def plot_totals(rows: list[Total], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
     bins = min(20, max(5, int(top)))
     ax.hist([t.final for t in rows], bins=bins, range=(0, top), color="#4c6ef5", edgecolor="white")
-    ax.set_xlabel(f"total (out of {top:g})")
-    ax.set_ylabel("students")
-    ax.set_title("Distribution of totals")
+    ax.set_xlabel(_("total (out of {points})").format(points=f"{top:g}"))
+    ax.set_ylabel(_("students"))
+    ax.set_title(_("Distribution of totals"))
     ax.yaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     fig.savefig(path)
@@ -132,8 +134,8 @@ def plot_pass_rates(questions: list[QuestionStats], path: Path) -> None:
     rates = [100 * q.full_marks_rate for q in questions][::-1]
     ax.barh(names, rates, color="#2b8a3e")
     ax.set_xlim(0, 100)
-    ax.set_xlabel("students with full marks (%)")
-    ax.set_title("Pass rate per question")
+    ax.set_xlabel(_("students with full marks (%)"))
+    ax.set_title(_("Pass rate per question"))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -155,50 +157,68 @@ def index_html(summary: ClassSummary, rows: list[Total], out_dir: Path) -> str:
     q_rows = "".join(
         f"<tr><td>{_e(q.grade_id)}</td><td>{q.points:g}</td><td>{q.mean_score:.2f}</td><td>{_pct(q.full_marks_rate)}</td>"
         f"<td>{_pct(q.visible_pass_rate)}</td><td>{_pct(q.hidden_pass_rate)}</td></tr>" for q in summary.questions)
-    hardest = "".join(f"<li>{_e(q.grade_id)}: {_pct(q.full_marks_rate)} with full marks, mean {q.mean_score:.2f} of {q.points:g}</li>"
-                      for q in summary.hardest)
+    hardest = "".join("<li>" + _e(_("{question}: {rate} with full marks, mean {mean} of {points}").format(
+        question=q.grade_id, rate=_pct(q.full_marks_rate), mean=f"{q.mean_score:.2f}", points=f"{q.points:g}")) + "</li>"
+        for q in summary.hardest)
     statuses = "".join(f"<tr><td>{_e(s)}</td><td>{n}</td></tr>" for s, n in summary.statuses.items())
     students = "".join(
         f"<tr><td><a href='../{_e(student_id(t.student))}/feedback.html'>{_e(t.student)}</a></td>"
         f"<td>{t.record['score']:g}</td><td>{_e(t.record['status'])}</td><td>{t.lateness.days_late}</td>"
         f"<td>{len(t.awaiting)}</td><td>{t.final:g} / {t.max_score:g}</td>"
         f"<td><a href='../{_e(student_id(t.student))}/results.json'>results.json</a></td></tr>" for t in rows)
-    files = [("../grades.csv", "grades.csv (the gradebook)"), ("summary.json", "summary.json (these numbers)")]
+    files = [("../grades.csv", _("grades.csv (the gradebook)")), ("summary.json", _("summary.json (these numbers)"))]
     if (out_dir / MANUAL_GRADES).exists():
-        files.append((f"../{MANUAL_GRADES}", f"{MANUAL_GRADES} (grade the manual questions here)"))
-    files += [(f"../{MANUAL_PAGES}/{p.name}", f"answers to {p.stem}") for p in sorted((out_dir / MANUAL_PAGES).glob("*.html"))]
+        files.append((f"../{MANUAL_GRADES}", _("{file} (grade the manual questions here)").format(file=MANUAL_GRADES)))
+    files += [(f"../{MANUAL_PAGES}/{p.name}", _("answers to {question}").format(question=p.stem))
+              for p in sorted((out_dir / MANUAL_PAGES).glob("*.html"))]
     files += [(f"../{p.name}", p.name) for p in sorted(out_dir.glob("export-*.csv"))]
     links = "".join(f"<li><a href='{_e(href)}'>{_e(text)}</a></li>" for href, text in files)
+    w = {key: _e(text) for key, text in {
+        "title": _("Report: {assignment}").format(assignment=summary.assignment),
+        "heading": _("Class report: {assignment}").format(assignment=summary.assignment),
+        "students": _("Students"), "mean": _("Mean autograded"), "median": _("Median autograded"),
+        "mean_total": _("Mean total"), "median_total": _("Median total"), "late": _("Late"),
+        "awaiting": _("Awaiting a manual grade"),
+        "totals_are": _("Totals are autograded points plus the manual grades given so far, less late penalties."),
+        "files": _("Files"), "distribution": _("Distribution of totals"), "histogram": _("histogram of totals"),
+        "questions": _("Questions"), "hardest": _("Hardest questions:"), "pass_rate": _("pass rate per question"),
+        "question": _("question"), "points": _("points"), "mean_col": _("mean"), "full": _("full marks"),
+        "visible": _("visible test passed*"), "hidden": _("hidden test passed*"),
+        "of_ran": _("* of the notebooks whose tests ran (not missing or unreadable ones)."),
+        "statuses": _("Statuses"), "status": _("status"), "submissions": _("submissions"),
+        "students_h": _("Students"), "student_col": _("student (feedback)"), "autograded": _("autograded"),
+        "days_late": _("days late"), "manual_awaiting": _("manual awaiting"), "total": _("total"),
+    }.items()}
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{current_language()}"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src 'self'">
-<title>Report: {_e(summary.assignment)}</title>
+<title>{w["title"]}</title>
 <style>
 body{{font-family:system-ui,sans-serif;max-width:60em;margin:1.5em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin:.5em 0}} td,th{{border-bottom:1px solid #e3e3e3;padding:.25em .7em;text-align:left}}
 .cards{{display:flex;gap:1em;flex-wrap:wrap}} .card{{background:#f4f6f8;border-radius:6px;padding:.5em 1em}}
 .big{{font-size:1.5em;font-weight:600}} img{{max-width:100%;border:1px solid #eee}} h2{{border-bottom:1px solid #ddd}}
 </style></head><body>
-<h1>Class report: {_e(summary.assignment)}</h1>
+<h1>{w["heading"]}</h1>
 <div class="cards">
-<div class="card">Students<div class="big">{summary.students}</div></div>
-<div class="card">Mean autograded<div class="big">{summary.mean:g}</div></div>
-<div class="card">Median autograded<div class="big">{summary.median:g}</div></div>
-<div class="card">Mean total<div class="big">{summary.mean_final:g} / {summary.max_score:g}</div></div>
-<div class="card">Median total<div class="big">{summary.median_final:g}</div></div>
-<div class="card">Late<div class="big">{summary.late}</div></div>
-<div class="card">Awaiting a manual grade<div class="big">{summary.awaiting_manual}</div></div>
+<div class="card">{w["students"]}<div class="big">{summary.students}</div></div>
+<div class="card">{w["mean"]}<div class="big">{summary.mean:g}</div></div>
+<div class="card">{w["median"]}<div class="big">{summary.median:g}</div></div>
+<div class="card">{w["mean_total"]}<div class="big">{summary.mean_final:g} / {summary.max_score:g}</div></div>
+<div class="card">{w["median_total"]}<div class="big">{summary.median_final:g}</div></div>
+<div class="card">{w["late"]}<div class="big">{summary.late}</div></div>
+<div class="card">{w["awaiting"]}<div class="big">{summary.awaiting_manual}</div></div>
 </div>
-<p>Totals are autograded points plus the manual grades given so far, less late penalties.</p>
-<h2>Files</h2><ul>{links}</ul>
-<h2>Distribution of totals</h2><img src="totals.png" alt="histogram of totals">
-<h2>Questions</h2>
-<p>Hardest questions:</p><ol>{hardest}</ol>
-<img src="pass_rates.png" alt="pass rate per question">
-<table><tr><th>question</th><th>points</th><th>mean</th><th>full marks</th><th>visible test passed*</th><th>hidden test passed*</th></tr>{q_rows}</table><p>* of the notebooks whose tests ran (not missing or unreadable ones).</p>
-<h2>Statuses</h2><table><tr><th>status</th><th>submissions</th></tr>{statuses}</table>
-<h2>Students</h2>
-<table><tr><th>student (feedback)</th><th>autograded</th><th>status</th><th>days late</th><th>manual awaiting</th><th>total</th><th></th></tr>{students}</table>
+<p>{w["totals_are"]}</p>
+<h2>{w["files"]}</h2><ul>{links}</ul>
+<h2>{w["distribution"]}</h2><img src="totals.png" alt="{w["histogram"]}">
+<h2>{w["questions"]}</h2>
+<p>{w["hardest"]}</p><ol>{hardest}</ol>
+<img src="pass_rates.png" alt="{w["pass_rate"]}">
+<table><tr><th>{w["question"]}</th><th>{w["points"]}</th><th>{w["mean_col"]}</th><th>{w["full"]}</th><th>{w["visible"]}</th><th>{w["hidden"]}</th></tr>{q_rows}</table><p>{w["of_ran"]}</p>
+<h2>{w["statuses"]}</h2><table><tr><th>{w["status"]}</th><th>{w["submissions"]}</th></tr>{statuses}</table>
+<h2>{w["students_h"]}</h2>
+<table><tr><th>{w["student_col"]}</th><th>{w["autograded"]}</th><th>{w["status"]}</th><th>{w["days_late"]}</th><th>{w["manual_awaiting"]}</th><th>{w["total"]}</th><th></th></tr>{students}</table>
 </body></html>
 """
 

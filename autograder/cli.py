@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import grading_config
+from autograder.i18n import _
 
 
 def _at_least_one(text: str) -> int:
@@ -59,8 +60,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         from autograder.gpu import nvidia_device_nodes
 
         if not nvidia_device_nodes():
-            print("mdl grade: --profile gpu needs an NVIDIA GPU (no /dev/nvidia* here): grade on a GPU runner, "
-                  "or use --profile cpu", file=sys.stderr)
+            print("mdl grade: " + _("--profile gpu needs an NVIDIA GPU (no /dev/nvidia* here): grade on a GPU "
+                                    "runner, or use --profile cpu"), file=sys.stderr)
             return 2
     shard = Shard.parse(args.shard) if args.shard else None
     try:
@@ -72,7 +73,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except GradingInterrupted as stopped:
         print(f"\nmdl grade: {stopped}", file=sys.stderr)
         return 130
-    print(f"\n{len(records)} submission(s); gradebook: {Path(args.out) / 'grades.csv'}")
+    print("\n" + _("{count} submission(s); gradebook: {path}").format(count=len(records), path=Path(args.out) / "grades.csv"))
     return 0
 
 
@@ -89,8 +90,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     reports = [validate(a, generated=not args.no_generated, jobs=args.jobs) for a in _assignments(args.assignments)]
     failed = [r for r in reports if not r.ok]
     if len(reports) > 1:
-        print(f"\nmdl validate: {len(reports) - len(failed)} of {len(reports)} assignment(s) ok"
-              + (f"; FAILED: {', '.join(r.assignment for r in failed)}" if failed else ""))
+        print("\nmdl validate: " + _("{ok} of {total} assignment(s) ok").format(ok=len(reports) - len(failed), total=len(reports))
+              + (_("; FAILED: {assignments}").format(assignments=", ".join(r.assignment for r in failed)) if failed else ""))
     return 0 if not failed else 1
 
 
@@ -99,8 +100,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     _use_language(args)
     index, summary = write_report(Path(args.dir), Path(args.nbgrader_db) if args.nbgrader_db else None)
-    print(f"{summary.students} student(s), mean {summary.mean:g}, median {summary.median:g} of "
-          f"{sum(q.points for q in summary.questions):g} autograded; report: {index}")
+    print(_("{students} student(s), mean {mean}, median {median} of {points} autograded; report: {path}").format(
+        students=summary.students, mean=f"{summary.mean:g}", median=f"{summary.median:g}",
+        points=f"{sum(q.points for q in summary.questions):g}", path=index))
     return 0
 
 
@@ -273,10 +275,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (BuildError, KeyError, FileNotFoundError, ValueError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"mdl {args.command}: error: {printable(message)}", file=sys.stderr)
+        print(f"mdl {args.command}: " + _("error: {message}").format(message=printable(message)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\nmdl {args.command}: interrupted", file=sys.stderr)
+        print(f"\nmdl {args.command}: " + _("interrupted"), file=sys.stderr)
         return 130
 
 

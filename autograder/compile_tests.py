@@ -28,7 +28,7 @@ from typing import Any
 
 import nbformat
 
-from autograder.notebook_meta import SOURCE_LANGUAGE, edition
+from autograder.notebook_meta import SOURCE_LANGUAGE, edition, languages_of
 from autograder.notebook_meta import (
     is_skipped_cell, is_solution_cell, is_test_cell, manual_questions, nbgrader_meta, question_titles)
 
@@ -36,7 +36,7 @@ BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 HIDDEN_CASE = "### HIDDEN CASE"  # inside the hidden region: starts one more hidden case (a share of the points)
 _BUILTINS = set(dir(builtins))
-BUNDLE_FORMAT = 3  # 2: the manifest carries the release's locked cells; 3: the questions' titles
+BUNDLE_FORMAT = 4  # 2: the manifest carries the release's locked cells; 3: the questions' titles; 4: translated titles
 
 
 class CompileError(ValueError):
@@ -95,6 +95,8 @@ class Manifest:
     locked_cells: list[dict[str, str]] = field(default_factory=list)
     cell_order: list[str] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)  # grade_id -> the notebook's heading above it (feedback)
+    # language -> {grade_id: that edition's heading} for each translated edition ("P1 (código, 4 puntos)")
+    translated_titles: dict[str, dict[str, str]] = field(default_factory=dict)
     bundle_format: int = 1  # bundles of an older format are compiled again (autograder.build.bundle_is_fresh)
 
     @property
@@ -295,7 +297,8 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
     """Compile every test cell of a source notebook: the manifest and {file name: source}."""
     raw = path.read_bytes()
     # the English edition: a translated twin repeats its cell's grade_id, and every edition shares the tests
-    nb = edition(nbformat.reads(raw.decode("utf-8"), as_version=4), SOURCE_LANGUAGE)
+    source = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    nb = edition(source, SOURCE_LANGUAGE)
     notebook_imports: dict[str, str] = {}
     notebook_names: set[str] = set()
     for index, cell in enumerate(nb.cells):
@@ -325,6 +328,8 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
         locked_cells=locked_cells(nb.cells),
         cell_order=[str(nbgrader_meta(c)["grade_id"]) for c in nb.cells if nbgrader_meta(c).get("grade_id")],
         titles=question_titles(nb.cells),
+        translated_titles={lang: question_titles(edition(source, lang).cells)
+                           for lang in sorted(languages_of(source) - {SOURCE_LANGUAGE})},
         bundle_format=BUNDLE_FORMAT,
     )
     return manifest, files

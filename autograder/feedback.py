@@ -19,19 +19,8 @@ from typing import Any
 from autograder.out_folder import FEEDBACK_NAME, atomic_write_text
 from autograder.records import NEUTRAL_HIDDEN_FAILED, NEUTRAL_HIDDEN_PASSED, student_folder
 from autograder.totals import totals
-from mdl_student.i18n import current_language, translations
-
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"  # the grader's catalogs (domain "mdl")
-
-
-def _(message: str) -> str:
-    """``message`` in the run's language (MDL_LANG; mdl grade/report --lang), from autograder/locale."""
-    return translations(current_language(), "mdl", LOCALE_DIR).gettext(message)
-
-
-def N_(message: str) -> str:
-    """Marks a message for extraction; translated where it is shown."""
-    return message
+from autograder.i18n import N_, _
+from mdl_student.i18n import current_language
 
 
 STATUS_EXPLAINED = {

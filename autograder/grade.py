@@ -31,6 +31,7 @@ from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
 from autograder.compile_tests import Manifest
 from autograder.notebook_meta import is_skipped_cell, is_test_cell, nbgrader_meta
 from autograder.cell_map import annotate_for_feedback
+from autograder.i18n import _
 from autograder.sandbox import ChildStopped, Kernel, KernelDied, KernelError, KernelTimeout, run_in_child
 from autograder.scoring import cut, score
 
@@ -137,33 +138,35 @@ def read_submission(path: Path, limits: SandboxLimits) -> nbformat.NotebookNode:
     """Parse the file as a notebook, or refuse it with a reason a student understands."""
     size = path.stat().st_size
     if size > limits.max_notebook_mb * 1024 * 1024:
-        raise Rejected("invalid-notebook", f"the file is {size / 2**20:.0f} MB, over the {limits.max_notebook_mb} MB limit")
+        raise Rejected("invalid-notebook", _("the file is {size} MB, over the {limit} MB limit").format(
+            size=f"{size / 2**20:.0f}", limit=limits.max_notebook_mb))
     if size == 0:
-        raise Rejected("invalid-notebook", "the file is empty")
+        raise Rejected("invalid-notebook", _("the file is empty"))
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise Rejected("invalid-notebook", "the file is not UTF-8 text (is it really a notebook?)") from None
+        raise Rejected("invalid-notebook", _("the file is not UTF-8 text (is it really a notebook?)")) from None
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as err:
-        raise Rejected("invalid-notebook", f"the file is not valid notebook JSON ({err.__class__.__name__}: {str(err)[:80]})") from None
+        raise Rejected("invalid-notebook", _("the file is not valid notebook JSON ({type}: {text})").format(type=err.__class__.__name__, text=str(err)[:80])) from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
-        raise Rejected("invalid-notebook", "the file is JSON but not a Jupyter notebook (no cells)")
+        raise Rejected("invalid-notebook", _("the file is JSON but not a Jupyter notebook (no cells)"))
     try:
         nb = nbformat.reads(text, as_version=4)
     except MemoryError:  # past the limit of the child reading it (read_in_child): said there
         raise
     except Exception as err:  # nbformat raises many types for malformed notebooks
-        raise Rejected("invalid-notebook", f"the notebook could not be read ({type(err).__name__}: {str(err)[:120]})") from None
+        raise Rejected("invalid-notebook", _("the notebook could not be read ({type}: {text})").format(type=type(err).__name__, text=str(err)[:120])) from None
     if not isinstance(nb.get("cells"), list):
-        raise Rejected("invalid-notebook", "the notebook has no list of cells")
+        raise Rejected("invalid-notebook", _("the notebook has no list of cells"))
     for index, cell in enumerate(nb.cells, start=1):  # nbformat reads these without complaint
         meta = cell.get("metadata") if isinstance(cell, dict) else None
         grade_id = nbgrader_meta(cell).get("grade_id", "") if isinstance(meta, dict) else ""
         if not isinstance(meta, dict) or not isinstance(cell.get("source", ""), str) or not isinstance(grade_id, str):
-            raise Rejected("invalid-notebook", f"cell {index} is malformed (its source, metadata or grade_id is not what a notebook holds)")
+            raise Rejected("invalid-notebook", _("cell {index} is malformed (its source, metadata or grade_id is not what a "
+                                                 "notebook holds)").format(index=index))
     return nb
 
 
@@ -174,13 +177,13 @@ def identify(nb: nbformat.NotebookNode, manifest: Manifest) -> list[str]:
     if expected and not ids & expected:
         raise Rejected(
             "wrong-assignment",
-            f"none of this assignment's cells ({', '.join(sorted(expected)[:4])}, ...) are in the notebook; "
-            "was a notebook of another assignment submitted?",
+            _("none of this assignment's cells ({cells}, ...) are in the notebook; was a "
+              "notebook of another assignment submitted?").format(cells=", ".join(sorted(expected)[:4])),
         )
     notes = []
     missing = [sid for sid in manifest.solution_cell_ids if sid not in ids]
     if missing:
-        notes.append(f"answer cells missing from the notebook: {', '.join(missing)}")
+        notes.append(_("answer cells missing from the notebook: {cells}").format(cells=", ".join(missing)))
     return notes
 
 
@@ -275,7 +278,8 @@ class NotebookRunner:
             reply = self.kernel.run_cell(code, seconds)  # type: ignore[union-attr]
         except KernelTimeout:
             self.kernel = None
-            self.runs[index] = CellRun(index, False, f"stopped after {seconds:.0f} s (time limit)", "timeout")
+            self.runs[index] = CellRun(index, False, _("stopped after {seconds} s (time limit)").format(
+                seconds=f"{seconds:.0f}"), "timeout")
             return
         except KernelDied as err:
             self.kernel = None
@@ -283,15 +287,16 @@ class NotebookRunner:
             self.runs[index] = CellRun(index, False, str(err), kind)
             return
         if reply.get("output_dropped"):
-            self.notes.append(f"cell {index}: printed more than {self.limits.max_output_kb} KB of output; "
-                              f"the rest ({reply['output_dropped'] / 2**20:.1f} MB) was cut, not kept")
+            self.notes.append(_("cell {index}: printed more than {limit} KB of output; the rest ({dropped} MB) was cut, "
+                                "not kept").format(index=index, limit=self.limits.max_output_kb,
+                                                   dropped=f"{reply['output_dropped'] / 2**20:.1f}"))
         if reply.get("ok"):
             self.runs[index] = CellRun(index, True)
         else:
             kind = _classify(reply)
-            error = reply.get("error", "error")
+            error = reply["error"] if "error" in reply else _("error")
             if kind == "timeout":
-                error = f"stopped after {seconds:.0f} s (time limit)"
+                error = _("stopped after {seconds} s (time limit)").format(seconds=f"{seconds:.0f}")
             self.runs[index] = CellRun(index, False, error, kind)
 
     def _restart(self) -> bool:
@@ -353,8 +358,8 @@ def read_in_child(path: Path, manifest: Manifest, limits: SandboxLimits, outcome
             found["cells"] = student_cells(nb, manifest)
             missing = missing_locked_cells(nb, manifest)
             if missing:
-                found["messages"].append(f"the notebook lacks the locked cell(s) {', '.join(missing)}: the release's "
-                                         "copies were run in their places")
+                found["messages"].append(_("the notebook lacks the locked cell(s) {cells}: the release's copies were "
+                                           "run in their places").format(cells=", ".join(missing)))
         except Rejected as rejected:
             found["rejected"] = [rejected.status, str(rejected)]
         return found
@@ -363,8 +368,9 @@ def read_in_child(path: Path, manifest: Manifest, limits: SandboxLimits, outcome
         found = run_in_child(work, seconds=limits.seconds_per_question, memory_mb=limits.checker_memory_mb,
                              memory_limit=limits.memory_limit)
     except ChildStopped as err:
-        raise Rejected("invalid-notebook", f"reading the notebook went past the grader's limits for it "
-                       f"({limits.checker_memory_mb} MB, {limits.seconds_per_question:.0f} s): {err}") from None
+        raise Rejected("invalid-notebook", _("reading the notebook went past the grader's limits for it ({memory} MB, {seconds} s): "
+                                             "{error}").format(memory=limits.checker_memory_mb,
+                                                               seconds=f"{limits.seconds_per_question:.0f}", error=err)) from None
     if "map" in found:
         outcome.cells, outcome.manual = found["map"], found["manual"]
     outcome.messages += found["messages"]
@@ -387,13 +393,14 @@ def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, l
     annotate_for_feedback(outcome, None, bundle.manifest)
     try:
         if submission.path is None:  # refused by intake (autograder.intake): the note says why
-            raise Rejected(submission.status or "missing", "" if submission.note else "no notebook was submitted")
+            raise Rejected(submission.status or "missing", "" if submission.note else _("no notebook was submitted"))
         cells = read_in_child(submission.path, bundle.manifest, limits, outcome)
         files = dict(bundle.release_files)
         files[bundle.assignment.notebook] = submission.path
         with NotebookRunner(files, slot, limits) as runner:
             runs = runner.run(cells)
-            outcome.messages += [f"{'cell ' + str(r.index) if r.index > 0 else 'a locked cell of the release'}: {r.error}"
+            outcome.messages += [(_("cell {index}: {error}").format(index=r.index, error=r.error) if r.index > 0 else
+                                  _("a locked cell of the release: {error}").format(error=r.error))
                                  for r in runs if not r.ok] + runner.notes
             kinds = {r.kind for r in runs if r.kind}
             outcome.status = next((s for s in STATUS_ORDER if s in kinds), "ok")
@@ -407,7 +414,7 @@ def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, l
         outcome.messages += [str(rejected)] if str(rejected) else []
     except KernelError as err:  # the kernel would not even start
         outcome.status = "crashed"
-        outcome.messages.append(f"the kernel could not run this notebook: {err}")
+        outcome.messages.append(_("the kernel could not run this notebook: {error}").format(error=err))
     outcome.messages = cap_messages(outcome.messages, limits)
     outcome.seconds = round(time.monotonic() - started, 3)
     return outcome

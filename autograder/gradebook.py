@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from autograder.i18n import _
 from autograder.manual import manual_points
 from autograder.out_folder import GRADES_NAME, atomic_write_text
 from autograder.safe_text import csv_cell, printable
@@ -32,7 +33,8 @@ def _extra_columns(records: list[dict[str, Any]], out_dir: Path) -> tuple[list[s
     try:
         rows = totals(records, out_dir)
     except ValueError as err:  # a bad manual_grades.csv or extensions.csv must not stop a grading run
-        print(f"warning: {err}; manual grades and extensions are left out of grades.csv until it is fixed")
+        print(_("warning: {error}; manual grades and extensions are left out of grades.csv until it is fixed").format(
+            error=err))
         rows = totals(records, out_dir, manual_grades={}, extensions={})
     return extra_header(list(manual_points(records))), {t.student: extra_cells(t) for t in rows}
 
@@ -61,8 +63,9 @@ def summary_line(record: dict[str, Any]) -> str:
 def table(records: list[dict[str, Any]], question_ids: list[str]) -> str:
     """The gradebook as a fixed-width table for the terminal."""
     short = [q.split("_")[0] for q in question_ids]
-    width = max([len("student")] + [len(r["student"]) for r in records])
-    head = f"{'student':<{width}} {'score':>9}  {'status':<17}" + "".join(f"{s:>6}" for s in short)
+    student_word, score_word, status_word = _("student"), _("score"), _("status")
+    width = max([len(student_word)] + [len(r["student"]) for r in records])
+    head = f"{student_word:<{width}} {score_word:>9}  {status_word:<17}" + "".join(f"{s:>6}" for s in short)
     lines = [head, "-" * len(head)]
     for r in sorted(records, key=lambda r: r["student"]):
         cells = "".join(f"{_num(r['scores'].get(q, 0)):>6}" for q in question_ids)

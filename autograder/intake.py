@@ -30,6 +30,7 @@ from pathlib import Path
 from grading_config import LIMITS, Assignment, SandboxLimits
 
 from autograder.grade import Submission
+from autograder.i18n import _
 from autograder.late import TIMES_FILE
 from autograder.safe_text import described, fold_case, look_alike_groups, look_alike_note, printable, student_id
 from autograder.safe_zip import NOTEBOOK_SUFFIX, IntakeError, extract_zip
@@ -122,7 +123,7 @@ def _shown(text: str) -> str:
 def _listing(names: list[str]) -> str:
     shown = [_shown(n) for n in names[:MAX_NAMES_SHOWN]]
     more = len(names) - MAX_NAMES_SHOWN
-    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+    return ", ".join(shown) + (_(" and {count} more").format(count=more) if more > 0 else "")
 
 
 # --------------------------------------------------------------------------- open PATH
@@ -132,7 +133,7 @@ def open_path(path: Path, assignment: Assignment,
               limits: SandboxLimits) -> tuple[Path, str, tempfile.TemporaryDirectory[str] | None, dict[Path, float]]:
     """The folder to scan, its name (for GitHub Classroom's slug), the extraction folder, oversized notebooks."""
     if not path.exists():
-        raise IntakeError(f"{printable(str(path), one_line=True)} does not exist")
+        raise IntakeError(_("{path} does not exist").format(path=printable(str(path), one_line=True)))
     if path.is_file() and path.suffix.lower() == ".zip":
         extracted = tempfile.TemporaryDirectory(prefix="mdl-intake-")
         try:
@@ -145,7 +146,7 @@ def open_path(path: Path, assignment: Assignment,
         return root, label, extracted, oversized
     if path.is_dir():
         return path, path.resolve().name, None, {}
-    raise IntakeError(f"{printable(str(path), one_line=True)} is neither a folder, a .zip nor a notebook")
+    raise IntakeError(_("{path} is neither a folder, a .zip nor a notebook").format(path=printable(str(path), one_line=True)))
 
 
 def _inside_single_folder(root: Path, assignment: Assignment) -> Path:
@@ -171,7 +172,7 @@ def _visible_entries(folder: Path) -> list[Path]:
     try:
         names = os.listdir(folder)
     except OSError as err:
-        raise IntakeError(f"{folder} cannot be read ({err.strerror})") from None
+        raise IntakeError(_("{folder} cannot be read ({error})").format(folder=folder, error=err.strerror)) from None
     return [folder / n for n in sorted(names, key=os.fsencode) if not n.startswith(".") and n not in IGNORED_NAMES]
 
 
@@ -314,7 +315,7 @@ def _search(folder: Path, root: Path, found: Found, oversized: dict[Path, float]
         for entry in _visible_entries(current):
             seen += 1
             if seen > MAX_ENTRIES_PER_STUDENT:
-                found.notes.append(f"only the first {MAX_ENTRIES_PER_STUDENT} entries of {found.shown} were looked at")
+                found.notes.append(_("only the first {count} entries of {folder} were looked at").format(count=MAX_ENTRIES_PER_STUDENT, folder=found.shown))
                 return
             shown = entry.relative_to(root).as_posix()
             kind = _kind(entry)
@@ -354,18 +355,18 @@ def merge_resubmissions(found: list[Found]) -> list[Found]:
 def choose_notebook(found: Found, assignment: Assignment) -> Submission:
     """The submission of one student: its notebook, or a refusal saying what was found instead."""
     if found.links:
-        return Submission(found.name, None, f"{_listing(found.links)}: a symbolic link in the submissions; "
-                          "links are never followed: submit the notebook itself", status="refused-symlink")
+        return Submission(found.name, None, _("{links}: a symbolic link in the submissions; links are never followed: "
+                                              "submit the notebook itself").format(links=_listing(found.links)), status="refused-symlink")
     if not found.notebooks:
         where = found.nbgrader_folder or found.shown
-        what = f"found only: {_listing(found.others)}" if found.others else "the folder is empty"
-        return Submission(found.name, None, f"no notebook in {_shown(where)} ({what})", status="missing")
+        what = _("found only: {files}").format(files=_listing(found.others)) if found.others else _("the folder is empty")
+        return Submission(found.name, None, _("no notebook in {folder} ({what})").format(folder=_shown(where), what=what), status="missing")
     named = [c for c in found.notebooks if _base_name(_own_file_name(c)).casefold() == assignment.notebook.casefold()]
     pool = named or found.notebooks
     # Copies of one file ("a1.ipynb", "a1-1.ipynb") have an order; Canvas numbers every upload.
     if len({_base_name(_own_file_name(c)) for c in pool}) > 1 and found.layout != "canvas":
-        return Submission(found.name, None, f"several notebooks ({_listing([c.shown for c in pool])}) and none named "
-                          f"{assignment.notebook}: keep one and grade again", status="ambiguous")
+        return Submission(found.name, None, _("several notebooks ({files}) and none named {notebook}: keep one and grade again").format(
+                          files=_listing([c.shown for c in pool]), notebook=assignment.notebook), status="ambiguous")
     pool = sorted(pool, key=lambda c: (c.order, os.fsencode(c.shown)))
     return _submission_of(found, pool[-1], pool[:-1], assignment)
 
@@ -383,16 +384,15 @@ def _own_file_name(candidate: NotebookFile) -> str:
 def _submission_of(found: Found, chosen: NotebookFile, older: list[NotebookFile], assignment: Assignment) -> Submission:
     notes = list(found.notes)
     if found.layout == "nbgrader" and chosen.path.name != assignment.notebook:
-        notes.append(f"the notebook was renamed to {_shown(chosen.path.name)}; graded as {assignment.notebook}")
-    if chosen.late:
-        notes.append("Canvas marks this submission LATE")
+        notes.append(_("the notebook was renamed to {name}; graded as {notebook}").format(name=_shown(chosen.path.name), notebook=assignment.notebook))
+    notes += [_("Canvas marks this submission LATE")] if chosen.late else []
     if older:
-        notes.append(f"{len(older)} earlier or other file(s) not graded ({_listing([o.shown for o in older])}); "
-                     f"graded the latest, {_shown(chosen.shown)}")
+        notes.append(_("{count} earlier or other file(s) not graded ({files}); graded the latest, {latest}").format(
+                     count=len(older), files=_listing([o.shown for o in older]), latest=_shown(chosen.shown)))
     note = "; ".join(notes)
     if chosen.oversized_mb:
         return Submission(found.name, None, (note + "; " if note else "") +
-                          f"the file is {chosen.oversized_mb:.0f} MB, over the notebook size limit", status="invalid-notebook")
+                          _("the file is {size} MB, over the notebook size limit").format(size=f"{chosen.oversized_mb:.0f}"), status="invalid-notebook")
     return Submission(found.name, chosen.path, note)
 
 
@@ -411,10 +411,10 @@ def name_submissions(submissions: list[tuple[Found, Submission]]) -> list[Submis
             named.append(_named(*members[0], student_id(members[0][1].student)))
             continue
         ids = [student_id(members[0][1].student)] + [_unused(student_id(m[1].student), k, taken) for k, m in enumerate(members[1:], 2)]
-        everyone = ", ".join(f"{_shown(m[0].shown)} as {i}" for m, i in zip(members, ids))
+        everyone = ", ".join(_("{file} as {id}").format(file=_shown(m[0].shown), id=i) for m, i in zip(members, ids))
         for (found, sub), sid in zip(members, ids):
-            message = (f"{len(members)} submissions map to the same student ({everyone}); none of them was graded: "
-                       "keep one (or rename the others) and grade again")
+            message = _("{count} submissions map to the same student ({everyone}); none of them was graded: keep one (or "
+                        "rename the others) and grade again").format(count=len(members), everyone=everyone)
             named.append(Submission(sid, None, message, status="duplicate"))
     return sorted(named, key=lambda s: s.student)
 
@@ -442,9 +442,9 @@ def _named(found: Found, sub: Submission, sid: str) -> Submission:
     shown, not_utf8 = _decoded(sub.student)
     notes = [sub.note] if sub.note else []
     if not_utf8:
-        notes.insert(0, f"the file name {_shown(found.shown)!r} is not UTF-8; graded as {sid}")
+        notes.insert(0, _("the file name {name} is not UTF-8; graded as {id}").format(name=repr(_shown(found.shown)), id=sid))
     elif sid != sub.student:
-        notes.insert(0, f"submitted as {printable(shown, one_line=True)!r}, graded as {sid}")
+        notes.insert(0, _("submitted as {name}, graded as {id}").format(name=repr(printable(shown, one_line=True)), id=sid))
     return Submission(sid, sub.path, "; ".join(notes), status=sub.status)
 
 
@@ -464,12 +464,12 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
     try:
         found, ignored = scan(root, assignment, label, oversized)
         if not any(f.notebooks or f.links for f in found):
-            what = f"found only: {_listing([f.shown for f in found] + ignored)}" if found or ignored else "it is empty"
-            raise IntakeError(f"no notebook (.ipynb) in {printable(str(path), one_line=True)} ({what})")
+            what = _("found only: {files}").format(files=_listing([f.shown for f in found] + ignored)) if found or ignored else _("it is empty")
+            raise IntakeError(_("no notebook (.ipynb) in {path} ({what})").format(path=printable(str(path), one_line=True), what=what))
         instructor_files = [n for n in ignored if n == TIMES_FILE]  # read by autograder.late, not ignored
         ignored = [n for n in ignored if n != TIMES_FILE]
-        notes = [f"ignored {len(ignored)} file(s) that are not notebooks: {_listing(ignored)}"] if ignored else []
-        notes += [f"submission times read from {TIMES_FILE} (autograder/late.py)" for _ in instructor_files]
+        notes = [_("ignored {count} file(s) that are not notebooks: {files}").format(count=len(ignored), files=_listing(ignored))] if ignored else []
+        notes += [_("submission times read from {file} (autograder/late.py)").format(file=TIMES_FILE) for _file in instructor_files]
         found = merge_resubmissions(found)
         chosen = [(f, choose_notebook(f, assignment)) for f in found]
     except BaseException:
@@ -480,7 +480,7 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
     for f in found:
         layouts[f.layout] = layouts.get(f.layout, 0) + 1
     summary = ", ".join(f"{kind} {count}" for kind, count in sorted(layouts.items()))
-    notes.insert(0, f"{len(found)} submission(s) found ({summary})")
+    notes.insert(0, _("{count} submission(s) found ({layouts})").format(count=len(found), layouts=summary))
     named = name_submissions(chosen)
     late_raw = {sub.student for f, sub in chosen if sub.path is not None and _graded_file_late(f, sub.path)}
     marked_late = {s.student for s in named if s.status == "" and _raw_name_of(s, chosen) in late_raw}

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import grading_config
+from autograder.i18n import N_, _
 from grading_config import LATE, Assignment, LatePolicy
 
 from autograder.safe_text import fold_case
@@ -38,10 +39,11 @@ from autograder.safe_text import fold_case
 TIMES_FILE = "submission_times.csv"
 NBGRADER_TIMESTAMP = "timestamp.txt"
 # The sources a record's ``time_source`` names (``submission_times.csv`` rows may name their own).
-SOURCE_TIMES_FILE = "the LMS export submission_times.csv"
-SOURCE_NBGRADER = "nbgrader's exchange (timestamp.txt written by nbgrader collect)"
-SOURCE_CANVAS_LATE = "Canvas's LATE marker on the file (no time given)"
-SOURCE_COMMIT = "the last commit's date in the student's repository"
+SOURCE_TIMES_FILE = N_("the LMS export submission_times.csv")
+# Where a submission time comes from (stored in English, shown in the run's language).
+SOURCE_NBGRADER = N_("nbgrader's exchange (timestamp.txt written by nbgrader collect)")
+SOURCE_CANVAS_LATE = N_("Canvas's LATE marker on the file (no time given)")
+SOURCE_COMMIT = N_("the last commit's date in the student's repository")
 STUDENTS_OWN_WORD = (SOURCE_COMMIT,)  # times the student's own computer sets
 
 
@@ -64,21 +66,27 @@ class Lateness:
 
     def describe(self) -> str:
         """One sentence for a student or an instructor."""
-        due = f"due {format_time(self.due)}" + (" (extended)" if self.extended else "")
-        source = f" (time from {self.source}{self._own_word()})" if self.source else ""
+        due = (_("due {time} (extended)") if self.extended else _("due {time}")).format(time=format_time(self.due))
+        # One of the SOURCE_ names, translated; an instructor's own words stay as written. (Never _(""): gettext
+        # answers the empty string with the catalog's header.)
+        origin = _(self.source) if self.source else ""
+        source = _(" (time from {source}{own_word})").format(source=origin, own_word=self._own_word()) \
+            if self.source else ""
+        penalty = f"{self.penalty_percent:g}"
         if self.marked_late:
-            return (f"{due}; {self.source}: counted late by the policy's first step, "
-                    f"{self.penalty_percent:g}% of the points taken off")
+            return _("{due}; {source}: counted late by the policy's first step, {penalty}% of the points "
+                     "taken off").format(due=due, source=origin, penalty=penalty)
         if self.submitted_at is None:
-            return f"{due}; no submission time was recorded, so no late penalty applies"
+            return _("{due}; no submission time was recorded, so no late penalty applies").format(due=due)
         if not self.late:
-            return f"{due}; submitted {format_time(self.submitted_at)}{source}: on time"
-        hours = self.minutes_late / 60
-        return (f"{due}; submitted {format_time(self.submitted_at)}{source}: {hours:.1f} hours late "
-                f"({self.days_late} day(s)), {self.penalty_percent:g}% of the points taken off")
+            return _("{due}; submitted {time}{source}: on time").format(
+                due=due, time=format_time(self.submitted_at), source=source)
+        return _("{due}; submitted {time}{source}: {hours} hours late ({days} day(s)), {penalty}% of the points "
+                 "taken off").format(due=due, time=format_time(self.submitted_at), source=source,
+                                     hours=f"{self.minutes_late / 60:.1f}", days=self.days_late, penalty=penalty)
 
     def _own_word(self) -> str:
-        return (", which the student's own computer sets: the student's own word, not a record of hand-in"
+        return (_(", which the student's own computer sets: the student's own word, not a record of hand-in")
                 if self.source in STUDENTS_OWN_WORD else "")
 
 

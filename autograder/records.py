@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autograder.i18n import N_, _
 from autograder.out_folder import RECORD_NAME, atomic_write_text
 from autograder.safe_text import printable_data, student_id
 
@@ -52,9 +53,9 @@ def make_record(outcome: Outcome, fingerprint: str) -> dict[str, Any]:
 # What every file a student can read says about a hidden test case (results.json, which Gradescope shows,
 # and feedback.html); the case's own message, which may name hidden inputs ("network 5-2-7-3, slope 0.2"),
 # stays in the instructor's record.json.
-NEUTRAL_HIDDEN_FAILED = ("Hidden test: failed. It tries your answer on inputs you have not seen; "
-                         "check that it holds in general, not only for the visible example.")
-NEUTRAL_HIDDEN_PASSED = "Hidden test: passed."
+NEUTRAL_HIDDEN_FAILED = N_("Hidden test: failed. It tries your answer on inputs you have not seen; "
+                           "check that it holds in general, not only for the visible example.")
+NEUTRAL_HIDDEN_PASSED = N_("Hidden test: passed.")
 
 
 def gradescope_results(outcome: Outcome) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def gradescope_results(outcome: Outcome) -> dict[str, Any]:
 
     A hidden case says passed or failed and a neutral sentence, never its own message.
     """
-    header = f"status: {outcome.status}"
+    header = _("status: {status}").format(status=outcome.status)
     notes = "\n".join(f"- {m}" for m in outcome.messages)
     output = header + ("\n" + notes if notes else "")
     if outcome.results is not None:
@@ -77,7 +78,7 @@ def gradescope_results(outcome: Outcome) -> dict[str, Any]:
             "score": 0.0,
             "output": output,
             "tests": [
-                {"name": qid, "score": 0.0, "max_score": pts, "visibility": "visible", "output": f"not graded: {outcome.status}"}
+                {"name": qid, "score": 0.0, "max_score": pts, "visibility": "visible", "output": _("not graded: {status}").format(status=outcome.status)}
                 for qid, pts in outcome.max_scores.items()
             ],
         }
@@ -88,10 +89,7 @@ def gradescope_results(outcome: Outcome) -> dict[str, Any]:
 
 def _neutral(passed: bool) -> str:
     """The neutral sentence in the run's language (MDL_LANG; the grader's catalog, autograder/locale)."""
-    from mdl_student.i18n import current_language, translations
-
-    catalog = translations(current_language(), "mdl", Path(__file__).resolve().parent / "locale")
-    return catalog.gettext(NEUTRAL_HIDDEN_PASSED if passed else NEUTRAL_HIDDEN_FAILED)
+    return _(NEUTRAL_HIDDEN_PASSED if passed else NEUTRAL_HIDDEN_FAILED)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from grading_config import SandboxLimits
 
+from autograder.i18n import _
 from autograder.safe_text import printable
 
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -43,12 +44,12 @@ def extract_zip(archive: Path, into: Path, limits: SandboxLimits) -> dict[Path, 
     try:
         archive_file = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as err:
-        raise IntakeError(f"{archive} is not a readable zip archive ({err})") from None
+        raise IntakeError(_("{archive} is not a readable zip archive ({error})").format(archive=archive, error=err)) from None
     oversized: dict[Path, float] = {}
     with archive_file:
         entries = archive_file.infolist()
         if len(entries) > MAX_ZIP_ENTRIES:
-            raise IntakeError(f"{archive} holds {len(entries)} entries, more than the {MAX_ZIP_ENTRIES} a class can have")
+            raise IntakeError(_("{archive} holds {count} entries, more than the {limit} a class can have").format(archive=archive, count=len(entries), limit=MAX_ZIP_ENTRIES))
         budget = [MAX_ZIP_MB * 2**20]
         for info in entries:
             target = _zip_target(info, into, archive)
@@ -59,9 +60,9 @@ def extract_zip(archive: Path, into: Path, limits: SandboxLimits) -> dict[Path, 
             except OSError as err:  # a file and a folder of one name ("bob", "bob/a1.ipynb"), a path too long
                 why = ("a file and a folder of the same name" if err.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
                        else err.strerror or str(err))
-                raise IntakeError(f"{archive}: its entry {printable(info.filename[:200], one_line=True)!r}"
-                                  f"{'...' if len(info.filename) > 200 else ''} cannot be extracted ({why}): "
-                                  "refused, nothing graded") from None
+                raise IntakeError(_("{archive}: its entry {entry} cannot be extracted ({why}): refused, nothing graded").format(
+                    archive=archive, why=why, entry=repr(printable(info.filename[:200], one_line=True))
+                    + ("..." if len(info.filename) > 200 else ""))) from None
     return oversized
 
 
@@ -95,8 +96,8 @@ def _zip_target(info: zipfile.ZipInfo, into: Path, archive: Path) -> Path | None
     name = info.filename.replace("\\", "/")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-        raise IntakeError(f"{archive} has an entry that would be written outside its folder "
-                          f"({printable(info.filename, one_line=True)!r}): refused, nothing graded")
+        raise IntakeError(_("{archive} has an entry that would be written outside its folder ({entry}): refused, nothing graded").format(
+            archive=archive, entry=repr(printable(info.filename, one_line=True))))
     if not parts or any("\0" in p or len(p.encode("utf-8", "replace")) > 255 for p in parts):
         return None
     return into.joinpath(*parts)
@@ -112,12 +113,12 @@ def _copy_entry(archive_file: zipfile.ZipFile, info: zipfile.ZipInfo, target: Pa
                 written += len(block)
                 budget[0] -= len(block)
                 if budget[0] < 0:
-                    raise IntakeError(f"{archive} expands to more than {MAX_ZIP_MB} MB: refused, nothing graded")
+                    raise IntakeError(_("{archive} expands to more than {limit} MB: refused, nothing graded").format(archive=archive, limit=MAX_ZIP_MB))
                 if written > cap:  # it lied about its size: keep nothing of it
                     sink.truncate(0)
                     return
                 sink.write(block)
     except RuntimeError as err:  # encrypted entries
-        raise IntakeError(f"{archive} cannot be read: {err}") from None
+        raise IntakeError(_("{archive} cannot be read: {error}").format(archive=archive, error=err)) from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as err:
-        raise IntakeError(f"{archive} is damaged ({printable(info.filename, one_line=True)}: {err})") from None
+        raise IntakeError(_("{archive} is damaged ({entry}: {error})").format(archive=archive, entry=printable(info.filename, one_line=True), error=err)) from None

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from autograder.bridge import environment
+from autograder.i18n import N_, _
 from autograder.sandbox import ChildStopped, KernelError, run_in_child
 
 # grade.py's NotebookRunner and Bundle are handed in by grade.py, which imports this module: named here
@@ -33,7 +34,9 @@ MIN_HIDDEN_SECONDS = 0.5  # less than this left of a question's time after its v
 
 def cut(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, saying how many were cut."""
-    return text if len(text) <= limit else text[: limit - 40] + f" ... ({len(text) - limit + 40:,} characters cut)"
+    if len(text) <= limit:
+        return text
+    return text[: limit - 40] + _(" ... ({count} characters cut)").format(count=f"{len(text) - limit + 40:,}")
 
 
 def _concealing_test_file_class() -> type:
@@ -66,9 +69,10 @@ def _concealing_test_file_class() -> type:
                         message = f"❌ Hidden test failed: {e}"
                     else:  # a plain assert's text may quote hidden inputs: a neutral sentence instead
                         message = "❌ Hidden test failed: " + (
-                            "your answer does not pass a hidden check" if isinstance(e, AssertionError) else
-                            f"checking your answer raised {type(e).__name__}: is it of the type and shape asked for?"
-                        ) + " (hidden inputs and expected values are not shown)"
+                            _("your answer does not pass a hidden check") if isinstance(e, AssertionError) else
+                            _("checking your answer raised {error}: is it of the type and shape asked for?").format(
+                                error=type(e).__name__)
+                        ) + _(" (hidden inputs and expected values are not shown)")
                 results.append((index, passed, message))
             return results
 
@@ -85,12 +89,12 @@ def _run_phase_in_child(test_file: Any, params: list[str], runner: NotebookRunne
         kernel = runner.kernel
         env: dict[str, Any] = dict.fromkeys(params)  # every name None: the tests fail and say so
         if kernel is None:
-            problems = {"kernel": "the kernel was not running, no answers could be read"}
+            problems = {"kernel": _("the kernel was not running, no answers could be read")}
         else:
             try:
                 env, problems = environment(kernel, params)
             except KernelError as err:
-                problems = {"kernel": f"the kernel stopped while answers were read ({err})"}
+                problems = {"kernel": _("the kernel stopped while answers were read ({error})").format(error=err)}
         return {"cases": test_file.run_cases(env, hidden), "problems": problems}
 
     try:
@@ -125,17 +129,18 @@ def _phase(test_file: Any, question: dict[str, Any], runner: NotebookRunner, hid
     started = time.monotonic()
     try:
         if seconds < MIN_HIDDEN_SECONDS:
-            raise ChildStopped(f"its time ({runner.limits.seconds_per_question:.0f} s) was used up by its visible test")
+            raise ChildStopped(_("its time ({seconds} s) was used up by its visible test").format(
+                seconds=f"{runner.limits.seconds_per_question:.0f}"))
         cases, problems = _run_phase_in_child(test_file, question["params"], runner, hidden, seconds)
         return {i: (passed, message) for i, passed, message in cases if i in indexes}, problems, time.monotonic() - started
     except ChildStopped as err:
-        stopped = f"the grader stopped checking this answer: {err}"
-        return ({i: (False, f"❌ The grader stopped checking this answer: {err}.") for i in indexes},
+        stopped = _("the grader stopped checking this answer: {reason}").format(reason=err)
+        return ({i: (False, "❌ " + _("The grader stopped checking this answer: {reason}.").format(reason=err)) for i in indexes},
                 {"checker": stopped}, time.monotonic() - started)
 
 
-HIDDEN_STOPPED = ("the grader stopped checking this answer's hidden tests: they ran past the question's "
-                  "time or memory limit")
+HIDDEN_STOPPED = N_("the grader stopped checking this answer's hidden tests: they ran past the question's "
+                    "time or memory limit")
 
 
 def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
@@ -162,10 +167,10 @@ def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
         stopped.append("checker" in problems)
         notes += [f"{question['grade_id']}: {p}" for p in problems.values()]
     for question, test_file, cases, used, said in zip(questions, test_files, verdicts, spent, stopped):  # phase 2
-        hidden, problems, _ = _phase(test_file, question, runner, True, limit - used)
+        hidden, problems, _seconds = _phase(test_file, question, runner, True, limit - used)
         cases.update(hidden)
         if "checker" in problems and not said:  # one fixed sentence: nothing the kernel said after a hidden call
-            notes.append(f"{question['grade_id']}: {HIDDEN_STOPPED}")
+            notes.append(f"{question['grade_id']}: {_(HIDDEN_STOPPED)}")
     chars = runner.limits.max_message_chars
     for test_file, cases in zip(test_files, verdicts):
         test_file.test_case_results = [

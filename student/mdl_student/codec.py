@@ -33,6 +33,8 @@ import re
 import textwrap
 from typing import Any, Callable
 
+from mdl_student.i18n import _
+
 MAX_DEPTH = 64
 # What one message may hold: containers and scalars (each costs the reader a Python object or more).
 MAX_ITEMS = 1_000_000
@@ -71,7 +73,7 @@ def encode_value(value: Any, _depth: int = 0, *, allow_functions: bool = False) 
     a student function (``grad_fd(f, x)``) travel as source text.
     """
     if _depth > MAX_DEPTH:
-        raise CodecError(f"value is nested more than {MAX_DEPTH} levels deep")
+        raise CodecError(_("value is nested more than {depth} levels deep").format(depth=MAX_DEPTH))
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (bytes, bytearray)):
@@ -122,12 +124,12 @@ def encode_value(value: Any, _depth: int = 0, *, allow_functions: bool = False) 
         return encode_function(value)
     if callable(value):
         raise CodecError(
-            f"a function ({getattr(value, '__name__', type(value).__name__)}) cannot be sent as an answer; "
-            "answers must be numbers, arrays, lists, dicts, strings or sympy objects"
+            _("a function ({function}) cannot be sent as an answer; answers must be numbers, "
+              "arrays, lists, dicts, strings or sympy objects").format(function=getattr(value, '__name__', type(value).__name__))
         )
     raise CodecError(
-        f"a value of type {type(value).__name__} cannot be sent to the grader; "
-        "answers must be numbers, arrays, lists, dicts, strings or sympy objects"
+        _("a value of type {type} cannot be sent to the grader; answers must be numbers, "
+          "arrays, lists, dicts, strings or sympy objects").format(type=type(value).__name__)
     )
 
 
@@ -138,9 +140,9 @@ def _encode_object_array(array: Any, depth: int) -> dict[str, Any]:
     items = []
     for item in array.ravel().tolist():
         if isinstance(item, bool) or not (isinstance(item, numbers.Number) or _is_sympy(item)):
-            raise CodecError("numpy arrays of Python objects (dtype=object) can be graded only when they hold numbers "
-                             f"or sympy objects, and this one holds {type(item).__name__}: use an array of floats, "
-                             "or a sympy Matrix for exact values")
+            raise CodecError(_("numpy arrays of Python objects (dtype=object) can be graded only when they hold "
+                               "numbers or sympy objects, and this one holds {type}: use an array of floats, or "
+                               "a sympy Matrix for exact values").format(type=type(item).__name__))
         items.append(encode_value(item, depth + 1))
     return {"$objects": {"shape": [int(n) for n in array.shape], "items": items}}
 
@@ -151,16 +153,16 @@ def _decode_object_array(body: Any, recurse: Callable[[Any], Any]) -> Any:
     import numpy as np
 
     if not isinstance(body, dict) or not isinstance(body.get("shape"), list) or not isinstance(body.get("items"), list):
-        raise CodecError("malformed object array payload")
+        raise CodecError(_("malformed object array payload"))
     shape = body["shape"]
     if len(shape) > 32 or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_ITEMS for n in shape) \
             or math.prod(shape) != len(body["items"]):
-        raise CodecError("malformed object array payload (its shape does not match its items)")
+        raise CodecError(_("malformed object array payload (its shape does not match its items)"))
     out = np.empty(len(body["items"]), dtype=object)
     for index, item in enumerate(body["items"]):
         value = recurse(item)
         if isinstance(value, (list, tuple, dict, set, np.ndarray)):
-            raise CodecError("malformed object array payload (an item is a container)")
+            raise CodecError(_("malformed object array payload (an item is a container)"))
         out[index] = value
     return out.reshape(shape)
 
@@ -188,17 +190,17 @@ def _encode_other_number(value: Any) -> dict[str, Any] | None:
         if isinstance(value, numbers.Complex):
             return {"$complex": [repr(complex(value).real), repr(complex(value).imag)]}
     except (TypeError, ValueError, OverflowError, ArithmeticError) as err:
-        raise CodecError(f"the number of type {type(value).__name__} could not be converted: {err}") from None
+        raise CodecError(_("the number of type {type} could not be converted: {error}").format(type=type(value).__name__, error=err)) from None
     return None
 
 
 def _integer_text(text: Any, what: str) -> int:
     if not isinstance(text, str) or len(text) > 5000:
-        raise CodecError(f"malformed or oversized {what} payload")
+        raise CodecError(_("malformed or oversized {what} payload").format(what=what))
     try:
         return int(text)
     except ValueError as err:
-        raise CodecError(f"malformed {what} payload") from err
+        raise CodecError(_("malformed {what} payload").format(what=what)) from err
 
 
 def encode_function(fn: Callable[..., Any]) -> dict[str, str]:
@@ -211,13 +213,13 @@ def encode_function(fn: Callable[..., Any]) -> dict[str, str]:
     try:
         source = textwrap.dedent(inspect.getsource(fn))
     except (OSError, TypeError) as err:
-        raise CodecError(f"cannot send function {name!r} to the kernel: its source is not available") from err
+        raise CodecError(_("cannot send function {name} to the kernel: its source is not available").format(name=repr(name))) from err
     if name == "<lambda>":
         import ast
 
         lambdas = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Lambda)]
         if len(lambdas) != 1:
-            raise CodecError("a lambda sent to the kernel must stand alone on its line")
+            raise CodecError(_("a lambda sent to the kernel must stand alone on its line"))
         source = "__mdl_fn__ = " + ast.unparse(lambdas[0])
         name = "__mdl_fn__"
     return {"$function": source, "name": name}
@@ -233,16 +235,16 @@ def _load_npy(text: str) -> Any:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
         return np.load(io.BytesIO(raw), allow_pickle=False)
     except Exception as err:  # any malformed payload is the sender's fault
-        raise CodecError(f"malformed array payload ({type(err).__name__}: {err})") from err
+        raise CodecError(_("malformed array payload ({type}: {error})").format(type=type(err).__name__, error=err)) from err
 
 
 def _float(text: Any) -> float:
     if not isinstance(text, str) or len(text) > 64:
-        raise CodecError("malformed float payload")
+        raise CodecError(_("malformed float payload"))
     try:
         return float(text)
     except ValueError as err:
-        raise CodecError(f"malformed float payload {text[:40]!r}") from err
+        raise CodecError(_("malformed float payload {value}").format(value=repr(text[:40]))) from err
 
 
 def decode_value(
@@ -255,59 +257,59 @@ def decode_value(
     proxy); the grader never decodes functions.
     """
     if _depth > MAX_DEPTH:
-        raise CodecError(f"value is nested more than {MAX_DEPTH} levels deep")
+        raise CodecError(_("value is nested more than {depth} levels deep").format(depth=MAX_DEPTH))
     if data is None or isinstance(data, (bool, str)):
         return data
     if isinstance(data, (int, float)):
         return data  # plain JSON numbers are accepted too
     if not isinstance(data, dict) or not data:
-        raise CodecError(f"unexpected payload of type {type(data).__name__}")
+        raise CodecError(_("unexpected payload of type {type}").format(type=type(data).__name__))
     tag = next(iter(data))
     body = data[tag]
     recurse = lambda v: decode_value(v, _depth + 1, allow_functions=allow_functions, namespace=namespace)  # noqa: E731
     if tag == "$int":
         if not isinstance(body, str) or len(body) > 5000:
-            raise CodecError("malformed or oversized integer payload")
+            raise CodecError(_("malformed or oversized integer payload"))
         try:
             return int(body)
         except ValueError as err:
-            raise CodecError("malformed integer payload") from err
+            raise CodecError(_("malformed integer payload")) from err
     if tag == "$float":
         return _float(body)
     if tag == "$fraction":
         import fractions
 
         if not isinstance(body, list) or len(body) != 2:
-            raise CodecError("malformed fraction payload")
+            raise CodecError(_("malformed fraction payload"))
         numerator, denominator = _integer_text(body[0], "fraction"), _integer_text(body[1], "fraction")
         if denominator == 0:
-            raise CodecError("malformed fraction payload (a zero denominator)")
+            raise CodecError(_("malformed fraction payload (a zero denominator)"))
         return fractions.Fraction(numerator, denominator)
     if tag == "$decimal":
         import decimal
 
         if not isinstance(body, str) or len(body) > 5000:
-            raise CodecError("malformed or oversized decimal payload")
+            raise CodecError(_("malformed or oversized decimal payload"))
         try:
             return decimal.Decimal(body)
         except decimal.InvalidOperation as err:
-            raise CodecError("malformed decimal payload") from err
+            raise CodecError(_("malformed decimal payload")) from err
     if tag == "$bytes":
         try:
             return base64.b64decode(str(body).encode("ascii"), validate=True)
         except ValueError as err:
-            raise CodecError("malformed bytes payload") from err
+            raise CodecError(_("malformed bytes payload")) from err
     if tag == "$student" and allow_functions and namespace is not None:
         if body not in namespace:
-            raise CodecError(f"`{body}` is not defined in the notebook")
+            raise CodecError(_("`{name}` is not defined in the notebook").format(name=body))
         return namespace[body]
     if tag == "$complex":
         if not isinstance(body, list) or len(body) != 2:
-            raise CodecError("malformed complex payload")
+            raise CodecError(_("malformed complex payload"))
         return complex(_float(body[0]), _float(body[1]))
     if tag in ("$list", "$tuple", "$set"):
         if not isinstance(body, list):
-            raise CodecError(f"malformed {tag[1:]} payload")
+            raise CodecError(_("malformed {what} payload").format(what=tag[1:]))
         items = [recurse(v) for v in body]
         if tag == "$list":
             return items
@@ -316,19 +318,19 @@ def decode_value(
         try:
             return set(items)
         except TypeError as err:
-            raise CodecError("a set holds unhashable items") from err
+            raise CodecError(_("a set holds unhashable items")) from err
     if tag == "$dict":
         if not isinstance(body, list):
-            raise CodecError("malformed dict payload")
+            raise CodecError(_("malformed dict payload"))
         out = {}
         for pair in body:
             if not isinstance(pair, list) or len(pair) != 2:
-                raise CodecError("malformed dict entry")
+                raise CodecError(_("malformed dict entry"))
             key = recurse(pair[0])
             try:
                 out[key] = recurse(pair[1])
             except TypeError as err:
-                raise CodecError("a dict key is unhashable") from err
+                raise CodecError(_("a dict key is unhashable")) from err
         return out
     if tag == "$ndarray":
         return _load_npy(body)
@@ -348,22 +350,22 @@ def decode_value(
                 if isinstance(target, torch.dtype):
                     tensor = tensor.to(target)
         except (TypeError, ValueError, RuntimeError) as err:
-            raise CodecError(f"malformed tensor payload ({err})") from err
+            raise CodecError(_("malformed tensor payload ({error})").format(error=err)) from err
         return tensor
     if tag == "$sympy":
         from mdl_student.safe_sympy import UnsafeExpression, parse_srepr
 
         if not isinstance(body, str):
-            raise CodecError("malformed sympy payload")
+            raise CodecError(_("malformed sympy payload"))
         try:
             return parse_srepr(body)
         except UnsafeExpression as err:
-            raise CodecError(f"refused sympy payload: {err}") from err
+            raise CodecError(_("refused sympy payload: {error}").format(error=err)) from err
     if tag == "$function" and allow_functions:
         namespace: dict[str, Any] = {}
         exec(compile(body, "<grader function>", "exec"), namespace)  # trusted: sent by the grader
         return namespace[data["name"]]
-    raise CodecError(f"unknown payload tag {tag!r}")
+    raise CodecError(_("unknown payload tag {value}").format(value=repr(tag)))
 
 
 def dumps(message: dict[str, Any]) -> bytes:
@@ -381,15 +383,15 @@ def loads(raw: bytes, *, max_items: int = MAX_ITEMS) -> dict[str, Any]:
     """
     items = count_items(raw)
     if items > max_items:
-        raise CodecError(f"the message holds {items:,} values, over the limit of {max_items:,}")
+        raise CodecError(_("the message holds {items} values, over the limit of {max_items}").format(items=format(items, ','), max_items=format(max_items, ',')))
     try:
         message = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except CodecError:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: bad JSON, or an int past the digit limit
-        raise CodecError(f"malformed message from the kernel ({type(err).__name__})") from err
+        raise CodecError(_("malformed message from the kernel ({type})").format(type=type(err).__name__)) from err
     if not isinstance(message, dict):
-        raise CodecError("malformed message from the kernel (not an object)")
+        raise CodecError(_("malformed message from the kernel (not an object)"))
     if _SURROGATE_ESCAPE.search(raw):
         message = _replace_lone_surrogates(message)
     return message
@@ -430,7 +432,7 @@ def _has_surrogate(text: str) -> bool:
 
 
 def _refuse_constant(name: str) -> float:
-    raise CodecError(f"bare {name} in a message")
+    raise CodecError(_("bare {name} in a message").format(name=name))
 
 
 __all__ = ["CodecError", "encode_value", "encode_function", "decode_value", "dumps", "loads"]

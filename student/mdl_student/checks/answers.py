@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from mdl_student.checks.messages import _a, _fail, is_concealed, _quote, _unreadable_reason
+from mdl_student.i18n import N_, _
 
 
 class _Unusable(Exception):
@@ -27,10 +28,15 @@ class _Unreadable(_Unusable):
 
 
 _KIND_WORDS = {
-    "b": "boolean", "i": "signed integer", "u": "unsigned integer",
-    "f": "floating point", "c": "complex", "O": "Python object",
-    "U": "text", "S": "bytes", "M": "datetime", "m": "timedelta", "V": "raw bytes",
+    "b": N_("boolean"), "i": N_("signed integer"), "u": N_("unsigned integer"),
+    "f": N_("floating point"), "c": N_("complex"), "O": N_("Python object"),
+    "U": N_("text"), "S": N_("bytes"), "M": N_("datetime"), "m": N_("timedelta"), "V": N_("raw bytes"),
 }
+
+
+def _kind_words(kind: str) -> str:
+    """What a numpy dtype kind letter holds, in the current language ("f": floating point)."""
+    return _(_KIND_WORDS[kind]) if kind in _KIND_WORDS else kind
 
 
 def _is_torch(x: Any) -> bool:
@@ -64,15 +70,15 @@ def _sympy_to_python(x: Any) -> Any:
     if isinstance(x, sp.Basic):
         if x.free_symbols:
             names = "…" if is_concealed() else ", ".join(sorted(str(s) for s in x.free_symbols))
-            raise _Unusable(f"still contains the symbol(s) {names}; a number was expected")
+            raise _Unusable(_("still contains the symbol(s) {names}; a number was expected").format(names=names))
         if x.is_Integer:
             return int(x)
         try:
             value = complex(x.evalf())
         except (TypeError, ValueError):
-            raise _Unusable(f"is the sympy object {_quote(x)}, which is not a number") from None
+            raise _Unusable(_("is the sympy object {value}, which is not a number").format(value=_quote(x))) from None
         return value.real if value.imag == 0 else value
-    raise _Unusable(f"is {_a(type(x).__name__)}, not a number")
+    raise _Unusable(_("is {kind}, not a number").format(kind=_a(type(x).__name__)))
 
 
 def _other_number(x: Any) -> Any:
@@ -94,8 +100,8 @@ def _other_number(x: Any) -> Any:
             return float(x)
         return complex(x)
     except (TypeError, ValueError, OverflowError, ArithmeticError):
-        raise _Unusable(f"is the number {_quote(x)} ({_a(type(x).__name__)}), which could not be read as a "
-                        f"float") from None
+        raise _Unusable(_("is the number {value} ({kind}), which could not be read as a float").format(
+            value=_quote(x), kind=_a(type(x).__name__))) from None
 
 
 def _is_decimal(x: Any) -> bool:
@@ -120,9 +126,9 @@ def _normalize(x: Any) -> Any:
 def _refuse_missing(x: Any) -> None:
     """Raise, saying why, for an answer that is not there: None, the `...` placeholder, unreadable."""
     if x is None:
-        raise _Unusable("is None: did you forget to return or assign a value?")
+        raise _Unusable(_("is None: did you forget to return or assign a value?"))
     if x is Ellipsis:
-        raise _Unusable("is still the placeholder `...`")
+        raise _Unusable(_("is still the placeholder `...`"))
     if _unreadable_reason(x):
         raise _Unreadable(_unreadable_reason(x))
 
@@ -135,19 +141,20 @@ def _as_array(x: Any) -> np.ndarray:
     """
     _refuse_missing(x)
     if isinstance(x, (str, bytes)):
-        raise _Unusable(f"is text ({_quote(x)}), but a number was expected")
+        raise _Unusable(_("is text ({value}), but a number was expected").format(value=_quote(x)))
     if isinstance(x, Mapping):
-        raise _Unusable("is a dict, but a number or array was expected")
+        raise _Unusable(_("is a dict, but a number or array was expected"))
     x = _normalize(x)
     try:
         with np.errstate(all="ignore"):
             arr = np.asarray(x)
     except ValueError as exc:
         if "inhomogeneous" in str(exc) or "sequence" in str(exc):
-            raise _Ragged("is a nested list whose rows have different lengths") from None
-        raise _Unusable(f"could not be read as an array ({exc})") from None
+            raise _Ragged(_("is a nested list whose rows have different lengths")) from None
+        raise _Unusable(_("could not be read as an array ({error})").format(error=exc)) from None
     except Exception as exc:  # e.g. a custom object whose __array__ raises
-        raise _Unusable(f"could not be read as an array ({type(exc).__name__}: {exc})") from None
+        raise _Unusable(_("could not be read as an array ({error})").format(
+            error=f"{type(exc).__name__}: {exc}")) from None
     kind = arr.dtype.kind
     if kind in "biufc":
         return arr
@@ -159,20 +166,21 @@ def _as_array(x: Any) -> np.ndarray:
                     continue
                 where = np.unravel_index(index, arr.shape) if arr.ndim else ()
                 if isinstance(v, (list, tuple, np.ndarray)):
-                    raise _Ragged("is a nested list whose rows have different lengths")
+                    raise _Ragged(_("is a nested list whose rows have different lengths"))
                 if arr.ndim == 0:
-                    raise _Unusable(f"is {_quote(v)} ({_a(type(v).__name__)}), not a number")
-                raise _Unusable(
-                    f"has {_quote(v)} ({_a(type(v).__name__)}) at index {tuple(int(i) for i in where)}, "
-                    f"where a number was expected")
+                    raise _Unusable(_("is {value} ({kind}), not a number").format(
+                        value=_quote(v), kind=_a(type(v).__name__)))
+                raise _Unusable(_("has {value} ({kind}) at index {index}, where a number was expected").format(
+                    value=_quote(v), kind=_a(type(v).__name__), index=tuple(int(i) for i in where)))
         if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in flat):
             return arr  # big Python ints: compared exactly
         return arr.astype(complex if any(isinstance(v, (complex, np.complexfloating))
                                          for v in flat) else float)
     if arr.ndim == 0 and kind == "O":
-        raise _Unusable(f"is {_a(type(x).__name__)}, not a number or array")
-    raise _Unusable(f"has {_KIND_WORDS.get(kind, kind)} entries, but numbers were expected"
-                    if kind in "USMmV" else f"is {_a(type(x).__name__)}, not a number or array")
+        raise _Unusable(_("is {kind}, not a number or array").format(kind=_a(type(x).__name__)))
+    raise _Unusable(_("has {kind} entries, but numbers were expected").format(kind=_kind_words(kind))
+                    if kind in "USMmV" else
+                    _("is {kind}, not a number or array").format(kind=_a(type(x).__name__)))
 
 
 def _student_array(x: Any, name: str) -> np.ndarray:
@@ -181,7 +189,7 @@ def _student_array(x: Any, name: str) -> np.ndarray:
     except _Unreadable as exc:
         raise _fail(str(exc)) from None
     except _Unusable as exc:
-        raise _fail(f"{name} {exc}") from None
+        raise _fail(_("{name} {problem}").format(name=name, problem=exc)) from None
 
 
 def _expected_array(x: Any) -> np.ndarray:

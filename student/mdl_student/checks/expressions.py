@@ -14,6 +14,7 @@ import numpy as np
 
 from mdl_student.checks.answers import _Unusable, _is_torch, _refuse_missing, _torch_to_numpy
 from mdl_student.checks.messages import _a, _fail
+from mdl_student.i18n import _
 
 
 def _declared_symbols(symbols: Any, assumptions: Mapping[Any, Mapping[str, bool]] | None) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def _coerce_leaf(x: Any, text_symbols: dict[str, Any]) -> Any:
 
     if isinstance(x, fractions.Fraction):
         return sp.Rational(x.numerator, x.denominator)
-    raise _Unusable(f"is {_a(type(x).__name__)}, but a sympy expression was expected")
+    raise _Unusable(_("is {kind}, but a sympy expression was expected").format(kind=_a(type(x).__name__)))
 
 
 def _coerce_symbolic(x: Any, expected: Any, text_symbols: dict[str, Any]) -> Any:
@@ -95,7 +96,7 @@ def _coerce_symbolic(x: Any, expected: Any, text_symbols: dict[str, Any]) -> Any
         try:
             return sp.ImmutableMatrix(items)
         except Exception as exc:
-            raise _Unusable(f"could not be read as a matrix ({exc})") from None
+            raise _Unusable(_("could not be read as a matrix ({error})").format(error=exc)) from None
     obj = _coerce_leaf(x, text_symbols)
     if isinstance(obj, sp.Tuple) and isinstance(expected, sp.MatrixBase):
         try:  # a typed answer "[[1, 2], [3, 4]]" for a matrix question
@@ -132,19 +133,21 @@ def _check_kind(answer: Any, expected: Any, name: str) -> None:
     got, want = _kind_of(answer), _kind_of(expected)
     if got != want:
         hints = {
-            ("equation", "expression"): " (give the expression only, e.g. the right-hand side)",
-            ("expression", "equation"): " (write it as an equation, e.g. Eq(y, ...))",
-            ("expression", "matrix"): " (build it with sympy.Matrix([[...], [...]]))",
+            ("equation", "expression"): _(" (give the expression only, e.g. the right-hand side)"),
+            ("expression", "equation"): _(" (write it as an equation, e.g. Eq(y, ...))"),
+            ("expression", "matrix"): _(" (build it with sympy.Matrix([[...], [...]]))"),
         }
-        raise _fail(f"{name} is {_a(got)}, but {_a(want)} was expected"
-                    f"{hints.get((got, want), '')}")
+        raise _fail(_("{name} is {got}, but {want} was expected").format(name=name, got=_a(got), want=_a(want))
+                    + hints.get((got, want), ""))
     if got == "matrix" and answer.shape != expected.shape:
         r, c = answer.shape
         R, C = expected.shape
-        hint = ": did you transpose?" if (r, c) == (C, R) else ""
-        raise _fail(f"{name} is a {r}x{c} matrix, but the expected matrix is {R}x{C}{hint}")
+        hint = _(": did you transpose?") if (r, c) == (C, R) else ""
+        raise _fail(_("{name} is a {rows}x{columns} matrix, but the expected matrix is {want_rows}x{want_columns}").format(
+            name=name, rows=r, columns=c, want_rows=R, want_columns=C) + hint)
     if got == "tuple" and len(answer) != len(expected):
-        raise _fail(f"{name} has {len(answer)} items, but {len(expected)} were expected")
+        raise _fail(_("{name} has {got} items, but {want} were expected").format(
+            name=name, got=len(answer), want=len(expected)))
 
 
 def _canonicalize(answer: Any, expected: Any, declared: dict[str, Any]) -> tuple[Any, Any]:

@@ -16,7 +16,8 @@ import numpy as np
 
 from mdl_student.checks.answers import _expected_array, _is_torch, _student_array
 from mdl_student.checks.messages import (
-    CheckFailure, _coarse, _cut, _fail, _fmt_number, is_concealed, _shape_message, _value_hint)
+    CheckFailure, _coarse, _cut, _fail, _fmt_number, is_concealed, _named, _shape_message, _value_hint)
+from mdl_student.i18n import _
 from mdl_student.tolerances import TOLERANCES
 
 
@@ -25,10 +26,11 @@ def _call_float(f: Callable[..., Any], x: np.ndarray, scalar_input: bool, who: s
     try:
         out = f(arg)
     except Exception as exc:
-        raise _fail(f"calling {who} raised {type(exc).__name__}: {_cut(str(exc), 200)}") from None
-    arr = _student_array(out, f"the value of {who}")
+        raise _fail(_("calling {who} raised {error}: {text}").format(
+            who=who, error=type(exc).__name__, text=_cut(str(exc), 200))) from None
+    arr = _student_array(out, _("the value of {who}").format(who=who))
     if arr.dtype.kind == "c":
-        raise _fail(f"{who} returned complex numbers; finite differences need real values")
+        raise _fail(_("{who} returned complex numbers; finite differences need real values").format(who=who))
     return np.asarray(arr, dtype=np.float64)
 
 
@@ -57,13 +59,13 @@ def _central_differences(f: Callable[..., Any], x: Any, h: float | None = None) 
         xp, xm = x0.copy(), x0.copy()
         xp.flat[j] += h
         xm.flat[j] -= h
-        fp = _call_float(f, xp, scalar_input, "the function")
-        fm = _call_float(f, xm, scalar_input, "the function")
+        fp = _call_float(f, xp, scalar_input, _named("the function"))
+        fm = _call_float(f, xm, scalar_input, _named("the function"))
         if out_shape is None:
             out_shape = fp.shape
             grad = np.zeros(x0.shape if fp.ndim == 0 else (fp.size, flat_size))
         if fp.shape != out_shape or fm.shape != out_shape:
-            raise _fail("the function returned values of different shapes at nearby points")
+            raise _fail(_("the function returned values of different shapes at nearby points"))
         assert grad is not None
         if fp.ndim == 0:
             grad.flat[j] = (fp - fm) / (2 * h)
@@ -100,6 +102,7 @@ def assert_gradient(f: Callable[..., Any], grad_f: Callable[..., Any], x: Any, *
     to ``TOLERANCES.gradient_h``).
     """
     rtol = TOLERANCES.gradient_rtol if rtol is None else rtol
+    name = _named(name)
     numeric = _central_differences(f, x, h)
     x_arr = _expected_array(x)
     arg = float(x_arr) if np.ndim(x) == 0 and not isinstance(x, np.ndarray) and not _is_torch(x) \
@@ -107,46 +110,49 @@ def assert_gradient(f: Callable[..., Any], grad_f: Callable[..., Any], x: Any, *
     try:
         result = grad_f(arg)
     except Exception as exc:
-        raise _fail(f"computing {name} raised {type(exc).__name__}: {_cut(str(exc), 200)}") from None
+        raise _fail(_("computing {name} raised {error}: {text}").format(
+            name=name, error=type(exc).__name__, text=_cut(str(exc), 200))) from None
     analytic = np.asarray(_student_array(result, name))
     if analytic.dtype.kind == "c":
-        raise _fail(f"{name} has complex entries; a real gradient was expected")
+        raise _fail(_("{name} has complex entries; a real gradient was expected").format(name=name))
     analytic = analytic.astype(np.float64)
     if analytic.shape != numeric.shape:
         if numeric.ndim == 2 and numeric.shape[0] == 1 and analytic.shape == x_arr.shape:
             analytic = analytic.reshape(numeric.shape)  # f returned shape (1,)
         elif numeric.ndim == 2 and analytic.shape == numeric.shape[::-1]:
-            raise _fail(f"{name} has shape {analytic.shape}, but the Jacobian should have shape "
-                        f"{numeric.shape} = (outputs, inputs): it looks transposed "
-                        f"(row i should hold the derivatives of output i)")
+            raise _fail(_("{name} has shape {got}, but the Jacobian should have shape {want} = (outputs, inputs): "
+                          "it looks transposed (row i should hold the derivatives of output i)").format(
+                name=name, got=analytic.shape, want=numeric.shape))
         else:
-            layout = ("the shape of x" if numeric.shape == x_arr.shape else
-                      "(number of outputs, number of inputs)")
+            layout = (_("the shape of x") if numeric.shape == x_arr.shape else
+                      _("(number of outputs, number of inputs)"))
             raise _fail(_shape_message(name, analytic.shape, numeric.shape) +
-                        f" (the gradient layout is {layout})")
+                        _(" (the gradient layout is {layout})").format(layout=layout))
     if not np.isfinite(analytic).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(analytic))[0])
-        raise _fail(f"{name} has a non-finite value (NaN or inf) at index {bad}")
+        raise _fail(_("{name} has a non-finite value (NaN or inf) at index {index}").format(name=name, index=bad))
     error = _gradient_error(analytic, numeric)
     if error <= rtol:
         return
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(analytic - numeric))),
                                                      analytic.shape)) if analytic.ndim else ()
-    where = f" at index {index}" if analytic.ndim else ""
+    where = _(" at index {index}").format(index=index) if analytic.ndim else ""
     if is_concealed():
-        raise _fail(f"{name} does not match finite differences: relative error "
-                    f"{_coarse(error)} (allowed {rtol:g}), largest difference{where}")
-    message = (f"{name} does not match finite differences: relative error {error:.2e} "
-               f"(allowed {rtol:g}); largest difference{where}: yours "
-               f"{_fmt_number(analytic[index])}, finite differences {_fmt_number(numeric[index])}")
+        raise _fail(_("{name} does not match finite differences: relative error {error} (allowed {allowed}), "
+                      "largest difference{where}").format(
+            name=name, error=_coarse(error), allowed=f"{rtol:g}", where=where))
+    message = _("{name} does not match finite differences: relative error {error} (allowed {allowed}); "
+                "largest difference{where}: yours {yours}, finite differences {numeric}").format(
+        name=name, error=f"{error:.2e}", allowed=f"{rtol:g}", where=where,
+        yours=_fmt_number(analytic[index]), numeric=_fmt_number(numeric[index]))
     if analytic.ndim == 2 and analytic.shape[0] == analytic.shape[1] \
             and _gradient_error(analytic.T, numeric) <= rtol:
-        message += ("; your Jacobian is the transpose of the right one "
-                    "(row i should hold the derivatives of output i)")
+        message += _("; your Jacobian is the transpose of the right one "
+                     "(row i should hold the derivatives of output i)")
     else:
-        hint = _value_hint(analytic, numeric)
+        hint = _value_hint(analytic, numeric, finite_differences=True)
         if hint:
-            message += "; " + hint.replace("the expected value", "the finite-difference value")
+            message += "; " + hint
     raise _fail(message)
 
 
@@ -176,7 +182,7 @@ def assert_gradient_at_random_points(f: Callable[..., Any], grad_f: Callable[...
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     for trial in range(1, n + 1):
         x = scale * rng.standard_normal(shape)
-        for _ in range(1000):
+        for _attempt in range(1000):
             near = np.zeros(shape, dtype=bool)
             for k in kinks:
                 near |= np.abs(x - k) <= kink_margin
@@ -189,4 +195,5 @@ def assert_gradient_at_random_points(f: Callable[..., Any], grad_f: Callable[...
         try:
             assert_gradient(f, grad_f, x, h=h, rtol=rtol, name=name)
         except CheckFailure as exc:
-            raise _fail(f"at random point {trial} of {n} (seed {seed}): {exc}") from None
+            raise _fail(_("at random point {trial} of {n} (seed {seed}): {message}").format(
+                trial=trial, n=n, seed=seed, message=exc)) from None

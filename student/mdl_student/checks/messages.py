@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mdl_student.i18n import _
+from mdl_student.i18n import N_, _
 
 
 class CheckFailure(AssertionError):
@@ -115,9 +115,36 @@ def _short(x: Any, limit: int = 60) -> str:
     return _cut(repr(x), limit)
 
 
+# The kinds of answer the checks name, with their article (Spanish nouns differ in gender).
+_ARTICLED = {
+    "matrix": N_("a matrix"), "equation": N_("an equation"), "finite set": N_("a finite set"),
+    "set": N_("a set"), "tuple": N_("a tuple"), "expression": N_("an expression"),
+    "condition": N_("a condition"), "dict": N_("a dict"), "list": N_("a list"),
+    "function": N_("a function"),
+}
+
+
 def _a(word: str) -> str:
-    """The word with its indefinite article: "an object", "a list"."""
-    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+    """The word with its indefinite article: "an object", "a list" (in Spanish, "una matriz").
+
+    `word` is a kind of answer the checks name or a Python type name; a type name stays as Python
+    spells it, which in Spanish reads "un objeto de tipo NoneType".
+    """
+    if word in _ARTICLED:
+        return _(_ARTICLED[word])
+    article = _("an {type}") if word[:1].lower() in "aeiou" else _("a {type}")
+    return article.format(type=word)
+
+
+def _kind_word(kind: str) -> str:
+    """A kind of answer ("matrix", "expression") in the current language, without article."""
+    return _(_KIND_NAMES[kind]) if kind in _KIND_NAMES else kind
+
+
+_KIND_NAMES = {
+    "matrix": N_("matrix"), "equation": N_("equation"), "finite set": N_("finite set"), "set": N_("set"),
+    "tuple": N_("tuple"), "expression": N_("expression"), "condition": N_("condition"),
+}
 
 
 def _cut(text: str, limit: int) -> str:
@@ -151,15 +178,20 @@ def _fmt_ratio(r: float) -> str:
     return f"{r:.4g}"
 
 
-def _value_hint(a: np.ndarray, e: np.ndarray) -> str:
-    """Visible-only diagnosis: a sign slip, a constant factor, a transpose."""
+def _value_hint(a: np.ndarray, e: np.ndarray, finite_differences: bool = False) -> str:
+    """Visible-only diagnosis: a sign slip, a constant factor, a transpose.
+
+    With `finite_differences`, `e` is a finite-difference estimate and the hint says so (one message
+    per reference, since a translation may contract its article: "del valor esperado").
+    """
     with np.errstate(all="ignore"):
         if not (np.isfinite(a).all() and np.isfinite(e).all()) or a.size == 0 \
                 or "c" in a.dtype.kind + e.dtype.kind:
             return ""
         if a.ndim == 2 and a.shape[0] == a.shape[1] > 1 and np.allclose(a, e.T) \
                 and not np.allclose(a, e):
-            return _("it equals the transpose of the expected value")
+            return (_("it equals the transpose of the finite-difference value") if finite_differences else
+                    _("it equals the transpose of the expected value"))
         nonzero = np.abs(e) > 0
         if not nonzero.any() or not np.array_equal(nonzero, np.abs(a) > 0):
             return ""
@@ -167,8 +199,10 @@ def _value_hint(a: np.ndarray, e: np.ndarray) -> str:
         r = ratio.flat[0]
         if np.allclose(ratio, r, rtol=1e-6, atol=0) and not np.isclose(r, 1):
             if np.isclose(r, -1):
-                return _("it is the negative of the expected value (a sign error?)")
-            return _("it is about {ratio} times the expected value").format(ratio=_fmt_ratio(float(r)))
+                return (_("it is the negative of the finite-difference value (a sign error?)") if finite_differences
+                        else _("it is the negative of the expected value (a sign error?)"))
+            return (_("it is about {ratio} times the finite-difference value") if finite_differences else
+                    _("it is about {ratio} times the expected value")).format(ratio=_fmt_ratio(float(r)))
     return ""
 
 
@@ -211,3 +245,12 @@ def _shape_message(name: str, got: tuple[int, ...], want: tuple[int, ...]) -> st
     message = _("{name} has shape {got}, but the expected shape is {want}").format(
         name=name, got=_fmt_shape(got), want=_fmt_shape(want))
     return message + (": " + hint if hint else "")
+
+
+# The names a check gives an answer by default: shown in the student's language.
+_DEFAULT_NAMES = {N_("your answer"), N_("your gradient"), N_("your function's result"), N_("the function")}
+
+
+def _named(name: str) -> str:
+    """How messages call the answer: the caller's name for it, or the default name translated."""
+    return _(name) if name in _DEFAULT_NAMES else name

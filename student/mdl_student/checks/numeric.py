@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from mdl_student.checks.answers import (
-    _KIND_WORDS, _Ragged, _Unusable, _as_array, _expected_array, _is_torch, _student_array)
+    _kind_words, _Ragged, _Unusable, _as_array, _expected_array, _is_torch, _student_array)
 from mdl_student.i18n import _
 from mdl_student.checks.messages import (
-    CheckFailure, _a, _coarse, _cut, _fail, _fmt_number, _fmt_shape, is_concealed, _shape_message, _short,
+    CheckFailure, _a, _coarse, _cut, _fail, _fmt_number, _fmt_shape, is_concealed, _named, _shape_message, _short,
     _value_hint)
 from mdl_student.tolerances import TOLERANCES
 
@@ -35,6 +35,7 @@ def assert_shape(actual: Any, shape: Sequence[int | None], *, name: str = "your 
     `name` is how messages refer to the answer.
     """
     want = tuple(shape)
+    name = _named(name)
     if isinstance(actual, (np.ndarray, np.generic)) or _is_torch(actual):
         got = tuple(int(n) for n in actual.shape)
     else:
@@ -43,8 +44,9 @@ def assert_shape(actual: Any, shape: Sequence[int | None], *, name: str = "your 
     if matches:
         return
     if any(w is None for w in want):
-        raise _fail(f"{name} has shape {_fmt_shape(got)}, but a shape like "
-                    f"{tuple('any' if w is None else w for w in want)} was expected")
+        like = str(tuple(_("any") if w is None else w for w in want))
+        raise _fail(_("{name} has shape {got}, but a shape like {like} was expected").format(
+            name=name, got=_fmt_shape(got), like=like))
     raise _fail(_shape_message(name, got, want))  # type: ignore[arg-type]
 
 
@@ -71,15 +73,15 @@ def assert_dtype_kind(actual: Any, kind: str) -> None:
         else:
             got, label = "i", str(dtype)
     else:
-        arr = _student_array(actual, "your answer")
+        arr = _student_array(actual, _named("your answer"))
         got, label = arr.dtype.kind, str(arr.dtype)
         if got == "O":
             got, label = "i", "Python int"
     if got in kind:
         return
-    wanted = " or ".join(f"{k!r} ({_KIND_WORDS.get(k, k)})" for k in kind)
-    raise _fail(f"your answer has dtype {label} (kind {got!r}, {_KIND_WORDS.get(got, got)}), "
-                f"but dtype kind {wanted} was expected")
+    wanted = _(" or ").join(f"{k!r} ({_kind_words(k)})" for k in kind)
+    raise _fail(_("your answer has dtype {dtype} (kind {kind}, {words}), but dtype kind {wanted} was expected").format(
+        dtype=label, kind=repr(got), words=_kind_words(got), wanted=wanted))
 
 
 # -- values --------------------------------------------------------------------
@@ -125,7 +127,7 @@ def assert_close(actual: Any, expected: Any, rtol: float | None = None,
     `concealed()` it gives the index and a relative error rounded to one
     digit, never the expected (or the student's) values.
     """
-    _compare(actual, expected, rtol, atol, equal_nan, name, _scale_of(input_scale))
+    _compare(actual, expected, rtol, atol, equal_nan, _named(name), _scale_of(input_scale))
 
 
 def _scale_of(input_scale: Any) -> float:
@@ -151,6 +153,7 @@ def assert_exact(actual: Any, expected: Any, *, name: str = "your answer") -> No
     integer arithmetic.  Messages follow `assert_close` (nothing expected is
     shown inside `concealed()`).
     """
+    name = _named(name)
     got = _student_array(actual, name)
     want = _expected_array(expected)
     if want.dtype.kind not in "biuO":
@@ -166,22 +169,23 @@ def assert_exact(actual: Any, expected: Any, *, name: str = "your answer") -> No
     except CheckFailure as exc:
         if got.dtype.kind not in "fc":
             raise
-        raise _fail(f"{exc}; an exact integer is asked, and a float holds integers exactly only "
-                    f"up to 2**53 (about 9e15): compute with Python ints (e.g. math.comb, //)") from None
+        raise _fail(_("{message}; an exact integer is asked, and a float holds integers exactly only "
+                      "up to 2**53 (about 9e15): compute with Python ints (e.g. math.comb, //)").format(
+            message=exc)) from None
 
 
 def _compare(actual: Any, expected: Any, rtol: float | None, atol: float | None,
              equal_nan: bool, name: str, scale: float = 1.0) -> None:
     if isinstance(expected, Mapping):
         if not isinstance(actual, Mapping):
-            raise _fail(f"{name} should be a dict with keys {sorted(map(str, expected))}, "
-                        f"but it is {_a(type(actual).__name__)}")
+            raise _fail(_("{name} should be a dict with keys {keys}, but it is {kind}").format(
+                name=name, keys=sorted(map(str, expected)), kind=_a(type(actual).__name__)))
         missing = [k for k in expected if k not in actual]
         extra = [k for k in actual if k not in expected]
         if missing or extra:
-            parts = ([f"missing key(s) {missing}"] if missing else []) + (
-                [f"unexpected key(s) {extra}"] if extra else [])
-            raise _fail(f"{name} has {' and '.join(parts)}")
+            parts = ([_("missing key(s) {keys}").format(keys=missing)] if missing else []) + (
+                [_("unexpected key(s) {keys}").format(keys=extra)] if extra else [])
+            raise _fail(_("{name} has {parts}").format(name=name, parts=_(" and ").join(parts)))
         for key in expected:
             _compare(actual[key], expected[key], rtol, atol, equal_nan, f"{name}[{key!r}]", scale)
         return
@@ -190,10 +194,11 @@ def _compare(actual: Any, expected: Any, rtol: float | None, atol: float | None,
     except _Ragged:
         # A tuple of differently shaped things: compare item by item.
         if not isinstance(actual, (list, tuple)) and not _is_torch(actual):
-            raise _fail(f"{name} should be a sequence of {len(expected)} items, "
-                        f"but it is {_a(type(actual).__name__)}") from None
+            raise _fail(_("{name} should be a sequence of {count} items, but it is {kind}").format(
+                name=name, count=len(expected), kind=_a(type(actual).__name__))) from None
         if len(actual) != len(expected):
-            raise _fail(f"{name} has {len(actual)} items, but {len(expected)} were expected") from None
+            raise _fail(_("{name} has {got} items, but {want} were expected").format(
+                name=name, got=len(actual), want=len(expected))) from None
         for i, (a, e) in enumerate(zip(actual, expected)):
             _compare(a, e, rtol, atol, equal_nan, f"{name}[{i}]", scale)
         return
@@ -221,7 +226,7 @@ def _compare_arrays(got: np.ndarray, want: np.ndarray, rtol: float | None,
         a = got.astype(dtype)
         e = want.astype(dtype)
     except OverflowError:
-        raise _fail(f"{name} holds an integer too large to compare as a float") from None
+        raise _fail(_("{name} holds an integer too large to compare as a float").format(name=name)) from None
     with np.errstate(all="ignore"):
         a_nan, e_nan = np.isnan(a), np.isnan(e)
         finite = np.isfinite(a) & np.isfinite(e)
@@ -234,7 +239,8 @@ def _compare_arrays(got: np.ndarray, want: np.ndarray, rtol: float | None,
             close |= a_nan & e_nan
     bad = ~close
     if bad.any():
-        _report_mismatch(a, e, bad, name, f"|yours - expected| <= {atol:g} + {rtol:g}*|expected|")
+        _report_mismatch(a, e, bad, name, _("|yours - expected| <= {atol} + {rtol}*|expected|").format(
+            atol=f"{atol:g}", rtol=f"{rtol:g}"))
 
 
 def _report_mismatch(a: np.ndarray, e: np.ndarray, bad: np.ndarray, name: str,
@@ -290,7 +296,7 @@ def _report_mismatch(a: np.ndarray, e: np.ndarray, bad: np.ndarray, name: str,
             abs_error=f"{max_abs:.3g}", rel_error=f"{max_rel:.3g}", rule=rule)
     hint = "" if exact else _value_hint(a_num, e_num)
     if hint:
-        message += f"; {hint}"
+        message += "; " + hint
     raise _fail(message)
 
 
@@ -299,15 +305,15 @@ def _report_mismatch(a: np.ndarray, e: np.ndarray, bad: np.ndarray, name: str,
 
 def _describe_value(v: Any, reveal: bool) -> str:
     if _is_torch(v):
-        return f"tensor of shape {tuple(v.shape)}"
+        return _("tensor of shape {shape}").format(shape=tuple(v.shape))
     if isinstance(v, np.ndarray):
-        return f"array of shape {v.shape}"
+        return _("array of shape {shape}").format(shape=v.shape)
     if isinstance(v, (bool, int, float, complex, np.number)):
         return _short(v, 20) if reveal else type(v).__name__
     if isinstance(v, (list, tuple)):
-        return f"{type(v).__name__} of {len(v)}"
+        return _("{type} of {count}").format(type=type(v).__name__, count=len(v))
     if callable(v):
-        return "a function"
+        return _("a function")
     return type(v).__name__
 
 
@@ -335,7 +341,7 @@ def _describe_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     reveal = not is_concealed()
     parts = [_describe_value(v, reveal) for v in args]
     parts += [f"{k}={_describe_value(v, reveal)}" for k, v in kwargs.items()]
-    return ", ".join(parts) if parts else "no arguments"
+    return ", ".join(parts) if parts else _("no arguments")
 
 
 def _copy_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -390,13 +396,15 @@ def assert_function_matches(student_fn: Callable[..., Any], reference_fn: Callab
             if type(exc).__name__ == "StudentCodeError":
                 # The grader's bridge already wrote a student-facing message
                 # ("your function f raised ValueError: ...").
-                raise _fail(f"trial {trial} of {n} (inputs: {described}): {exc}") from None
-            text = "" if is_concealed() else f": {_cut(str(exc), 300)}"
-            raise _fail(f"trial {trial} of {n} (inputs: {described}): your function raised "
-                        f"{type(exc).__name__}{text}") from None
+                raise _fail(_("trial {trial} of {n} (inputs: {inputs}): {message}").format(
+                    trial=trial, n=n, inputs=described, message=exc)) from None
+            text = "" if is_concealed() else ": " + _cut(str(exc), 300)
+            raise _fail(_("trial {trial} of {n} (inputs: {inputs}): your function raised {error}{text}").format(
+                trial=trial, n=n, inputs=described, error=type(exc).__name__, text=text)) from None
         scale = _largest_magnitude((args, kwargs)) if input_scale == "auto" and atol is None else (
             None if input_scale == "auto" else input_scale)
         try:
-            _compare(result, expected, rtol, atol, False, "your function's result", _scale_of(scale))
+            _compare(result, expected, rtol, atol, False, _named("your function's result"), _scale_of(scale))
         except CheckFailure as exc:
-            raise _fail(f"trial {trial} of {n} (inputs: {described}): {exc}") from None
+            raise _fail(_("trial {trial} of {n} (inputs: {inputs}): {message}").format(
+                trial=trial, n=n, inputs=described, message=exc)) from None

@@ -12,6 +12,8 @@ import contextlib
 import math
 from typing import Any
 
+from mdl_student.i18n import _
+
 
 class _Unit:
     """One pair of scalar expressions to compare, with where it sits."""
@@ -218,11 +220,11 @@ def _symbolic_hint(pairs: list[tuple[int, Any, Any]], rtol: float) -> str:
         if all(_agree(r, ratios[0], 1e-6) for r in ratios):
             r = ratios[0]
             if _agree(r, mpmath.mpc(-1), 1e-9):
-                return "it is the negative of the expected one (a sign error?)"
-            return f"it is {_fmt_simple(r)} times the expected one"
+                return _("it is the negative of the expected one (a sign error?)")
+            return _("it is {ratio} times the expected one").format(ratio=_fmt_simple(r))
         shifts = [x - y for _, x, y in pairs]
         if all(_agree(s, shifts[0], 1e-6) for s in shifts):
-            return f"it differs from the expected one by the constant {_fmt_simple(shifts[0])}"
+            return _("it differs from the expected one by the constant {shift}").format(shift=_fmt_simple(shifts[0]))
     return ""
 
 

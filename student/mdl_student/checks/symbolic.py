@@ -19,8 +19,8 @@ from mdl_student.checks.answers import _Unreadable, _Unusable
 from mdl_student.checks.deadline import _run_with_deadline
 from mdl_student.checks.expressions import (
     _canonicalize, _check_kind, _coerce_symbolic, _declared_symbols, _domain_by_name, _free_symbols, _kind_of)
-from mdl_student.checks.messages import _a, _fail, is_concealed
-from mdl_student.checks.verdict import _decide
+from mdl_student.checks.messages import _a, _fail, _kind_word, _named, is_concealed
+from mdl_student.checks.verdict import _SUBJECT, _decide
 from mdl_student.tolerances import TOLERANCES
 
 
@@ -110,6 +110,7 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
 
     timeout = TOLERANCES.symbolic_timeout_s if timeout is None else float(timeout)
     samples = TOLERANCES.symbolic_samples if samples is None else int(samples)
+    name = _named(name)
     declared = _declared_symbols(symbols, assumptions)
     text_symbols = dict(declared)
     try:
@@ -121,14 +122,7 @@ def assert_equivalent(answer: Any, expected: Any, *, symbols: Any = None,
             text_symbols.setdefault(s.name, s)
     except RecursionError:
         pass
-    try:
-        answer_obj = _coerce_symbolic(answer, expected_obj, text_symbols)
-    except UnsafeExpression as exc:
-        raise _fail(f"{exc}".replace("your answer", name, 1)) from None
-    except _Unreadable as exc:
-        raise _fail(str(exc)) from None
-    except _Unusable as exc:
-        raise _fail(f"{name} {exc}") from None
+    answer_obj = _read_answer(answer, expected_obj, text_symbols, name)
     _check_kind(answer_obj, expected_obj, name)
 
     # Fast path: identical after matching symbols by name (no fork needed).
@@ -167,26 +161,34 @@ def value_at(answer: Any, point: Mapping[str, Any], *, name: str = "your answer"
     """
     import sympy as sp
 
-    from mdl_student.safe_sympy import UnsafeExpression
-
+    name = _named(name)
     names = {str(key): sp.Symbol(str(key)) for key in point}
-    try:
-        obj = _coerce_symbolic(answer, None, dict(names))
-    except UnsafeExpression as exc:
-        raise _fail(f"{exc}".replace("your answer", name, 1)) from None
-    except _Unreadable as exc:
-        raise _fail(str(exc)) from None
-    except _Unusable as exc:
-        raise _fail(f"{name} {exc}") from None
+    obj = _read_answer(answer, None, dict(names), name)
     if not isinstance(obj, (sp.Expr, sp.MatrixBase)):
-        raise _fail(f"{name} is {_a(_kind_of(obj))}, but an expression or a matrix was expected")
+        raise _fail(_("{name} is {kind}, but an expression or a matrix was expected").format(
+            name=name, kind=_a(_kind_of(obj))))
     symbols = getattr(obj, "free_symbols", set())
     unknown = sorted({str(s) for s in symbols} - set(names))
     if unknown:
-        raise _fail(f"{name} uses {', '.join(unknown)}, which the question does not define "
-                    f"(a typo in a symbol name?); use only {', '.join(sorted(names))}")
+        raise _fail(_("{name} uses {symbols}, which the question does not define "
+                      "(a typo in a symbol name?); use only {allowed}").format(
+            name=name, symbols=", ".join(unknown), allowed=", ".join(sorted(names))))
     values = {str(key): sp.sympify(value) for key, value in point.items()}
     return obj.xreplace({s: values[str(s)] for s in symbols})
+
+
+def _read_answer(answer: Any, expected: Any, text_symbols: dict[str, Any], name: str) -> Any:
+    """The answer as a sympy object, or a failure saying why it could not be read."""
+    from mdl_student.safe_sympy import UnsafeExpression
+
+    try:
+        return _coerce_symbolic(answer, expected, text_symbols)
+    except UnsafeExpression as exc:
+        raise _fail(f"{exc}".replace(_("your answer"), name, 1)) from None
+    except _Unreadable as exc:
+        raise _fail(str(exc)) from None
+    except _Unusable as exc:
+        raise _fail(_("{name} {problem}").format(name=name, problem=exc)) from None
 
 
 # -- turning the verdict into a message ---------------------------------------
@@ -200,28 +202,29 @@ def _raise_for_verdict(verdict: dict[str, Any] | None, ended: str, name: str, ti
         return  # final, or provisional (numeric agreement) when time ran out
     hidden = is_concealed()
     if verdict is None or verdict["status"] == "undecided":
+        seconds = f"{timeout:g}"
         reason = {
-            "timeout": (f"the algebra did not finish within {timeout:g} s" if verdict else
-                        f"neither the algebra nor the checks at random points finished "
-                        f"within {timeout:g} s"),
-            "crashed": "the check ran out of memory or recursion depth",
-            "final": "checking at random points was inconclusive and the algebra "
-                     "found no proof either way",
+            "timeout": (_("the algebra did not finish within {seconds} s").format(seconds=seconds) if verdict else
+                        _("neither the algebra nor the checks at random points finished "
+                          "within {seconds} s").format(seconds=seconds)),
+            "crashed": _("the check ran out of memory or recursion depth"),
+            "final": _("checking at random points was inconclusive and the algebra "
+                       "found no proof either way"),
         }[ended]
         if verdict is not None and verdict.get("reason") == "disagree":
-            reason = "the algebra and the checks at random points disagree"
+            reason = _("the algebra and the checks at random points disagree")
         if verdict is not None and verdict.get("reason") == "pieces":
-            reason = (f"the algebra found no proof, and checks at random points cannot vouch for the "
-                      f"pieces of your answer ({verdict['pieces']}), which may change form away from "
-                      f"the points")
-        where = f" ({verdict['where']})" if verdict and verdict.get("where") else ""
+            reason = _("the algebra found no proof, and checks at random points cannot vouch for the "
+                       "pieces of your answer ({pieces}), which may change form away from "
+                       "the points").format(pieces=verdict["pieces"])
+        where = " (" + verdict["where"] + ")" if verdict and verdict.get("where") else ""
         raise _fail(_("could not decide whether {name}{where} is equivalent to the expected "
                       "answer: {reason}. Try writing your answer in a simpler form.").format(
             name=name, where=where, reason=reason))
     kind = verdict.get("kind")
-    where = f" ({verdict['where']})" if verdict.get("where") else ""
+    where = " (" + verdict["where"] + ")" if verdict.get("where") else ""
     what = _("equation") if verdict.get("equation") else _("answer")
-    subject = f"{name}{where}"
+    subject = name + where
     if kind == "point" and not verdict["point"]:  # no symbols: two numbers
         message = _("{subject} is not equal to the expected {what}: yours is {got}").format(
             subject=subject, what=what, got=verdict["got"])
@@ -234,7 +237,7 @@ def _raise_for_verdict(verdict: dict[str, Any] | None, ended: str, name: str, ti
         if not hidden:
             message += _(", the expected one {expected}").format(expected=verdict["want"])
             if verdict.get("hint"):
-                message += f"; {verdict['hint']}"
+                message += "; " + verdict["hint"]
     elif kind == "algebra":
         message = _("{subject} is not equivalent to the expected {what}").format(subject=subject, what=what)
         if verdict.get("difference") and not hidden:
@@ -244,17 +247,19 @@ def _raise_for_verdict(verdict: dict[str, Any] | None, ended: str, name: str, ti
         else:
             message += _(": the algebra shows that they differ")
     elif kind == "set-extra":
-        message = (f"{name} contains {verdict['element']}, which is not equivalent to "
-                   f"any element of the expected set")
+        message = _("{name} contains {element}, which is not equivalent to "
+                    "any element of the expected set").format(name=name, element=verdict["element"])
     elif kind == "set-missing":
-        message = (f"{name} is missing {verdict['count']} element(s) of the expected set"
-                   + ("" if hidden else f", for example {verdict['element']}"))
+        message = _("{name} is missing {count} element(s) of the expected set").format(
+            name=name, count=verdict["count"])
+        if not hidden:
+            message += _(", for example {element}").format(element=verdict["element"])
     elif kind == "structure":
-        message = f"{subject} {verdict['reason']}"
+        message = verdict["message"].replace(_SUBJECT, subject, 1)
     else:
-        message = (f"{name} is not equivalent to the expected {_kind_of(answer)} "
-                   f"(conditions, inequalities and sets other than finite sets are compared "
-                   f"by their form)")
+        message = _("{name} is not equivalent to the expected {kind} "
+                    "(conditions, inequalities and sets other than finite sets are compared "
+                    "by their form)").format(name=name, kind=_kind_word(_kind_of(answer)))
     floats = sorted(answer.atoms(sp.Float), key=str) if hasattr(answer, "atoms") else []
     if floats:
         message += _(". Your answer contains the decimal number {number}: symbolic answers "

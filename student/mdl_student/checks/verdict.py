@@ -17,8 +17,13 @@ from typing import Any
 from mdl_student.checks.algebra import _algebra_within
 from mdl_student.checks.expressions import _canonicalize, _check_kind, _free_symbols
 from mdl_student.checks.messages import CheckFailure
+from mdl_student.i18n import _
 from mdl_student.checks.sampling import _Sampler, _Unit, _agree, _confirm, _numeric_stage, _short_expr
 from mdl_student.tolerances import TOLERANCES
+
+# The name a structural message gives the answer in the child; the parent puts the answer's own name there
+# (whatever the language puts it, the message is whole).
+_SUBJECT = "\x00"
 
 # When the algebra cannot prove two expressions equal, agreement at the first `samples` points is not
 # enough (an answer fitted through a few points agrees there): it takes this many times more fresh
@@ -76,7 +81,7 @@ def _make_units(answer: Any, expected: Any, sampler: "_Sampler",
 
     if isinstance(expected, sp.MatrixBase):
         rows, cols = expected.shape
-        return [_Unit(f"entry ({i}, {j})", answer[i, j], expected[i, j])
+        return [_Unit(_("entry ({row}, {column})").format(row=i, column=j), answer[i, j], expected[i, j])
                 for i in range(rows) for j in range(cols)], None
     if isinstance(expected, sp.Equality):
         return [_Unit("", answer.lhs - answer.rhs, expected.lhs - expected.rhs,
@@ -84,19 +89,19 @@ def _make_units(answer: Any, expected: Any, sampler: "_Sampler",
     if isinstance(expected, sp.Tuple):
         units: list[_Unit] = []
         for i, (a, e) in enumerate(zip(answer, expected)):
+            item = _("item {index}").format(index=i)
             try:
-                _check_kind(a, e, "it")
+                _check_kind(a, e, _SUBJECT)
             except CheckFailure as exc:  # a matrix of the wrong shape, ...
-                return [], {"status": "different", "kind": "structure",
-                            "where": f"item {i}", "reason": str(exc)[3:]}
+                return [], {"status": "different", "kind": "structure", "where": item, "message": str(exc)}
             if isinstance(e, sp.Expr):
-                units.append(_Unit(f"item {i}", a, e))
+                units.append(_Unit(item, a, e))
             else:
                 sub, early = _make_units(a, e, sampler, rtol)
                 if early is not None:
                     return [], early
                 for u in sub:
-                    u.where = f"item {i}" + (f", {u.where}" if u.where else "")
+                    u.where = item + (", " + u.where if u.where else "")
                 units += sub
         return units, None
     if isinstance(expected, sp.FiniteSet):
@@ -137,7 +142,7 @@ def _pair_set_elements(answer: Any, expected: Any, sampler: "_Sampler",
         # Prefer the same element, then one that agreed numerically, then one
         # that could not be evaluated (left to the algebra).
         found.sort(key=lambda j: (e_items[j] != a, matches(a_vals[i], e_vals[j]) is not True))
-        units.append(_Unit(f"element {_short_expr(a)}", a, e_items[found[0]]))
+        units.append(_Unit(_("element {element}").format(element=_short_expr(a)), a, e_items[found[0]]))
     for j, e in enumerate(e_items):
         if not any(matches(av, e_vals[j]) is not False for av in a_vals):
             missing = sum(1 for ev in e_vals

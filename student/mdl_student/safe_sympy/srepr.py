@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from mdl_student.i18n import _
 from mdl_student.safe_sympy.whitelist import (
     UnsafeExpression,
     _FLOAT_DIGITS,
@@ -46,11 +47,11 @@ def parse_srepr(text: str, *, max_length: int = 2_000_000) -> Any:
     the result is structurally the object that was printed and nothing
     expensive is computed here.  Anything else raises `UnsafeExpression`.
     """
-    tree = _parse_tree(text, max_length, "the srepr text")
+    tree = _parse_tree(text, max_length, _("the srepr text"))
     try:
         return _SreprBuilder().build(tree)
     except RecursionError:
-        raise UnsafeExpression("the srepr text is nested too deeply") from None
+        raise UnsafeExpression(_("the srepr text is nested too deeply")) from None
 
 
 _DENSE_MATRICES = frozenset({"ImmutableDenseMatrix", "MutableDenseMatrix", "Matrix",
@@ -68,9 +69,9 @@ def _as_printed(cls: Any, args: list[Any], name: str) -> Any:
     from sympy import Basic, Tuple
 
     if not args or not all(isinstance(a, Basic) for a in args):
-        raise UnsafeExpression(f"{name}(...) takes sympy objects only")
+        raise UnsafeExpression(_("{name}(...) takes sympy objects only").format(name=name))
     if name != "Limit" and not all(isinstance(a, Tuple) for a in args[1:]):
-        raise UnsafeExpression(f"the limits of {name}(...) must be Tuple(variable, low, high)")
+        raise UnsafeExpression(_("the limits of {name}(...) must be Tuple(variable, low, high)").format(name=name))
     return Basic.__new__(cls, *args)
 
 
@@ -96,12 +97,12 @@ class _SreprBuilder:
             if node.id in self.constants:
                 return self.constants[node.id]
             raise UnsafeExpression(
-                f"the name {node.id!r} is not a sympy constant this parser accepts")
+                _("the name {name} is not a sympy constant this parser accepts").format(name=repr(node.id)))
         if isinstance(node, ast.Constant):
             if isinstance(node.value, (bool, int, float)) or node.value is None:
                 return node.value
             raise UnsafeExpression(
-                f"a {type(node.value).__name__} literal is not allowed here{_column(node)}")
+                _("a {type} literal is not allowed here{column}").format(type=type(node.value).__name__, column=_column(node)))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             value = self.build(node.operand)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -110,12 +111,12 @@ class _SreprBuilder:
 
             if value is sp.S.Infinity:
                 return sp.S.NegativeInfinity
-            raise UnsafeExpression("a minus sign is allowed only before a number or oo")
+            raise UnsafeExpression(_("a minus sign is allowed only before a number or oo"))
         if isinstance(node, ast.List):
             return [self.build(e) for e in node.elts]
         if isinstance(node, ast.Tuple):
             return tuple(self.build(e) for e in node.elts)
-        raise UnsafeExpression(f"{_describe(node)} is not allowed in an srepr{_column(node)}")
+        raise UnsafeExpression(_("{what} is not allowed in an srepr{column}").format(what=_describe(node), column=_column(node)))
 
     def _call(self, node: ast.Call) -> Any:
         func = node.func
@@ -124,19 +125,19 @@ class _SreprBuilder:
             fn = self._undefined_function(func)
             args = [self.build(a) for a in node.args]
             if node.keywords:
-                raise UnsafeExpression("keyword arguments to an applied function are not allowed")
+                raise UnsafeExpression(_("keyword arguments to an applied function are not allowed"))
             return self._construct(fn, args, {}, "Function")
         if not isinstance(func, ast.Name):
             raise UnsafeExpression(
-                f"{_describe(func)} is not allowed in an srepr{_column(func)}")
+                _("{what} is not allowed in an srepr{column}").format(what=_describe(func), column=_column(func)))
         name = func.id
         if name not in self.classes:
-            raise UnsafeExpression(f"{name}(...) is not a sympy class this parser accepts")
+            raise UnsafeExpression(_("{name}(...) is not a sympy class this parser accepts").format(name=name))
         cls, takes_evaluate = self.classes[name]
         if name in _DENSE_MATRICES and not _is_list_of_entries(node.args):
             # srepr writes a matrix as its rows (or rows, cols, flat entries); given a matrix
             # expression instead, the constructor builds its explicit form (Identity(10**5): 10**10 entries)
-            raise UnsafeExpression(f"{name}(...) must be given its entries as a list")
+            raise UnsafeExpression(_("{name}(...) must be given its entries as a list").format(name=name))
         args = self._args(node, name)
         kwargs = self._keywords(node, name)
         if takes_evaluate:
@@ -153,13 +154,13 @@ class _SreprBuilder:
             if isinstance(a, ast.Constant) and isinstance(a.value, str):
                 if i != 0 or name not in self._STRING_ARG_CLASSES:
                     raise UnsafeExpression(
-                        f"a string argument to {name}(...) is not allowed{_column(a)}")
+                        _("a string argument to {name}(...) is not allowed{column}").format(name=name, column=_column(a)))
                 if name == "Float" and not (_FLOAT_DIGITS.fullmatch(a.value)
                                             or a.value in {"inf", "-inf", "nan"}):
-                    raise UnsafeExpression(f"Float({a.value!r}) is not a number")
+                    raise UnsafeExpression(_("Float({value}) is not a number").format(value=repr(a.value)))
                 args.append(a.value)
             elif isinstance(a, ast.Starred):
-                raise UnsafeExpression("*-unpacking is not allowed in an srepr")
+                raise UnsafeExpression(_("*-unpacking is not allowed in an srepr"))
             else:
                 args.append(self.build(a))
         return args
@@ -168,23 +169,23 @@ class _SreprBuilder:
         kwargs: dict[str, Any] = {}
         for kw in node.keywords:
             if kw.arg is None:
-                raise UnsafeExpression("**-unpacking is not allowed in an srepr")
+                raise UnsafeExpression(_("**-unpacking is not allowed in an srepr"))
             value = kw.value
             if not isinstance(value, ast.Constant):
-                raise UnsafeExpression(f"the keyword {kw.arg}= must have a literal value")
+                raise UnsafeExpression(_("the keyword {arg}= must have a literal value").format(arg=kw.arg))
             v = value.value
             if name in {"Symbol", "Dummy"} and kw.arg in _assumption_names():
                 if not (isinstance(v, bool) or v is None):
-                    raise UnsafeExpression(f"the assumption {kw.arg}= must be True or False")
+                    raise UnsafeExpression(_("the assumption {arg}= must be True or False").format(arg=kw.arg))
             elif name == "Dummy" and kw.arg == "dummy_index":
                 if not isinstance(v, int) or isinstance(v, bool):
-                    raise UnsafeExpression("dummy_index= must be an integer")
+                    raise UnsafeExpression(_("dummy_index= must be an integer"))
             elif name == "Float" and kw.arg == "precision":
                 if not isinstance(v, int) or not 1 <= v <= _MAX_FLOAT_PRECISION_BITS:
                     raise UnsafeExpression(
-                        f"Float precision must be an integer from 1 to {_MAX_FLOAT_PRECISION_BITS}")
+                        _("Float precision must be an integer from 1 to {bits}").format(bits=_MAX_FLOAT_PRECISION_BITS))
             else:
-                raise UnsafeExpression(f"the keyword {kw.arg}= is not allowed for {name}(...)")
+                raise UnsafeExpression(_("the keyword {arg}= is not allowed for {name}(...)").format(arg=kw.arg, name=name))
             kwargs[kw.arg] = v
         return kwargs
 
@@ -192,15 +193,15 @@ class _SreprBuilder:
         import sympy as sp
 
         if not (isinstance(node.func, ast.Name) and node.func.id == "Function"):
-            raise UnsafeExpression("only Function('name')(...) may be called on a call's result")
+            raise UnsafeExpression(_("only Function('name')(...) may be called on a call's result"))
         if (len(node.args) != 1 or not isinstance(node.args[0], ast.Constant)
                 or not isinstance(node.args[0].value, str)):
-            raise UnsafeExpression("Function(...) takes exactly one name in quotes")
+            raise UnsafeExpression(_("Function(...) takes exactly one name in quotes"))
         kwargs = {}
         for kw in node.keywords:
             if (kw.arg not in _assumption_names() or not isinstance(kw.value, ast.Constant)
                     or not isinstance(kw.value.value, bool)):
-                raise UnsafeExpression(f"the keyword {kw.arg}= is not allowed for Function(...)")
+                raise UnsafeExpression(_("the keyword {arg}= is not allowed for Function(...)").format(arg=kw.arg))
             kwargs[kw.arg] = kw.value.value
         return sp.Function(node.args[0].value, **kwargs)
 
@@ -212,4 +213,4 @@ class _SreprBuilder:
             raise
         except Exception as exc:
             raise UnsafeExpression(
-                f"could not rebuild {name}(...): {type(exc).__name__}: {exc}") from None
+                _("could not rebuild {name}(...): {type}: {error}").format(name=name, type=type(exc).__name__, error=exc)) from None

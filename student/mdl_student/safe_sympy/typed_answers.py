@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 
+from mdl_student.i18n import _
+
 from mdl_student.safe_sympy.whitelist import (
     UnsafeExpression,
     _FLOAT_DIGITS,
@@ -71,9 +73,9 @@ def parse_answer_text(text: str, symbols: Mapping[str, Any] | Iterable[Any] | No
             try:
                 return sp.Eq(lhs, rhs, evaluate=False)
             except Exception as exc:  # sympy's own complaint, e.g. a Matrix side
-                raise UnsafeExpression(f"could not build the equation: {exc}") from None
-    tree = _parse_tree(text, max_length, "your answer")
-    value, _ = _AnswerBuilder(table, text.strip()).build(tree, 0)
+                raise UnsafeExpression(_("could not build the equation: {error}").format(error=exc)) from None
+    tree = _parse_tree(text, max_length, _("your answer"))
+    value, _tainted = _AnswerBuilder(table, text.strip()).build(tree, 0)
     return _finish(value)
 
 
@@ -128,11 +130,11 @@ class _AnswerBuilder:
     def build(self, node: ast.AST, depth: int) -> tuple[Any, bool]:
         if depth > _MAX_DEPTH:
             raise UnsafeExpression(
-                f"your answer is nested more than {_MAX_DEPTH} levels deep")
+                _("your answer is nested more than {depth} levels deep").format(depth=_MAX_DEPTH))
         method = getattr(self, "_" + type(node).__name__, None)
         if method is None:
             raise UnsafeExpression(
-                f"{_describe(node)} is not allowed in an answer{_column(node)}")
+                _("{what} is not allowed in an answer{column}").format(what=_describe(node), column=_column(node)))
         return method(node, depth + 1)
 
     def _apply(self, tainted: bool, node: ast.AST, make: Callable[[], Any]) -> Any:
@@ -152,8 +154,7 @@ class _AnswerBuilder:
             raise
         except Exception as exc:  # e.g. adding a Matrix and a number
             raise UnsafeExpression(
-                f"could not build part of your answer{_column(node)}: "
-                f"{type(exc).__name__}: {exc}") from None
+                _("could not build part of your answer{column}: {type}: {error}").format(column=_column(node), type=type(exc).__name__, error=exc)) from None
 
     # -- leaves --------------------------------------------------------------
 
@@ -165,7 +166,7 @@ class _AnswerBuilder:
         if isinstance(v, int):
             if v.bit_length() > _MAX_INT_DIGITS * 3.33:
                 raise UnsafeExpression(
-                    f"a number in your answer has more than {_MAX_INT_DIGITS} digits")
+                    _("a number in your answer has more than {digits} digits").format(digits=_MAX_INT_DIGITS))
             return sp.Integer(v), False
         if isinstance(v, float):
             # Keep the digits the student typed rather than the binary float.
@@ -175,8 +176,8 @@ class _AnswerBuilder:
             return sp.Float(repr(v.real)) + sp.Float(repr(v.imag)) * sp.I, False
         if isinstance(v, str):
             raise UnsafeExpression(
-                f"text in quotes is not allowed in an answer{_column(node)}")
-        raise UnsafeExpression(f"{v!r} is not allowed in an answer{_column(node)}")
+                _("text in quotes is not allowed in an answer{column}").format(column=_column(node)))
+        raise UnsafeExpression(_("{value} is not allowed in an answer{column}").format(value=repr(v), column=_column(node)))
 
     def _Name(self, node: ast.Name, depth: int) -> tuple[Any, bool]:
         name = node.id
@@ -185,10 +186,10 @@ class _AnswerBuilder:
         if name in self.constants:
             return self.constants[name], False
         if _is_dangerous_name(name):
-            raise UnsafeExpression(f"the name {name!r} is not allowed in an answer")
+            raise UnsafeExpression(_("the name {name} is not allowed in an answer").format(name=repr(name)))
         if name in _PYTHON_BUILTINS:
             raise UnsafeExpression(
-                f"{name!r} is a Python built-in and is not allowed in an answer")
+                _("{name} is a Python built-in and is not allowed in an answer").format(name=repr(name)))
         return self.sp.Symbol(name), False
 
     # -- operators -----------------------------------------------------------
@@ -221,7 +222,7 @@ class _AnswerBuilder:
             return self._apply(tainted, node, lambda: a / b), tainted
         symbol = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<",
                   ast.RShift: ">>", ast.BitOr: "|", ast.BitAnd: "&"}.get(type(op), "?")
-        raise UnsafeExpression(f"the operator {symbol} is not allowed in an answer")
+        raise UnsafeExpression(_("the operator {symbol} is not allowed in an answer").format(symbol=symbol))
 
     def _UnaryOp(self, node: ast.UnaryOp, depth: int) -> tuple[Any, bool]:
         v, t = self.build(node.operand, depth)
@@ -231,7 +232,7 @@ class _AnswerBuilder:
             return v, t
         if isinstance(node.op, ast.Not):
             return self._apply(t, node, lambda: self.sp.Not(v)), t
-        raise UnsafeExpression(f"the operator ~ is not allowed in an answer{_column(node)}")
+        raise UnsafeExpression(_("the operator ~ is not allowed in an answer{column}").format(column=_column(node)))
 
     def _Compare(self, node: ast.Compare, depth: int) -> tuple[Any, bool]:
         sp = self.sp
@@ -242,7 +243,7 @@ class _AnswerBuilder:
         for op, right_node in zip(node.ops, node.comparators):
             if type(op) not in ops:
                 raise UnsafeExpression(
-                    f"the comparison {type(op).__name__} is not allowed in an answer")
+                    _("the comparison {type} is not allowed in an answer").format(type=type(op).__name__))
             right, t = self.build(right_node, depth)
             tainted = tainted or t
             fn, lhs = ops[type(op)], left
@@ -279,22 +280,22 @@ class _AnswerBuilder:
     def _Call(self, node: ast.Call, depth: int) -> tuple[Any, bool]:
         if isinstance(node.func, ast.Attribute):
             raise UnsafeExpression(
-                f"{_describe(node.func)} is not allowed in an answer{_column(node.func)}")
+                _("{what} is not allowed in an answer{column}").format(what=_describe(node.func), column=_column(node.func)))
         if not isinstance(node.func, ast.Name):
             raise UnsafeExpression(
-                f"calling anything but a named function such as sin(x) is not allowed "
-                f"in an answer{_column(node)}")
+                _("calling anything but a named function such as sin(x) is not allowed in an "
+                  "answer{column}").format(column=_column(node)))
         name = node.func.id
         fn = self.functions.get(name)
         if fn is None:
             if _is_dangerous_name(name) or name in _PYTHON_BUILTINS:
-                raise UnsafeExpression(f"calling {name}() is not allowed in an answer")
+                raise UnsafeExpression(_("calling {name}() is not allowed in an answer").format(name=name))
             raise UnsafeExpression(
-                f"{name}() is not a function an answer may use; allowed functions "
-                f"include sin, cos, exp, log, sqrt, Abs, Max, Piecewise, Matrix, sigmoid")
+                _("{name}() is not a function an answer may use; allowed functions include sin, "
+                  "cos, exp, log, sqrt, Abs, Max, Piecewise, Matrix, sigmoid").format(name=name))
         if node.keywords:
             raise UnsafeExpression(
-                f"keyword arguments (name=value) are not allowed in an answer{_column(node)}")
+                _("keyword arguments (name=value) are not allowed in an answer{column}").format(column=_column(node)))
         built = [self.build(a, depth) for a in node.args]
         args = [v for v, _ in built]
         # factorial(10**7) and friends: a big argument is left unevaluated.

@@ -8,6 +8,8 @@ import functools
 import re
 from typing import Any, Callable
 
+from mdl_student.i18n import N_, _
+
 class UnsafeExpression(ValueError):
     """The text was refused: a construct outside the whitelist, a syntax
     error, or something too big to build.  The message says which."""
@@ -138,57 +140,56 @@ _PYTHON_BUILTINS = frozenset(dir(builtins))
 
 def _parse_tree(text: Any, max_length: int, what: str) -> ast.expr:
     if not isinstance(text, str):
-        raise UnsafeExpression(f"{what} must be text, got {type(text).__name__}")
+        raise UnsafeExpression(_("{what} must be text, got {type}").format(what=what, type=type(text).__name__))
     if len(text) > max_length:
         raise UnsafeExpression(
-            f"{what} is {len(text)} characters long; the limit is {max_length}")
+            _("{what} is {count} characters long; the limit is {max_length}").format(what=what, count=len(text), max_length=max_length))
     if not text.strip():
-        raise UnsafeExpression(f"{what} is empty")
+        raise UnsafeExpression(_("{what} is empty").format(what=what))
     try:
         return ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
-        where = f" at column {exc.offset}" if exc.offset else ""
+        where = _(" at column {column}").format(column=exc.offset) if exc.offset else ""
         hint = ""
         if re.search(r"\d[A-Za-z_(]", text):
-            hint = " (write multiplication explicitly, e.g. 2*x, not 2x)"
+            hint = _(" (write multiplication explicitly, e.g. 2*x, not 2x)")
         raise UnsafeExpression(
-            f"could not read {what}: {exc.msg}{where}{hint}") from None
+            _("could not read {what}: {problem}{where}{hint}").format(what=what, problem=exc.msg, where=where, hint=hint)) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         # ValueError: an integer literal past Python's digit limit;
         # RecursionError/MemoryError: nesting beyond the parser's limits.
         raise UnsafeExpression(
-            f"could not read {what}: it is too long or too deeply nested "
-            f"({type(exc).__name__})") from None
+            _("could not read {what}: it is too long or too deeply nested ({type})").format(what=what, type=type(exc).__name__)) from None
 
 
 def _describe(node: ast.AST) -> str:
     """Name a refused AST node the way a student would recognise it."""
     kinds = {
-        ast.Attribute: "attribute access (a dot, as in obj.attr)",
-        ast.Subscript: "indexing with [ ]",
+        ast.Attribute: N_("attribute access (a dot, as in obj.attr)"),
+        ast.Subscript: N_("indexing with [ ]"),
         ast.Lambda: "lambda",
-        ast.ListComp: "a list comprehension",
-        ast.SetComp: "a set comprehension",
-        ast.DictComp: "a dict comprehension",
-        ast.GeneratorExp: "a generator expression",
-        ast.IfExp: "an if-expression",
-        ast.NamedExpr: "the := operator",
-        ast.Dict: "a dict",
-        ast.JoinedStr: "an f-string",
-        ast.Starred: "*-unpacking",
+        ast.ListComp: N_("a list comprehension"),
+        ast.SetComp: N_("a set comprehension"),
+        ast.DictComp: N_("a dict comprehension"),
+        ast.GeneratorExp: N_("a generator expression"),
+        ast.IfExp: N_("an if-expression"),
+        ast.NamedExpr: N_("the := operator"),
+        ast.Dict: N_("a dict"),
+        ast.JoinedStr: N_("an f-string"),
+        ast.Starred: N_("*-unpacking"),
         ast.Await: "await",
         ast.Yield: "yield",
         ast.YieldFrom: "yield",
     }
     for kind, words in kinds.items():
         if isinstance(node, kind):
-            return words
+            return _(words)
     return type(node).__name__
 
 
 def _column(node: ast.AST) -> str:
     col = getattr(node, "col_offset", None)
-    return f" (column {col + 1})" if col is not None else ""
+    return _(" (column {column})").format(column=col + 1) if col is not None else ""
 
 
 def _is_dangerous_name(name: str) -> bool:
