@@ -10,11 +10,12 @@ For one (profile, task, seed):
 * the held-out pairs, encoded, and the reference's log-probs of them (with the instructors'
   ``sequence_logprobs``, as the evaluation measures every policy).
 
-One ``mdl grade`` builds them at its first submission (or finds them from an earlier run: ``mdl
-build capstone`` builds them too) and every submission after reads the file.  Its name carries a
-fingerprint of the capstone's code (``rlhf_capstone/`` and ``mdl_student/capstone/``), of the
-profile and of the torch and transformers versions: a change to any of them builds a new file,
-and the old one is removed.  Grading workers that start together wait for the one that builds.
+The first submission that ``mdl grade`` trains builds them (or finds them, from an earlier run),
+and every submission after reads the file (about 12 MB for the cpu profile; SFT takes a few
+seconds, once).  Its name carries a fingerprint of the capstone's code (``rlhf_capstone/`` and
+``mdl_student/capstone/``), of the profile and of the torch and transformers versions: a change to
+any of them builds a new file, and the old one is removed.  Grading workers that start together
+wait for the one that builds.
 
 Everything here stays on the grader's side.  Of it, the student's sandbox receives only each
 step's batch and the reference's logits on it, with the policies' logits (``jobs.dpo_gradients``):

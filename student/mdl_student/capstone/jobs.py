@@ -12,8 +12,9 @@ Two jobs, each called by the grader with your functions:
 
 Only data goes back; the comparison with the instructors' reference and the evaluation of the
 trained policies happen in the grader's own process.  Nothing here knows a right answer.  This file
-imports nothing of the course but a constant: the grader loads it afresh from the package for each
-job, so what runs is what the package holds.
+imports nothing of the course but a constant: the kernel reads it afresh from the package for each
+job (``kernel_agent.Agent._fresh_module``), so what runs is what the package holds, whatever your
+cells did to the modules they imported.
 """
 
 from __future__ import annotations
