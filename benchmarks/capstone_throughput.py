@@ -24,6 +24,9 @@
   threshold.  A faster job must not be a weaker one.
 * **The README's course table**: ``--jobs 1`` on one ``correct_alt_1`` notebook, twice per grader.
 
+``--shorter-job 50`` appends each example's training outcome had the job trained 50 steps: the
+measurement behind "a shorter job would be a weaker one".
+
 The machine is shared (about eight engineers on two cores): the load average is in the report;
 wall times carry it, CPU times much less.  ``--quick``: 6 students, 1 round, no margins (a smoke
 test of the benchmark).
@@ -172,6 +175,40 @@ def outcome_margins() -> dict[str, dict[str, Any]]:
     return rows
 
 
+def shorter_job_margins(steps: int) -> dict[str, dict[str, Any]]:
+    """Each example's outcome if the graded job trained ``steps`` steps instead of the profile's (lean loop, seed 0)."""
+    import dataclasses
+
+    import rlhf_capstone  # noqa: F401
+    from grading_config import CAPSTONE
+    from mdl_student.capstone.config import get_profile
+    from mdl_student.capstone.jobs import dpo_gradients
+    from rlhf_capstone import grading
+    from rlhf_capstone.job_inputs import job_inputs
+    from rlhf_capstone.lean_dpo import train_lockstep
+
+    profile = dataclasses.replace(get_profile("cpu"), dpo_steps=steps)
+    betas = [float(b) for b in CAPSTONE.graded_betas]
+    inputs = job_inputs(profile, CAPSTONE.graded_task, 0)
+    rows = {}
+    for path in sorted(STUDENT_FILES.glob("*.py")) + sorted((STUDENT_FILES / "fairness").glob("*.py")):
+        fns = _load(path)
+
+        def step(k: int, batch: Any, logits: list[Any]) -> list[Any]:
+            labels, mask = batch.labels_and_mask()
+            return [(o["loss"], o["gradient"]) for o in dpo_gradients(
+                fns.sequence_logprobs, fns.dpo_loss, logits, inputs.reference_logits[k], labels, mask, betas)]
+
+        name = "correct_alt_1" if path.stem == "correct" else path.stem
+        try:
+            states = train_lockstep(profile, 0, inputs.start, inputs.batches, betas, step)
+            metrics = {b: grading.graded_metrics(states[b], inputs, profile, b) for b in betas}
+            rows[name] = {"after": _outcome(metrics, profile.beta, CAPSTONE)}
+        except Exception as err:  # noqa: BLE001
+            rows[name] = {"after": {"error": f"{type(err).__name__}: {err}"[:90]}}
+    return rows
+
+
 def _outcome(metrics: dict[float, dict[str, float]], beta: float, t: Any) -> dict[str, float]:
     """Accuracy, margin and gap ratio, and the smallest slack to a threshold (negative: fails)."""
     task = t.graded_task
@@ -193,6 +230,23 @@ def spread(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
     if len(values) == 1:
         return f"{mid:.{digits}f}"
     return f"{mid:.{digits}f} ({min(values) / scale:.{digits}f}-{max(values) / scale:.{digits}f})"
+
+
+def shorter_report(rows: dict[str, Any], steps: int) -> str:
+    lines = [
+        "",
+        f"## A shorter job would be a weaker one: {steps} DPO steps instead of 100",
+        "",
+        f"The same examples, the lean loop trained {steps} steps (everything else as graded):",
+        "",
+        "| student | accuracy, margin, ratio | slack |",
+        "| --- | --- | --- |",
+    ]
+    for name, row in rows.items():
+        o = row["after"]
+        lines.append(f"| {name} | job stops: {o['error']} | fails |" if "error" in o else
+                     f"| {name} | {o['accuracy']:.3f}, {o['margin']:.3f}, {o['ratio']:.3f} | {o['slack']:+.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def report(runs: list[Run], singles: dict[str, list[float]], margins: dict[str, Any] | None, students: int,
@@ -282,8 +336,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", default=BASELINE)
     parser.add_argument("--quick", action="store_true", help="6 students, 1 round, no margins")
+    parser.add_argument("--shorter-job", type=int, metavar="STEPS",
+                        help="only: each example's training outcome with STEPS DPO steps (appended to --out)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "capstone_throughput.md"))
     args = parser.parse_args()
+    if args.shorter_job:
+        text = shorter_report(shorter_job_margins(args.shorter_job), args.shorter_job)
+        with open(args.out, "a") as handle:
+            handle.write(text)
+        print(text)
+        return
     students, rounds = (6, 1) if args.quick else (args.students, args.rounds)
     if not args.quick and (students < 10 or rounds < 3):
         raise SystemExit("a full run grades at least 10 submissions in at least 3 rounds (--quick for less)")

@@ -16,6 +16,9 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -154,12 +157,13 @@ def working_dpo_loss(pc, pr, rc, rr, beta):
     h = (pc - rc) - (pr - rr)
     return -F_.logsigmoid(beta * h).mean(), beta * (pc - rc).detach(), beta * (pr - rr).detach()
 
-original_gradients = jobs_.dpo_gradients
-jobs_.dpo_gradients = lambda seq, loss, *args: original_gradients(seq, working_dpo_loss, *args)
-original_step_loss = jobs_.step_loss
-jobs_.step_loss = lambda seq, objective, *args: original_step_loss(seq, working_dpo_loss, *args)
 original_train_policy = train_.train_policy  # the job before issue 20 trained through this: TRL's own loss then
 train_.train_policy = lambda profile, task, loss_fns, seed, beta, *a, **k: original_train_policy(profile, task, "trl", seed, beta)
+if hasattr(jobs_, "dpo_gradients"):  # the job since issue 20: the working loss in place of the student's
+    original_gradients = jobs_.dpo_gradients
+    jobs_.dpo_gradients = lambda seq, loss, *args: original_gradients(seq, working_dpo_loss, *args)
+    original_step_loss = jobs_.step_loss
+    jobs_.step_loss = lambda seq, objective, *args: original_step_loss(seq, working_dpo_loss, *args)
 '''
 
 
@@ -194,17 +198,22 @@ def test_a_cell_that_patches_the_course_modules_does_not_reach_the_job():
 
 @pytest.mark.slow
 def test_a_graded_notebook_that_patches_the_course_earns_no_training_points(tmp_path):
-    """sign_flipped with the patch cell: before issue 20 it earned q5's five points through TRL's own loss."""
-    from autograder.grade import Bundle, Submission, grade_submission
-    from grading_config import PATHS, assignment
+    """sign_flipped with the patch cell: before issue 20 it earned q5's five points through TRL's own loss
+    (14.5/20 from the grader at 7b882a4); now it earns what sign_flipped earns."""
+    from grading_config import PATHS
 
     notebook = nbformat.read(PATHS.examples / "capstone" / "sign_flipped.ipynb", as_version=4)
     answer = next(i for i, c in enumerate(notebook.cells) if "def dpo_loss" in "".join(c.source))
     notebook.cells[answer].source += "\n\n" + PATCH_CELL  # in an answer cell, where a student may write anything
-    path = tmp_path / "patches_the_course.ipynb"
-    nbformat.write(notebook, path)
-    outcome = grade_submission(Submission("patches_the_course", path), Bundle.load(assignment("capstone")),
-                               limits=assignment("capstone").limits)
+    (tmp_path / "class").mkdir()
+    nbformat.write(notebook, tmp_path / "class" / "patches_the_course.ipynb")
+    # `mdl grade` in a process of its own: this one has run torch on two threads, and a fork of it would
+    # inherit OpenMP's threads in a state that hangs the question children's first parallel region.
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", "capstone", str(tmp_path / "class"),
+                           "--out", str(tmp_path / "out"), "--jobs", "1"], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "patches_the_course" / "record.json").read_text())
     expected = json.loads((PATHS.examples / "capstone" / "expected.json").read_text())["sign_flipped"]["scores"]
-    assert outcome.status == "ok", outcome.messages
-    assert outcome.scores == pytest.approx(expected)  # q5: 0, as sign_flipped without the patch
+    assert record["status"] == "ok", record["messages"]
+    assert record["scores"] == pytest.approx(expected)  # q5: 0, as sign_flipped without the patch
