@@ -26,6 +26,7 @@ in the student package, and the sandbox cannot import it.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Callable
 
 import torch
@@ -37,6 +38,7 @@ from .checks import Verdict, outcome_checks
 
 PROFILE_ENV = "MDL_CAPSTONE_PROFILE"  # set by `mdl grade --profile`; read in the grader only
 STEP_SECONDS = 60.0  # one training step of the student's functions, in their kernel, for every graded beta
+JOB_SECONDS = 480.0  # all the steps together: the student's functions may not stretch the training past this
 
 
 def _is_proxy(fn: Any) -> bool:
@@ -129,10 +131,16 @@ def training_verdicts(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[
     task, betas = CAPSTONE.graded_task, [float(b) for b in CAPSTONE.graded_betas]
     inputs = job_inputs(profile, task, seed)  # the grader's own SFT model and reference, never the student's
 
+    deadline = time.monotonic() + JOB_SECONDS
+
     def step_gradients(step: int, batch: Any, logits: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TrainingStopped(f"training with your functions took longer than {JOB_SECONDS:.0f} s "
+                                  f"(stopped at step {step + 1} of {len(inputs.batches)})")
         labels, mask = batch.labels_and_mask()
         outputs = _run(dpo_gradients, sequence_logprobs, dpo_loss, [x.cpu() for x in logits],
-                       inputs.reference_logits[step], labels, mask, betas, seconds=STEP_SECONDS)
+                       inputs.reference_logits[step], labels, mask, betas, seconds=min(STEP_SECONDS, left))
         return _checked_gradients(outputs, logits, step)
 
     try:

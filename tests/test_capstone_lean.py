@@ -145,6 +145,19 @@ def test_the_lean_loop_makes_trls_updates_bit_for_bit(monkeypatch, small_job, st
         assert all(torch.equal(trl_state[n], lockstep_states[beta][n]) for n in trl_state)
 
 
+def test_functions_that_stretch_the_whole_job_past_its_time_stop_it_with_a_message(monkeypatch, small_job):
+    """Each step has its own time limit, and all of them together JOB_SECONDS: past it, the job stops and says so."""
+    from rlhf_capstone import grading, job_inputs
+
+    batches, logits = small_job
+    inputs = job_inputs.JobInputs(train.sft_state(SMALL, TASK, 0), batches, logits, (), ())
+    monkeypatch.setattr(job_inputs, "job_inputs", lambda *args: inputs)
+    monkeypatch.setattr(grading, "JOB_SECONDS", 0.0)
+    verdicts, metrics = grading.training_verdicts(losses.sequence_logprobs, losses.dpo_loss)
+    assert metrics == {} and not verdicts[0].passed
+    assert "took longer than 0 s (stopped at step 1 of 30)" in verdicts[0].detail
+
+
 # --------------------------------------------------------------------------- patches by the student's cells
 
 PATCH_CELL = '''
