@@ -133,6 +133,14 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
 
 LIMITS = SandboxLimits()
 
+# The course's language: the language of the messages a student and an instructor read (checks,
+# feedback pages, statuses, the class report) unless a run says otherwise (`mdl grade --lang`).
+# English is the source language; every notebook may carry a Spanish edition (README, "The course
+# in Spanish / El curso en español").  `mdl build` writes every edition a notebook has:
+# English at release/<a>/<a>.ipynb, Spanish at release/<a>/es/<a>.ipynb.
+LANGUAGE = "en"
+LANGUAGES = ("en", "es")
+
 
 def gpu_limits(limits: SandboxLimits) -> SandboxLimits:
     """An assignment's limits for the capstone's `gpu` profile: the GPU visible in the sandbox, host
@@ -144,6 +152,12 @@ def gpu_limits(limits: SandboxLimits) -> SandboxLimits:
 
 
 PATHS = Paths()
+
+# Where students install the student package from: the repository `mdl student-package` writes
+# (student/ and the releases only; the course repository, with source/, stays private). Every
+# release that `mdl student-package` publishes gets it in place of the token {{STUDENT_PACKAGE_URL}}
+# (and of the older placeholders git+https://github.com/<org>/<course>#subdirectory=student).
+STUDENT_PACKAGE_URL = "git+https://github.com/<org>/<course>-student#subdirectory=student"
 
 
 @dataclass(frozen=True)

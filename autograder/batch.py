@@ -2,9 +2,11 @@
 
 * one worker process per core, each with its own sandbox slot (its own user
   id when the grader is root);
-* a record per submission is written the moment it is graded, and the
-  gradebook is rewritten atomically after each one: killing the grader loses
-  at most the submissions in flight;
+* a record per submission (record.json, results.json, feedback.html) is
+  written once, the moment it is graded; the gradebook is written at the end,
+  and at most every few seconds meanwhile for progress, so a class costs the
+  same per submission at any size; killing the grader loses at most the
+  submissions in flight (a rerun rebuilds the gradebook from the records);
 * a rerun skips submissions whose content and tests are unchanged
   (``--force`` regrades everything);
 * ``--shard i/n`` grades every n-th submission, for CI matrices; ``mdl merge``
@@ -18,27 +20,37 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import multiprocessing
 import os
 import signal
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from grading_config import LIMITS, Assignment, SandboxLimits
+from grading_config import LATE, LIMITS, Assignment, SandboxLimits
 
 from autograder.grade import Bundle, Submission, grade_submission
-from autograder.intake import IntakeError, find_submissions, student_id
-from autograder.report import INCOMPLETE_NAME, SHARD_NAME, atomic_write_text, load_records, make_record, printable
-from autograder.report import save_record, summary_line, table, write_gradebook
-from autograder.late import submission_times
-from autograder.manual import write_grading_sheets
+from autograder.feedback import write_feedback
+from autograder.gradebook import summary_line, table, write_gradebook
+from autograder.intake import IntakeError, find_submissions
+from autograder.late import load_extensions, submission_times, unmatched_extensions
+from autograder.manual import MANUAL_GRADES, read_manual_grades, write_grading_sheets
+from autograder.out_folder import HANDED_IN_NAME, INCOMPLETE_NAME, SHARD_NAME, atomic_write_text
+from autograder.records import load_records, make_record, save_record
+from autograder.results_json import write_results
+from autograder.roster import apply_roster, load_roster, unknown_names
+from autograder.safe_text import fold_case, printable, student_id
 from autograder.sandbox import isolation
+from autograder.totals import check_instructor_files
 
 _SLOT: int = 0
+GRADEBOOK_EVERY_S = 5.0  # while grading, grades.csv is rewritten at most this often (and always at the end)
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,13 @@ class MergeError(ValueError):
     """Shards that do not make one gradebook; the message says which folder and why."""
 
 
+def keep_record(record: dict[str, Any], out_dir: Path) -> None:
+    """Write one graded submission's files: its record, its results.json, its feedback page."""
+    save_record(record, out_dir)
+    write_results(record, out_dir)
+    write_feedback(record, out_dir)
+
+
 def _init_worker(slots: Any) -> None:
     global _SLOT
     _SLOT = slots.get()
@@ -93,6 +112,22 @@ def _crash_record(submission: Submission, bundle: Bundle, error: BaseException) 
     return record
 
 
+def keep_handed_in_as(out_dir: Path, aliases: dict[str, str]) -> None:
+    """DIR/handed_in_as.csv: the id each roster login had in the download (its LMS user or participant number),
+    for the LMS exports (autograder.export); rows of earlier runs are kept, this run's replace theirs."""
+    path = out_dir / HANDED_IN_NAME
+    known: dict[str, str] = {}
+    if path.is_file():
+        with path.open(newline="", encoding="utf-8") as handle:
+            known = {r["login"]: r["handed_in_as"] for r in csv.DictReader(handle) if r.get("login")}
+    known.update({login: handed for handed, login in aliases.items()})
+    if known:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerows([["login", "handed_in_as"], *sorted(known.items())])
+        atomic_write_text(path, buffer.getvalue())
+
+
 def grade_batch(
     assignment: Assignment,
     folder: Path,
@@ -105,21 +140,33 @@ def grade_batch(
     echo: Callable[[str], None] = print,
     progress: bool = True,
     student: str | None = None,
+    roster: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Grade every submission in ``folder`` (any layout of autograder.intake); returns the gradebook's records.
 
     ``limits`` defaults to the assignment's own limits, else grading_config.LIMITS.  With ``student``,
-    only that student is regraded and every other row of ``out_dir`` is kept.
+    only that student is regraded and every other row of ``out_dir`` is kept.  ``roster`` (default:
+    roster.csv beside grading_config.py, if there is one) names every submission by its student's login
+    and adds a ``missing`` row for each student without one (autograder.roster).
     """
     if jobs is not None and jobs < 1:
         raise ValueError(f"--jobs must be at least 1 (got {jobs})")
     limits = limits or assignment.limits or LIMITS
     bundle = Bundle.load(assignment)
+    manual_max = {q["grade_id"]: float(q["points"]) for q in bundle.manifest.manual_questions}
+    check_instructor_files(out_dir, manual_max)
     iso = isolation()
     echo(f"sandbox: {iso.describe()}")
     intake = find_submissions(folder, assignment, limits)  # a zip's extraction lives until this call returns
     for note in intake.notes:
         echo(f"intake: {note}")
+    class_roster = load_roster(roster)
+    aliases: dict[str, str] = {}
+    if class_roster is not None:
+        intake.submissions, aliases = apply_roster(class_roster, intake.submissions, echo)
+        intake.marked_late = {aliases.get(s, s) for s in intake.marked_late}
+        echo(f"roster: {len(class_roster.students)} student(s) in {class_roster.source}")
+        keep_handed_in_as(out_dir, aliases)
     submissions = intake.submissions
     if shard is not None:
         submissions = shard.select(submissions)
@@ -141,13 +188,27 @@ def grade_batch(
     if len(todo) < len(submissions):
         echo(f"{len(submissions) - len(todo)} submission(s) unchanged since the last run: kept (use --force to regrade)")
     question_ids = [q["grade_id"] for q in bundle.manifest.questions]
-    times = submission_times(folder, submissions)
+    times = submission_times(intake.root or folder, intake.submissions, marked_late=intake.marked_late, warn=echo,
+                             aliases=aliases)
+    for line in unmatched_extensions(assignment, [s.student for s in intake.submissions]):
+        echo(line)
+    # Every name in the instructor's files that is no student; extensions of other assignments only with a roster.
+    named = {"manual_grades.csv": sorted({g[0] for g in read_manual_grades(out_dir / MANUAL_GRADES, manual_max)})}
+    if class_roster is not None:
+        named["extensions.csv"] = sorted({name for name, _ in load_extensions(LATE.extensions_file)})
+    for line in unknown_names(class_roster, [s.student for s in intake.submissions], named):
+        echo(line)
+
+    last_gradebook = time.monotonic()
 
     def finish(record: dict[str, Any]) -> None:
-        record["submitted_at"] = times.get(record["student"])
+        nonlocal last_gradebook
+        record.update(times.get(record["student"], {"submitted_at": None, "time_source": None, "lms_late": False}))
         records[record["student"]] = record
-        save_record(record, out_dir)
-        write_gradebook(list(records.values()), question_ids, out_dir)
+        keep_record(record, out_dir)
+        if time.monotonic() - last_gradebook >= GRADEBOOK_EVERY_S:  # progress for a reader of grades.csv
+            write_gradebook(list(records.values()), question_ids, out_dir)
+            last_gradebook = time.monotonic()
         # above the progress bar, not over it
         (echo if bar.disable else lambda line: bar.write(line, file=sys.stdout))(summary_line(record))
 
@@ -180,7 +241,7 @@ def grade_batch(
 
 def _only(student: str, submissions: list[Submission], folder: Path) -> list[Submission]:
     """The submission of ``student`` (its id, or the name it was handed in under), or an error naming the ids."""
-    chosen = [s for s in submissions if s.student == student or s.student.casefold() == student_id(student).casefold()]
+    chosen = [s for s in submissions if s.student == student or fold_case(s.student) == fold_case(student_id(student))]
     if not chosen:
         known = ", ".join(s.student for s in submissions[:10]) + (", ..." if len(submissions) > 10 else "")
         raise IntakeError(f"no submission of student {printable(student, one_line=True)!r} in {folder} (students: {known})")
@@ -292,6 +353,8 @@ def merge(shard_dirs: list[Path], assignment: Assignment, out_dir: Path, echo: C
     """
     check_shards(shard_dirs, assignment)
     bundle = Bundle.load(assignment)
+    manual_max = {q["grade_id"]: float(q["points"]) for q in bundle.manifest.manual_questions}
+    check_instructor_files(out_dir, manual_max)
     question_ids = [q["grade_id"] for q in bundle.manifest.questions]
     records: dict[str, dict[str, Any]] = {}
     for shard_dir in shard_dirs:
@@ -303,7 +366,7 @@ def merge(shard_dirs: list[Path], assignment: Assignment, out_dir: Path, echo: C
                 raise MergeError(f"student {student!r} appears in two shards ({shard_dir})")
             records[student] = record
     for record in records.values():
-        save_record(record, out_dir)
+        keep_record(record, out_dir)
     write_gradebook(list(records.values()), question_ids, out_dir)
     ordered = [records[s] for s in sorted(records)]
     echo(table(ordered, question_ids))

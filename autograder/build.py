@@ -27,10 +27,12 @@ from pathlib import Path
 
 import nbformat
 
-from grading_config import ASSIGNMENTS, PATHS, Assignment
+from grading_config import ASSIGNMENTS, LANGUAGES, PATHS, Assignment
 
-from autograder.compile_tests import END_HIDDEN, BEGIN_HIDDEN, Manifest, python_source, split_hidden, write_bundle
-from autograder.compile_tests import is_solution_cell, is_test_cell, nbgrader_meta
+from autograder.compile_tests import (
+    BUNDLE_FORMAT, END_HIDDEN, BEGIN_HIDDEN, Manifest, python_source, split_hidden, write_bundle)
+from autograder.notebook_meta import SOURCE_LANGUAGE, cell_language, edition, languages_of, release_dir
+from autograder.notebook_meta import is_solution_cell, is_test_cell, nbgrader_meta
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -46,9 +48,10 @@ class BuildResult:
     assignment: str
     release: Path
     manifest: Manifest
+    lang: str = SOURCE_LANGUAGE
 
 
-def _nbgrader_api(release_root: Path, db_dir: Path):  # type: ignore[no-untyped-def]
+def _nbgrader_api(release_root: Path, db_dir: Path, source_root: Path):  # type: ignore[no-untyped-def]
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
@@ -58,7 +61,7 @@ def _nbgrader_api(release_root: Path, db_dir: Path):  # type: ignore[no-untyped-
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     config = Config()
     config.CourseDirectory.root = str(PATHS.root)
-    config.CourseDirectory.source_directory = str(PATHS.source)
+    config.CourseDirectory.source_directory = str(source_root)
     config.CourseDirectory.release_directory = str(release_root)
     config.CourseDirectory.db_url = f"sqlite:///{db_dir / 'gradebook.db'}"
     config.CourseDirectory.course_id = "maths-for-deep-learning"
@@ -67,10 +70,18 @@ def _nbgrader_api(release_root: Path, db_dir: Path):  # type: ignore[no-untyped-
     return NbGraderAPI(config=config)
 
 
-def generate_releases(assignments: list[Assignment], release_root: Path) -> None:
-    """Run nbgrader generate_assignment for every assignment, in this one process."""
+def generate_releases(assignments: list[Assignment], release_root: Path, lang: str = SOURCE_LANGUAGE) -> None:
+    """Run nbgrader generate_assignment for every assignment's ``lang`` edition, in this one process.
+
+    nbgrader reads a copy of each source folder whose notebook holds only that edition's cells."""
     with tempfile.TemporaryDirectory(prefix="mdl-nbgrader-") as db_dir:
-        api = _nbgrader_api(release_root, Path(db_dir))
+        source_root = Path(db_dir) / "source"
+        for a in assignments:
+            shutil.copytree(PATHS.source / a.id, source_root / a.id,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            nb = nbformat.read(PATHS.source / a.id / a.notebook, as_version=4)
+            nbformat.write(edition(nb, lang), source_root / a.id / a.notebook)
+        api = _nbgrader_api(release_root, Path(db_dir), source_root)
         logging.getLogger("traitlets").setLevel(logging.ERROR)
         for a in assignments:
             result = api.generate_assignment(a.id, force=True, create=True)
@@ -89,25 +100,31 @@ def _nbgrader_reason(log: str) -> str:
 
 def check_source_cells(path: Path) -> None:
     """Refuse, naming the cell, what nbgrader would fail on with a traceback: a solution or hidden-test
-    region without its END (or END without BEGIN), a grade_id missing or used twice, a graded cell without points."""
+    region without its END (or END without BEGIN), a grade_id missing or used twice, a graded cell without points.
+
+    A cell of one language edition (tagged ``lang:es``) may repeat the grade_id of its twin in the other:
+    grade ids are unique within each edition, and both editions carry the same ones."""
     nb = nbformat.read(path, as_version=4)
-    used: dict[str, int] = {}
-    for index, cell in enumerate(nb.cells, start=1):
-        meta = nbgrader_meta(cell)
-        grade_id = meta.get("grade_id")
-        where = f"{path.name} cell {index}" + (f" ({grade_id})" if grade_id else "")
-        _check_region(cell.source, where, BEGIN_SOLUTION, END_SOLUTION)
-        _check_region(cell.source, where, BEGIN_HIDDEN, END_HIDDEN)
-        if not (meta.get("grade") or meta.get("solution") or meta.get("locked")):
-            continue
-        if not grade_id:
-            raise BuildError(f"{where}: a cell with nbgrader metadata needs a grade_id")
-        if grade_id in used:
-            raise BuildError(f"{where}: grade_id {grade_id!r} is also the grade_id of cell {used[grade_id]}; each cell needs its own")
-        used[grade_id] = index
-        points = meta.get("points")
-        if meta.get("grade") and (isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0):
-            raise BuildError(f"{where}: a graded cell needs points (nbgrader metadata \"points\": a number above 0), got {points!r}")
+    for lang in sorted(languages_of(nb)):
+        used: dict[str, int] = {}
+        for index, cell in enumerate(nb.cells, start=1):
+            if cell_language(cell) not in (None, lang):
+                continue
+            meta = nbgrader_meta(cell)
+            grade_id = meta.get("grade_id")
+            where = f"{path.name} cell {index}" + (f" ({grade_id})" if grade_id else "")
+            _check_region(cell.source, where, BEGIN_SOLUTION, END_SOLUTION)
+            _check_region(cell.source, where, BEGIN_HIDDEN, END_HIDDEN)
+            if not (meta.get("grade") or meta.get("solution") or meta.get("locked")):
+                continue
+            if not grade_id:
+                raise BuildError(f"{where}: a cell with nbgrader metadata needs a grade_id")
+            if grade_id in used:
+                raise BuildError(f"{where}: grade_id {grade_id!r} is also the grade_id of cell {used[grade_id]}; each cell needs its own")
+            used[grade_id] = index
+            points = meta.get("points")
+            if meta.get("grade") and (isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0):
+                raise BuildError(f"{where}: a graded cell needs points (nbgrader metadata \"points\": a number above 0), got {points!r}")
 
 
 def _check_region(source: str, where: str, begin: str, end: str) -> None:
@@ -181,13 +198,22 @@ def _normalised(path: Path) -> object:
     return json.loads(path.read_text())
 
 
-def compare_releases(built_root: Path, committed_root: Path, assignments: list[Assignment]) -> list[str]:
-    """Names of release files that differ between a fresh build and the committed release/."""
+def _edition_files(folder: Path, lang: str) -> set[Path]:
+    """An edition's files under its release folder (the English folder holds the other editions' folders)."""
+    if not folder.is_dir():
+        return set()
+    others = {folder / other for other in LANGUAGES if other != SOURCE_LANGUAGE} if lang == SOURCE_LANGUAGE else set()
+    return {p.relative_to(folder) for p in folder.rglob("*")
+            if p.is_file() and not any(o in p.parents for o in others)}
+
+
+def compare_releases(built_root: Path, committed_root: Path, assignments: list[Assignment],
+                     lang: str = SOURCE_LANGUAGE) -> list[str]:
+    """Names of release files that differ between a fresh build of ``lang`` and the committed release/."""
     stale = []
     for a in assignments:
-        built_dir, committed_dir = built_root / a.id, committed_root / a.id
-        names = {p.relative_to(built_dir) for p in built_dir.rglob("*") if p.is_file()}
-        names |= {p.relative_to(committed_dir) for p in committed_dir.rglob("*") if p.is_file()}
+        built_dir, committed_dir = release_dir(built_root, a.id, lang), release_dir(committed_root, a.id, lang)
+        names = _edition_files(built_dir, lang) | _edition_files(committed_dir, lang)
         for name in sorted(names):
             built, committed = built_dir / name, committed_dir / name
             if not built.exists() or not committed.exists():
@@ -200,8 +226,36 @@ def compare_releases(built_root: Path, committed_root: Path, assignments: list[A
     return stale
 
 
-def build(assignment_ids: list[str] | None = None, *, check: bool = False) -> list[BuildResult]:
-    """Build releases and grading bundles; with ``check``, only compare against release/."""
+def _editions(a: Assignment, lang: str | None) -> list[str]:
+    """The editions to build: ``lang``, or every edition the source notebook has."""
+    path = PATHS.source / a.id / a.notebook
+    has = languages_of(nbformat.read(path, as_version=4))
+    if lang is None:
+        return [code for code in LANGUAGES if code in has]
+    if lang not in LANGUAGES:
+        raise BuildError(f"unknown language {lang!r}; the course's languages: {', '.join(LANGUAGES)} "
+                         "(grading_config.py, LANGUAGES)")
+    if lang not in has:
+        raise BuildError(f"source/{a.id}/{a.notebook} has no cells tagged lang:{lang}: add its translation "
+                         f"(python scripts/add_edition.py {a.id} {lang}; README, 'The course in Spanish')")
+    return [lang]
+
+
+def _install_edition(staged: Path, a: Assignment, lang: str) -> None:
+    """Replace one edition's committed release by the staged one, leaving the other editions alone."""
+    source, target = release_dir(staged, a.id, lang), release_dir(PATHS.release, a.id, lang)
+    for name in _edition_files(target, lang):
+        (target / name).unlink()
+    for name in _edition_files(source, lang):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / name, target / name)
+
+
+def build(assignment_ids: list[str] | None = None, *, check: bool = False,
+          lang: str | None = None) -> list[BuildResult]:
+    """Build releases and grading bundles; with ``check``, only compare against release/.
+
+    ``lang``: one edition (``en``, ``es``); by default every edition each source notebook has."""
     assignments = [a for a in ASSIGNMENTS if not assignment_ids or a.id in assignment_ids]
     unknown = set(assignment_ids or []) - {a.id for a in assignments}
     if unknown:
@@ -213,26 +267,42 @@ def build(assignment_ids: list[str] | None = None, *, check: bool = False) -> li
         raise BuildError("no source notebook for: " + ", ".join(f"source/{a.id}/{a.notebook}" for a in missing))
     for a in assignments:
         check_source_cells(PATHS.source / a.id / a.notebook)
+    if lang and not assignment_ids:  # `mdl build --lang es`: every assignment that has a Spanish edition
+        assignments = [a for a in assignments
+                       if lang in languages_of(nbformat.read(PATHS.source / a.id / a.notebook, as_version=4))]
+        if not assignments:
+            raise BuildError(f"no source notebook has cells tagged lang:{lang} yet (README, 'The course in Spanish')")
+    editions = {a.id: _editions(a, lang) for a in assignments}
     with tempfile.TemporaryDirectory(prefix="mdl-release-") as tmp:
         staged = Path(tmp) / "release"
-        generate_releases(assignments, staged)
         results = []
-        for a in assignments:
-            check_release_for_leaks(PATHS.source / a.id / a.notebook, staged / a.id / a.notebook)
-            manifest = write_bundle(PATHS.source / a.id / a.notebook, a.id, PATHS.build / a.id)
-            results.append(BuildResult(a.id, PATHS.release / a.id / a.notebook, manifest))
+        manifests = {a.id: write_bundle(PATHS.source / a.id / a.notebook, a.id, PATHS.build / a.id)
+                     for a in assignments}
+        for code in LANGUAGES:
+            chosen = [a for a in assignments if code in editions[a.id]]
+            if not chosen:
+                continue
+            with tempfile.TemporaryDirectory(prefix=f"mdl-release-{code}-") as out:
+                generate_releases(chosen, Path(out), code)
+                for a in chosen:
+                    shutil.copytree(Path(out) / a.id, release_dir(staged, a.id, code), dirs_exist_ok=True)
+            for a in chosen:
+                check_release_for_leaks(PATHS.source / a.id / a.notebook,
+                                        release_dir(staged, a.id, code) / a.notebook)
+                results.append(BuildResult(a.id, release_dir(PATHS.release, a.id, code) / a.notebook,
+                                           manifests[a.id], code))
         if check:
-            stale = compare_releases(staged, PATHS.release, assignments)
+            stale = [name for code in LANGUAGES
+                     for name in compare_releases(staged, PATHS.release,
+                                                  [a for a in assignments if code in editions[a.id]], code)]
             if stale:
                 raise BuildError(
                     "release/ is out of date with source/ (run `mdl build` and commit): " + ", ".join(stale)
                 )
             return results
         for a in assignments:
-            target = PATHS.release / a.id
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(staged / a.id, target)
+            for code in editions[a.id]:
+                _install_edition(staged, a, code)
     return results
 
 
@@ -245,7 +315,8 @@ def bundle_is_fresh(assignment: Assignment) -> bool:
     if not manifest_path.exists() or not source.exists():
         return False
     manifest = Manifest.from_json(manifest_path.read_text())
-    return manifest.source_sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    return manifest.bundle_format == BUNDLE_FORMAT and \
+        manifest.source_sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
 
 
 def ensure_bundle(assignment: Assignment) -> Manifest:

@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from autograder.manual import MANUAL_GRADES, MANUAL_PAGES, write_grading_sheets
-from autograder.report import _safe_name, atomic_write_text, write_feedback, write_gradebook
+from autograder.feedback import write_feedback
+from autograder.gradebook import write_gradebook
+from autograder.out_folder import atomic_write_text
+from autograder.safe_text import student_id
 from autograder.totals import Total, class_records, totals
 
 REPORT_DIR = "report"
@@ -156,10 +159,10 @@ def index_html(summary: ClassSummary, rows: list[Total], out_dir: Path) -> str:
                       for q in summary.hardest)
     statuses = "".join(f"<tr><td>{_e(s)}</td><td>{n}</td></tr>" for s, n in summary.statuses.items())
     students = "".join(
-        f"<tr><td><a href='../{_e(_safe_name(t.student))}/feedback.html'>{_e(t.student)}</a></td>"
+        f"<tr><td><a href='../{_e(student_id(t.student))}/feedback.html'>{_e(t.student)}</a></td>"
         f"<td>{t.record['score']:g}</td><td>{_e(t.record['status'])}</td><td>{t.lateness.days_late}</td>"
         f"<td>{len(t.awaiting)}</td><td>{t.final:g} / {t.max_score:g}</td>"
-        f"<td><a href='../{_e(_safe_name(t.student))}/results.json'>results.json</a></td></tr>" for t in rows)
+        f"<td><a href='../{_e(student_id(t.student))}/results.json'>results.json</a></td></tr>" for t in rows)
     files = [("../grades.csv", "grades.csv (the gradebook)"), ("summary.json", "summary.json (these numbers)")]
     if (out_dir / MANUAL_GRADES).exists():
         files.append((f"../{MANUAL_GRADES}", f"{MANUAL_GRADES} (grade the manual questions here)"))

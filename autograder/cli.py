@@ -24,14 +24,22 @@ def _assignments(ids: list[str]) -> list[grading_config.Assignment]:
     return [grading_config.assignment(i) for i in ids] if ids else list(grading_config.ASSIGNMENTS)
 
 
+def _use_language(args: argparse.Namespace) -> None:
+    """The run's language (--lang, else MDL_LANG, else grading_config.LANGUAGE), for the checks' messages
+    here and in the sandboxed kernel, which reads MDL_LANG."""
+    import os
+
+    os.environ["MDL_LANG"] = getattr(args, "lang", None) or os.environ.get("MDL_LANG") or grading_config.LANGUAGE
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from autograder.build import build
 
-    results = build(args.assignments or None, check=args.check)
+    results = build(args.assignments or None, check=args.check, lang=args.lang)
     for r in results:
         questions = len(r.manifest.questions)
         verb = "is up to date" if args.check else "written"
-        print(f"{r.assignment}: release {r.release.relative_to(grading_config.ROOT)} {verb}; "
+        print(f"{r.assignment} ({r.lang}): release {r.release.relative_to(grading_config.ROOT)} {verb}; "
               f"{questions} questions, {r.manifest.max_score:g} points compiled to build/{r.assignment}/tests/")
     return 0
 
@@ -39,6 +47,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     from autograder.batch import GradingInterrupted, Shard, grade_batch
 
+    _use_language(args)
     if args.profile:
         import os
 
@@ -58,6 +67,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         records = grade_batch(
             grading_config.assignment(args.assignment), Path(args.path), Path(args.out),
             jobs=args.jobs, force=args.force, shard=shard, student=args.student, limits=limits,
+            roster=Path(args.roster) if args.roster else None,
         )  # fmt: skip
     except GradingInterrupted as stopped:
         print(f"\nmdl grade: {stopped}", file=sys.stderr)
@@ -76,13 +86,18 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from autograder.validate import validate
 
-    reports = [validate(a) for a in _assignments(args.assignments)]
-    return 0 if all(r.ok for r in reports) else 1
+    reports = [validate(a, generated=not args.no_generated, jobs=args.jobs) for a in _assignments(args.assignments)]
+    failed = [r for r in reports if not r.ok]
+    if len(reports) > 1:
+        print(f"\nmdl validate: {len(reports) - len(failed)} of {len(reports)} assignment(s) ok"
+              + (f"; FAILED: {', '.join(r.assignment for r in failed)}" if failed else ""))
+    return 0 if not failed else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from autograder.class_report import write_report
 
+    _use_language(args)
     index, summary = write_report(Path(args.dir), Path(args.nbgrader_db) if args.nbgrader_db else None)
     print(f"{summary.students} student(s), mean {summary.mean:g}, median {summary.median:g} of "
           f"{sum(q.points for q in summary.questions):g} autograded; report: {index}")
@@ -91,14 +106,41 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from autograder.export import export
+    from autograder.roster import load_roster
 
+    warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
     path, rows = export(Path(args.dir), args.format, Path(args.out) if args.out else None,
-                        Path(args.nbgrader_db) if args.nbgrader_db else None)
+                        Path(args.nbgrader_db) if args.nbgrader_db else None,
+                        roster=load_roster(Path(args.roster) if args.roster else None),
+                        canvas_assignment_id=args.canvas_assignment_id, warn=warn)
     awaiting = sum(bool(t.awaiting) for t in rows)
     if awaiting:
         print(f"warning: {awaiting} student(s) have manual questions awaiting a grade; their totals lack those points",
               file=sys.stderr)
     print(f"{len(rows)} row(s) for {args.format}: {path}")
+    return 0
+
+
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from autograder.feedback_export import feedback_export
+    from autograder.roster import load_roster
+
+    path, count = feedback_export(Path(args.dir), args.format, load_roster(Path(args.roster) if args.roster else None),
+                                  warn=lambda line: print(line, file=sys.stderr))
+    print(f"{count} student(s) for {args.format}: {path}")
+    return 0
+
+
+def cmd_student_package(args: argparse.Namespace) -> int:
+    from autograder.student_package import student_package
+
+    written = student_package(Path(args.out), args.url)
+    url = args.url or grading_config.STUDENT_PACKAGE_URL
+    print(f"wheel: {written['wheel']}\nrepository to publish (student/, release/, README.md): {written['repo']}\n"
+          f"install URL in every release: {url}")
+    if "<org>" in url:
+        print("warning: the install URL is still a placeholder: set STUDENT_PACKAGE_URL in grading_config.py "
+              "(or pass --url)", file=sys.stderr)
     return 0
 
 
@@ -113,7 +155,7 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
 def cmd_formgrader(args: argparse.Namespace) -> int:
     from autograder.intake import find_submissions
     from autograder.manual import sync_to_nbgrader
-    from autograder.report import load_records
+    from autograder.records import load_records
 
     a = grading_config.assignment(args.assignment)
     records = list(load_records(Path(args.dir)).values())
@@ -122,8 +164,12 @@ def cmd_formgrader(args: argparse.Namespace) -> int:
     notebooks = {s.student: s.path for s in find_submissions(Path(args.submissions), a).submissions} if args.submissions else {}
     db = sync_to_nbgrader(a.id, a.notebook, records, grading_config.PATHS.source / a.id / a.notebook,
                           Path(args.course), notebooks)
-    print(f"{len(records)} submission(s) written to nbgrader's gradebook {db}; start formgrader in {args.course}, "
-          f"then `mdl export {args.dir} --nbgrader-db {db}`")
+    from autograder.totals import remember_nbgrader_db
+
+    remembered = remember_nbgrader_db(Path(args.dir), db)
+    print(f"{len(records)} submission(s) written to nbgrader's gradebook {db} (remembered in {remembered}: "
+          f"`mdl report {args.dir}` and `mdl export {args.dir}` read its manual grades).\n"
+          f"Start formgrader: cd {args.course} && jupyter lab  (then Nbgrader > Formgrader > Manual Grading)")
     return 0
 
 
@@ -134,6 +180,9 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="write release/ with nbgrader and compile the tests into build/")
     b.add_argument("assignments", nargs="*", help="assignment ids (default: all in grading_config.py)")
     b.add_argument("--check", action="store_true", help="fail if the committed release/ is not what the build writes")
+    b.add_argument("--lang", choices=list(grading_config.LANGUAGES),
+                   help="build one edition (en: release/<a>/, es: release/<a>/es/); default: every edition "
+                        "the source notebook has")
     b.set_defaults(func=cmd_build)
 
     g = sub.add_parser("grade", help="grade a folder of submissions")
@@ -146,6 +195,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--shard", help="grade only shard i of n (i/n), for CI matrices")
     g.add_argument("--profile", choices=["cpu", "gpu"], help="capstone training profile (default: cpu)")
     g.add_argument("--student", help="regrade only this student (its id in grades.csv); every other row is kept")
+    g.add_argument("--roster", help="the course roster (login,name,email,canvas_id,...; default: roster.csv beside "
+                                    "grading_config.py, if any): ids by login, a missing row per non-submitter")
+    g.add_argument("--lang", choices=list(grading_config.LANGUAGES),
+                   help="language of the checks' messages (default: MDL_LANG, else grading_config.LANGUAGE); "
+                        "with --force to regrade submissions graded in another language")
     g.set_defaults(func=cmd_grade)
 
     m = sub.add_parser("merge", help="join shard outputs into one gradebook")
@@ -157,14 +211,35 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="class report (DIR/report/index.html); refresh grades.csv and feedback pages")
     r.add_argument("dir", help="an `mdl grade --out` folder")
     r.add_argument("--nbgrader-db", help="also read manual grades from nbgrader's gradebook.db (see mdl formgrader)")
+    r.add_argument("--lang", choices=list(grading_config.LANGUAGES),
+                   help="language of the feedback pages (default: MDL_LANG, else grading_config.LANGUAGE)")
     r.set_defaults(func=cmd_report)
 
     e = sub.add_parser("export", help="totals in the columns an LMS imports (Canvas, Moodle) or a plain CSV")
     e.add_argument("dir", help="an `mdl grade --out` folder")
-    e.add_argument("--format", required=True, choices=["canvas", "moodle", "csv"])
+    e.add_argument("--format", required=True, choices=["canvas", "moodle", "moodle-worksheet", "csv"],
+                   help="canvas: gradebook import; moodle: gradebook CSV import (by roster ids); moodle-worksheet: "
+                        "the assignment's offline grading worksheet (a Moodle download's participant numbers)")
+    e.add_argument("--roster", help="the course roster (default: roster.csv beside grading_config.py, if any)")
+    e.add_argument("--canvas-assignment-id", help="Canvas's id of the assignment (the number in its URL): the column "
+                   "becomes 'Title (id)' (default: canvas_id in grading_config's Assignment)")
     e.add_argument("--out", help="file to write (default DIR/export-<format>.csv)")
     e.add_argument("--nbgrader-db", help="also read manual grades from nbgrader's gradebook.db")
     e.set_defaults(func=cmd_export)
+
+    fe = sub.add_parser("feedback-export", help="the feedback pages laid out for the LMS's bulk feedback upload "
+                                                 "(Moodle, Canvas) or a script for Classroom repositories")
+    fe.add_argument("dir", help="an `mdl grade --out` folder")
+    fe.add_argument("--format", required=True, choices=["canvas", "moodle", "classroom"])
+    fe.add_argument("--roster", help="the course roster (default: roster.csv beside grading_config.py, if any)")
+    fe.set_defaults(func=cmd_feedback_export)
+
+    sp = sub.add_parser("student-package", help="what students get, apart from the private course repository: "
+                                               "a wheel of student/ and a repository of student/ and the releases")
+    sp.add_argument("--out", required=True, help="folder for dist/ (the wheel) and repo/ (to publish)")
+    sp.add_argument("--url", help="the install URL filled into every release (default: STUDENT_PACKAGE_URL in "
+                                  "grading_config.py)")
+    sp.set_defaults(func=cmd_student_package)
 
     gs = sub.add_parser("gradescope", help="write a Gradescope autograder zip for one assignment")
     gs.add_argument("assignment")
@@ -178,8 +253,12 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--submissions", help="the submissions folder, so formgrader can show each notebook")
     f.set_defaults(func=cmd_formgrader)
 
-    v = sub.add_parser("validate", help="source earns full marks, untouched release earns zero")
+    v = sub.add_parser("validate", help="source earns full marks, untouched release and generated wrong students "
+                                            "zero, generated correct forms full marks")
     v.add_argument("assignments", nargs="*")
+    v.add_argument("--no-generated", action="store_true", help="only the source and the release (the quick check)")
+    v.add_argument("--jobs", "-j", type=_at_least_one, default=None,
+                   help="generated students graded in parallel (default: 2, or 1 on one core)")
     v.set_defaults(func=cmd_validate)
     return p
 
@@ -188,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from autograder.build import BuildError
 
-    from autograder.report import printable
+    from autograder.safe_text import printable
 
     try:
         return args.func(args)

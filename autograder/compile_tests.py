@@ -28,10 +28,15 @@ from typing import Any
 
 import nbformat
 
-SKIP_TAG = "skip-when-grading"  # cells students run for themselves (long training jobs, plots)
+from autograder.notebook_meta import SOURCE_LANGUAGE, edition
+from autograder.notebook_meta import (
+    is_skipped_cell, is_solution_cell, is_test_cell, manual_questions, nbgrader_meta, question_titles)
+
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
+HIDDEN_CASE = "### HIDDEN CASE"  # inside the hidden region: starts one more hidden case (a share of the points)
 _BUILTINS = set(dir(builtins))
+BUNDLE_FORMAT = 3  # 2: the manifest carries the release's locked cells; 3: the questions' titles
 
 
 class CompileError(ValueError):
@@ -44,13 +49,34 @@ class Question:
     points: float
     imports: list[str]
     visible: str
-    hidden: str
+    hidden: str  # the whole hidden region (shared preamble and every case)
     visible_params: list[str] = field(default_factory=list)
     hidden_params: list[str] = field(default_factory=list)
+
+    hidden_cases: list[str] = field(default_factory=list)  # each: the preamble, then one case's code
 
     @property
     def params(self) -> list[str]:
         return list(dict.fromkeys(self.visible_params + self.hidden_params))
+
+
+def split_cases(hidden: str) -> list[str]:
+    """The hidden region as hidden cases: each ``### HIDDEN CASE`` line starts one; the code before
+    the first marker (helpers, shared data) is a preamble that every case repeats.
+
+    The points of a question are shared equally by its hidden cases, so a student whose answer fails
+    on some hidden inputs and not others earns part of them.
+    """
+    parts: list[list[str]] = [[]]
+    for line in hidden.splitlines():
+        if line.strip() == HIDDEN_CASE:
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    preamble, cases = "\n".join(parts[0]), ["\n".join(p) for p in parts[1:]]
+    if not cases:
+        return [preamble] if preamble.strip() else []
+    return [preamble + "\n" + case for case in cases]
 
 
 @dataclass
@@ -64,6 +90,12 @@ class Manifest:
     solution_cell_ids: list[str]
     skipped_cell_ids: list[str] = field(default_factory=list)  # tagged skip-when-grading
     manual_questions: list[dict[str, Any]] = field(default_factory=list)  # graded by a person (autograder.manual)
+    # The release's locked code cells (setup), run in place of the submission's copies ({"grade_id", "source"}),
+    # and every grade_id in the notebook's order (where a locked cell the submission lacks goes back in).
+    locked_cells: list[dict[str, str]] = field(default_factory=list)
+    cell_order: list[str] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)  # grade_id -> the notebook's heading above it (feedback)
+    bundle_format: int = 1  # bundles of an older format are compiled again (autograder.build.bundle_is_fresh)
 
     @property
     def max_score(self) -> float:
@@ -78,26 +110,6 @@ class Manifest:
 
 
 # --------------------------------------------------------------------------- reading cells
-
-
-def nbgrader_meta(cell: Any) -> dict[str, Any]:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
-
-
-def is_test_cell(cell: Any) -> bool:
-    meta = nbgrader_meta(cell)
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
-def is_solution_cell(cell: Any) -> bool:
-    return bool(nbgrader_meta(cell).get("solution"))
-
-
-def is_skipped_cell(cell: Any) -> bool:
-    """Cells the grader does not run: tagged `skip-when-grading` (students run them themselves)."""
-    tags = cell.get("metadata", {}).get("tags", [])
-    return isinstance(tags, list) and SKIP_TAG in tags
 
 
 def python_source(cell_source: str) -> str:
@@ -204,9 +216,17 @@ def compile_question(
         raise CompileError(f"{where} ({grade_id}): test cell needs positive nbgrader points, got {points!r}")
     visible_src, hidden_src = split_hidden(python_source(cell["source"]), f"{where} ({grade_id})")
     visible_tree = _parse(visible_src, f"{where} ({grade_id}) visible tests")
-    hidden_tree = _parse(hidden_src, f"{where} ({grade_id}) hidden tests")
+    _parse(hidden_src, f"{where} ({grade_id}) hidden tests")  # the whole region parses (names its line)
     cell_imports_v, visible = _strip_imports(visible_tree)
-    cell_imports_h, hidden = _strip_imports(hidden_tree)
+    cases, cell_imports_h = [], []
+    for k, case_src in enumerate(split_cases(hidden_src), start=1):
+        case_imports, case = _strip_imports(_parse(case_src, f"{where} ({grade_id}) hidden case {k}"))
+        cell_imports_h += case_imports
+        cases.append(case)
+    if not any(case.strip() for case in cases):
+        raise CompileError(f"{where} ({grade_id}): the test cell has no hidden tests; every point is earned on "
+                           f"inputs the student has not seen, so add a {BEGIN_HIDDEN} region (README, 'Authoring')")
+    hidden = "\n".join(cases)
     imports = list(dict.fromkeys(cell_imports_v + cell_imports_h))
     imported = {name for stmt in imports for name in _import_names(ast.parse(stmt).body[0])}  # type: ignore[arg-type]
 
@@ -227,9 +247,9 @@ def compile_question(
                 )
         return params
 
-    question = Question(grade_id, float(points), imports, visible, hidden)
+    question = Question(grade_id, float(points), imports, visible, hidden, hidden_cases=cases)
     question.visible_params = resolve(visible, "visible")
-    question.hidden_params = resolve(hidden, "hidden")
+    question.hidden_params = list(dict.fromkeys(p for case in cases for p in resolve(case, "hidden")))
     question.imports = list(dict.fromkeys(imports))
     return question
 
@@ -250,32 +270,32 @@ def render_test_file(question: Question, source_name: str) -> str:
         f"points = {question.points!r}",
         "",
     ]
-    if question.visible.strip():
+    if question.visible.strip():  # teaches: the student runs it and reads its messages; it carries no points
         lines += [
             "",
-            f'@test_case(name="{question.grade_id} (visible)", hidden=False)',
+            f'@test_case(name="{question.grade_id} (visible)", hidden=False, points=0)',
             f"def visible_tests({', '.join(question.visible_params)}):",
             textwrap.indent(question.visible, "    "),
             "",
         ]
-    if question.hidden.strip():
+    for k, case in enumerate(question.hidden_cases, start=1):  # the points, shared equally
+        label = "hidden" if len(question.hidden_cases) == 1 else f"hidden {k}"
         lines += [
             "",
-            f'@test_case(name="{question.grade_id} (hidden)", hidden=True)',
-            f"def hidden_tests({', '.join(question.hidden_params)}):",
+            f'@test_case(name="{question.grade_id} ({label})", hidden=True)',
+            f"def hidden_tests_{k}({', '.join(question.hidden_params)}):",
             "    with concealed():",
-            textwrap.indent(question.hidden, "        "),
+            textwrap.indent(case, "        "),
             "",
         ]
-    if not question.visible.strip() and not question.hidden.strip():
-        raise CompileError(f"{source_name} ({question.grade_id}): the test cell has no test code")
     return "\n".join(lines)
 
 
 def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str, str]]:
     """Compile every test cell of a source notebook: the manifest and {file name: source}."""
     raw = path.read_bytes()
-    nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    # the English edition: a translated twin repeats its cell's grade_id, and every edition shares the tests
+    nb = edition(nbformat.reads(raw.decode("utf-8"), as_version=4), SOURCE_LANGUAGE)
     notebook_imports: dict[str, str] = {}
     notebook_names: set[str] = set()
     for index, cell in enumerate(nb.cells):
@@ -302,13 +322,29 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
         solution_cell_ids=[str(nbgrader_meta(c).get("grade_id")) for c in nb.cells if is_solution_cell(c)],
         skipped_cell_ids=[str(nbgrader_meta(c).get("grade_id")) for c in nb.cells if is_skipped_cell(c)],
         manual_questions=_manual_questions(nb.cells, path.name),
+        locked_cells=locked_cells(nb.cells),
+        cell_order=[str(nbgrader_meta(c)["grade_id"]) for c in nb.cells if nbgrader_meta(c).get("grade_id")],
+        titles=question_titles(nb.cells),
+        bundle_format=BUNDLE_FORMAT,
     )
     return manifest, files
 
 
-def _manual_questions(cells: list[Any], where: str) -> list[dict[str, Any]]:
-    from autograder.manual import manual_questions
+def locked_cells(cells: list[Any]) -> list[dict[str, str]]:
+    """The locked code cells that are neither tests nor answers (setup: imports, data, helpers), as the release holds them.
 
+    nbgrader releases these cells unchanged; the grader runs these copies in place of the submission's,
+    as nbgrader's autograde does, so that only the student's answers are graded.
+    """
+    return [
+        {"grade_id": str(nbgrader_meta(c)["grade_id"]), "source": c.source}
+        for c in cells
+        if c.cell_type == "code" and nbgrader_meta(c).get("locked") and nbgrader_meta(c).get("grade_id")
+        and not is_test_cell(c) and not is_solution_cell(c) and not is_skipped_cell(c)
+    ]
+
+
+def _manual_questions(cells: list[Any], where: str) -> list[dict[str, Any]]:
     try:
         return manual_questions(cells, where)
     except ValueError as err:

@@ -11,70 +11,54 @@ a line number of a compiled test file.
 
 from __future__ import annotations
 
-import ast
 import html
 import re
 from pathlib import Path
 from typing import Any
 
+from autograder.out_folder import FEEDBACK_NAME, atomic_write_text
+from autograder.records import NEUTRAL_HIDDEN_FAILED, NEUTRAL_HIDDEN_PASSED, student_folder
+from autograder.totals import totals
+from mdl_student.i18n import current_language, translations
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"  # the grader's catalogs (domain "mdl")
+
+
+def _(message: str) -> str:
+    """``message`` in the run's language (MDL_LANG; mdl grade/report --lang), from autograder/locale."""
+    return translations(current_language(), "mdl", LOCALE_DIR).gettext(message)
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction; translated where it is shown."""
+    return message
+
+
 STATUS_EXPLAINED = {
-    "ok": "Your notebook ran. Cells that raised an error are listed below; the cells after them still counted.",
-    "timeout": "A cell ran past the time limit and was stopped (or the notebook as a whole ran too long). "
-               "The rest of your notebook was still graded.",
-    "memory": "A cell used more memory than allowed and was stopped. The rest of your notebook was still graded.",
-    "crashed": "Your code stopped the Python kernel (for example with os._exit). It was restarted and your other "
-               "cells were run again, so only what the crash touched lost points.",
-    "invalid-notebook": "The file you handed in could not be read as a Jupyter notebook (empty, not text, "
-                        "not valid notebook JSON, or too large). Nothing in it could be graded.",
-    "wrong-assignment": "The notebook belongs to another assignment: none of this assignment's cells are in it.",
-    "missing": "No notebook was found for you.",
-    "ambiguous": "Several notebooks were handed in and none has the assignment's name, so none was graded: "
-                 "hand in one notebook.",
-    "duplicate": "Two hand-ins map to the same student; neither was merged into the other. Your instructor will sort it out.",
-    "refused-symlink": "A link was handed in instead of a notebook. Links are never followed: hand in the notebook itself.",
-    "grader-error": "The grader itself failed on your notebook. This is our fault: it will be graded again.",
+    "ok": N_("Your notebook ran. Cells that raised an error are listed below; the cells after them still counted."),
+    "timeout": N_("A cell ran past the time limit and was stopped (or the notebook as a whole ran too long). "
+               "The rest of your notebook was still graded."),
+    "memory": N_("A cell used more memory than allowed and was stopped. The rest of your notebook was still graded."),
+    "crashed": N_("Your code stopped the Python kernel (for example with os._exit). It was restarted and your other "
+               "cells were run again, so only what the crash touched lost points."),
+    "invalid-notebook": N_("The file you handed in could not be read as a Jupyter notebook (empty, not text, "
+                        "not valid notebook JSON, or too large). Nothing in it could be graded."),
+    "wrong-assignment": N_("The notebook belongs to another assignment: none of this assignment's cells are in it."),
+    "missing": N_("No notebook was found for you."),
+    "ambiguous": N_("Several notebooks were handed in and none has the assignment's name, so none was graded: "
+                 "hand in one notebook."),
+    "duplicate": N_("Two hand-ins map to the same student; neither was merged into the other. Your instructor will sort it out."),
+    "refused-symlink": N_("A link was handed in instead of a notebook. Links are never followed: hand in the notebook itself."),
+    "grader-error": N_("The grader itself failed on your notebook. This is our fault: it will be graded again."),
 }
-NEUTRAL_HIDDEN_FAILED = ("Hidden test: failed. It tries your answer on inputs you have not seen; "
-                         "check that it holds in general, not only for the visible example.")
-NEUTRAL_HIDDEN_PASSED = "Hidden test: passed."
+SEE_NOTES = N_("see the notes above")
+HOW_POINTS_ARE_EARNED = N_(
+    "The hidden tests carry the points: they try your answer on inputs you have not seen. The visible test "
+    "(the one in your notebook) carries none; it is there for you to check your work before handing it in. "
+    "Cells are named by the heading above them; where a note above says \"cell N\", N counts every cell of your "
+    "notebook from the top, Markdown cells included.")
+
 _OTTER_HEADER = re.compile(r"^(❌ Test case failed|Error at line \d+ in test \S+:)\s*$")
-
-
-# --------------------------------------------------------------------------- which cells a question is about
-
-
-def question_cells(cells: list[Any], questions: list[dict[str, Any]]) -> dict[str, dict[str, list[int]]]:
-    """For each question, the 1-based cell numbers of the student's notebook it is about.
-
-    ``answers``: the last cells before the test that define a name the test reads; ``test``: the
-    notebook's own copy of the question's test cell (matched by grade_id).
-    """
-    defined: dict[str, int] = {}
-    located: dict[str, dict[str, list[int]]] = {}
-    wanted = {q["grade_id"]: q for q in questions}
-    for index, cell in enumerate(cells, start=1):
-        meta = cell.get("metadata", {}) if isinstance(cell.get("metadata"), dict) else {}
-        grade_id = (meta.get("nbgrader") or {}).get("grade_id") if isinstance(meta.get("nbgrader"), dict) else None
-        if grade_id in wanted and cell.get("cell_type") == "code" and (meta.get("nbgrader") or {}).get("grade"):
-            params = wanted[grade_id]["params"]
-            located[grade_id] = {"answers": sorted({defined[p] for p in params if p in defined}), "test": [index]}
-            continue
-        if cell.get("cell_type") == "code":
-            for name in _names_bound(cell.get("source", "")):
-                defined[name] = index
-    for grade_id, question in wanted.items():  # a test cell the student deleted: point at the answers anyway
-        located.setdefault(grade_id, {"answers": sorted({defined[p] for p in question["params"] if p in defined}), "test": []})
-    return located
-
-
-def _names_bound(source: Any) -> set[str]:
-    from autograder.compile_tests import python_source, top_level_bindings
-
-    try:
-        imports, names = top_level_bindings(ast.parse(python_source(source if isinstance(source, str) else "".join(source))))
-    except Exception:  # noqa: BLE001  (a student's cell that does not parse defines nothing we can see)
-        return set()
-    return names | set(imports)
 
 
 # --------------------------------------------------------------------------- the page
@@ -85,7 +69,7 @@ def visible_message(message: str) -> str:
     lines = message.splitlines()
     kept = [line for line in lines if not _OTTER_HEADER.match(line.strip())]
     if len(kept) < len(lines) and kept:
-        kept[0] = "check: " + kept[0].strip()  # the visible assert that failed, as the student's test cell has it
+        kept[0] = _("check: ") + kept[0].strip()  # the visible assert that failed, as the student's test cell has it
     return "\n".join(kept).strip("\n")
 
 
@@ -97,58 +81,87 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _cells_text(cells: dict[str, list[int]]) -> str:
+def _cells_text(cells: dict[str, Any]) -> str:
+    """Where the question's answer and test are in the student's notebook, as Jupyter shows it (headings)."""
+    where = cells.get("where")
+    if where is None:  # a record written before cells were named by their headings
+        where = {part: [_("cell {n}").format(n=c) for c in cells.get(part, [])] for part in ("answers", "test")}
     parts = []
-    if cells.get("answers"):
-        parts.append("your answer: cell " + ", ".join(str(c) for c in cells["answers"]))
-    if cells.get("test"):
-        parts.append("its tests: cell " + ", ".join(str(c) for c in cells["test"]))
-    return "; ".join(parts) or "no cell of your notebook defines what this question reads"
+    if where.get("answers"):
+        parts.append(_("your answer: ") + "; ".join(where["answers"]))
+    if where.get("test"):
+        parts.append(_("its test: ") + "; ".join(where["test"]))
+    return "; ".join(parts) or _("no cell of your notebook defines what this question reads")
+
+
+def question_title(record: dict[str, Any], grade_id: str) -> str:
+    """The question as the notebook titles it ("Q1 (code, 4 points)"), else its id."""
+    return str((record.get("titles") or {}).get(grade_id) or grade_id)
 
 
 def _case_rows(cases: list[dict[str, Any]]) -> str:
     rows = []
     for case in cases:
         mark = "pass" if case["passed"] else "fail"
+        label = _e(_("pass") if case["passed"] else _("fail"))
         if case["hidden"]:
-            text = NEUTRAL_HIDDEN_PASSED if case["passed"] else NEUTRAL_HIDDEN_FAILED
-            rows.append(f"<li class='{mark}'><span class='tag {mark}'>{mark}</span> {_e(text)}</li>")
+            text = _(NEUTRAL_HIDDEN_PASSED) if case["passed"] else _(NEUTRAL_HIDDEN_FAILED)
+            rows.append(f"<li class='{mark}'><span class='tag {mark}'>{label}</span> {_e(text)}</li>")
         elif case["passed"]:
-            rows.append(f"<li class='pass'><span class='tag pass'>pass</span> Visible test: passed.</li>")
+            text = _("Visible test: passed.")
+            rows.append(f"<li class='pass'><span class='tag pass'>{label}</span> {_e(text)}</li>")
         else:
-            rows.append(f"<li class='fail'><span class='tag fail'>fail</span> Visible test: failed."
+            text = _("Visible test: failed.")
+            rows.append(f"<li class='fail'><span class='tag fail'>{label}</span> {_e(text)}"
                         f"<pre>{_e(visible_message(case['message']))}</pre></li>")
     return "<ul class='cases'>" + "".join(rows) + "</ul>"
+
+
+def _heading(record: dict[str, Any], grade_id: str) -> str:
+    title = question_title(record, grade_id)
+    return _e(title) + ("" if title == grade_id else f" <span class='qid'>{_e(grade_id)}</span>")
 
 
 def _question_section(grade_id: str, record: dict[str, Any]) -> str:
     score, points = record["scores"].get(grade_id, 0.0), record["max_scores"][grade_id]
     cases = record.get("cases", {}).get(grade_id)
     cells = record.get("cells", {}).get(grade_id, {})
-    body = _case_rows(cases) if cases else f"<p>Not graded: {_e(record['status'])} (see above).</p>"
+    body = _case_rows(cases) if cases else \
+        "<p>" + _e(_("Not graded: {status} (see above).").format(status=record["status"])) + "</p>"
     full = "full" if score >= points else ("part" if score > 0 else "none")
-    return (f"<section class='question'><h3>{_e(grade_id)} <span class='score {full}'>{_num(score)} / {_num(points)}</span></h3>"
-            f"<p class='cells'>About {_e(_cells_text(cells))}.</p>{body}</section>")
+    about = _("About {cells}.").format(cells=_cells_text(cells))
+    return (f"<section class='question'><h3>{_heading(record, grade_id)} <span class='score {full}'>{_num(score)} / {_num(points)}</span></h3>"
+            f"<p class='cells'>{_e(about)}</p>{body}</section>")
 
 
-def _manual_section(total: Any) -> str:
+def _questions(record: dict[str, Any]) -> str:
+    """One section per question; a notebook none of whose tests ran gets one sentence and a plain list."""
+    if record.get("cases"):
+        return "".join(_question_section(q, record) for q in record["max_scores"])
+    rows = "".join(f"<li>{_heading(record, q)}: 0 / {_num(p)}</li>" for q, p in record["max_scores"].items())
+    explained = _(STATUS_EXPLAINED.get(record["status"], SEE_NOTES))
+    return ("<p>" + _e(_("No question was graded ({status}: {explained})").format(status=record["status"], explained=explained))
+            + f"</p><ul>{rows}</ul>")
+
+
+def _manual_section(total: Any, record: dict[str, Any]) -> str:
     if not total.manual_max:
         return ""
     items = []
     for grade_id, points in total.manual_max.items():
         if grade_id in total.manual:
             comment = total.comments.get(grade_id, "")
-            items.append(f"<li><b>{_e(grade_id)}</b>: {_num(total.manual[grade_id])} / {_num(points)}"
+            items.append(f"<li><b>{_heading(record, grade_id)}</b>: {_num(total.manual[grade_id])} / {_num(points)}"
                          + (f"<pre>{_e(comment)}</pre>" if comment else "") + "</li>")
         else:
-            items.append(f"<li><b>{_e(grade_id)}</b>: awaiting a grade (out of {_num(points)}); "
-                         "an instructor reads this answer.</li>")
-    return "<section><h2>Questions graded by a person</h2><ul>" + "".join(items) + "</ul></section>"
+            items.append(f"<li><b>{_heading(record, grade_id)}</b>: "
+                         + _e(_("awaiting a grade (out of {points}); an instructor reads this answer.").format(points=_num(points)))
+                         + "</li>")
+    heading = _("Questions graded by a person")
+    return f"<section><h2>{_e(heading)}</h2><ul>" + "".join(items) + "</ul></section>"
 
 
 def _total(record: dict[str, Any], out_dir: Path | None) -> Any:
-    from autograder.totals import totals
-
     try:
         return totals([record], out_dir or Path("."))[0]
     except ValueError:  # a bad manual_grades.csv or extensions.csv: the page still gets written
@@ -167,7 +180,7 @@ ul.cases{list-style:none;padding-left:0;margin:.3em 0} ul.cases li{margin:.3em 0
 .tag{display:inline-block;min-width:2.8em;text-align:center;font-size:.8em;font-weight:600;border-radius:3px;padding:0 .3em}
 .tag.pass{background:#2b8a3e;color:#fff} .tag.fail{background:#c92a2a;color:#fff}
 pre{white-space:pre-wrap;word-break:break-word;background:#f8f8f8;border-left:3px solid #c92a2a;padding:.4em .7em;margin:.3em 0}
-table.legend td{padding:.2em .6em;vertical-align:top} .status{font-weight:600}
+span.qid{color:#888;font-weight:400;font-size:.8em} table.legend td{padding:.2em .6em;vertical-align:top} .status{font-weight:600}
 """
 
 
@@ -182,44 +195,49 @@ def feedback_html(record: dict[str, Any], out_dir: Path | None = None) -> str:
         title = record["assignment"]
     status = record["status"]
     notes = "".join(f"<li>{_e(m)}</li>" for m in record.get("messages", []))
-    questions = "".join(_question_section(q, record) for q in record["max_scores"])
-    legend = "".join(f"<tr><td class='status'>{_e(s)}</td><td>{_e(t)}</td></tr>" for s, t in STATUS_EXPLAINED.items())
+    questions = _questions(record)
+    legend = "".join(f"<tr><td class='status'>{_e(s)}</td><td>{_e(_(t))}</td></tr>" for s, t in STATUS_EXPLAINED.items())
     final_box = ""
     if total.manual_max or total.lateness.penalty_percent:
-        final_box = (f"<div class='box'>Total<div class='big'>{_num(total.final)} / {_num(total.max_score)}</div>"
-                     + (f"{len(total.awaiting)} question(s) awaiting a grade" if total.awaiting else "all graded") + "</div>")
+        awaiting = _("{n} question(s) awaiting a grade").format(n=len(total.awaiting)) if total.awaiting else _("all graded")
+        total_word = _("Total")
+        final_box = (f"<div class='box'>{_e(total_word)}<div class='big'>{_num(total.final)} / {_num(total.max_score)}</div>"
+                     + _e(awaiting) + "</div>")
+    words = {"title": _("Feedback: {assignment}, {student}").format(assignment=record["assignment"], student=record["student"]),
+             "score": _("Autograded score"), "status": _("Status"), "notes": _("Notes from the grader"),
+             "questions": _("Questions"), "statuses": _("What the statuses mean"),
+             "explained": _(STATUS_EXPLAINED[status]) if status in STATUS_EXPLAINED else "",
+             "how": _(HOW_POINTS_ARE_EARNED)}
+    # the student and assignment escaped before they enter the (trusted) HTML of the sentence
+    for_whom = _("Feedback for <b>{student}</b> (assignment {assignment})").format(
+        student=_e(record["student"]), assignment=_e(record["assignment"]))
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{current_language()}"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Feedback: {_e(record['assignment'])}, {_e(record['student'])}</title><style>{STYLE}</style></head>
+<title>{_e(words["title"])}</title><style>{STYLE}</style></head>
 <body>
 <h1>{_e(title)}</h1>
-<p>Feedback for <b>{_e(record['student'])}</b> (assignment {_e(record['assignment'])})</p>
+<p>{for_whom}</p>
 <div class="summary">
-<div class="box">Autograded score<div class="big">{_num(record['score'])} / {_num(record['max_score'])}</div></div>
-<div class="box">Status<div class="big">{_e(status)}</div>{_e(STATUS_EXPLAINED.get(status, ''))}</div>
+<div class="box">{_e(words["score"])}<div class="big">{_num(record['score'])} / {_num(record['max_score'])}</div></div>
+<div class="box">{_e(words["status"])}<div class="big">{_e(status)}</div>{_e(words["explained"])}</div>
 {final_box}
 </div>
 <p>{_e(total.lateness.describe())}</p>
-{('<h2>Notes from the grader</h2><ul>' + notes + '</ul>') if notes else ''}
-<h2>Questions</h2>
-<p>Cell numbers count every cell of your notebook from the top, Markdown cells included.
-Each question's points are split between its visible test (the one you can run yourself) and its hidden test.</p>
+{('<h2>' + _e(words["notes"]) + '</h2><ul>' + notes + '</ul>') if notes else ''}
+<h2>{_e(words["questions"])}</h2>
+<p>{_e(words["how"])}</p>
 {questions}
-{_manual_section(total)}
-<h2>What the statuses mean</h2>
+{_manual_section(total, record)}
+<h2>{_e(words["statuses"])}</h2>
 <table class="legend">{legend}</table>
 </body></html>
 """
 
 
-def annotate_for_feedback(outcome: Any, cells: list[Any] | None, manifest: Any) -> None:
-    """Keep on the outcome what the feedback page and the manual questions need from the notebook."""
-    from autograder.manual import manual_answers
-
-    manual = getattr(manifest, "manual_questions", [])
-    answers = manual_answers(cells or [], [q["grade_id"] for q in manual])
-    outcome.manual = {q["grade_id"]: {"points": q["points"], "answer": answers[q["grade_id"]]} for q in manual}
-    if cells is not None:
-        outcome.cells = question_cells(cells, manifest.questions)
+def write_feedback(record: dict[str, Any], out_dir: Path) -> Path:
+    """Write the student's feedback page, DIR/<student>/feedback.html (atomically)."""
+    path = student_folder(out_dir, record["student"]) / FEEDBACK_NAME
+    atomic_write_text(path, feedback_html(record, out_dir))
+    return path

@@ -3,14 +3,16 @@
 The pipeline for one submission, one step per function (nbgrader's
 "sanitize, then execute", with the verdicts moved out of the kernel):
 
-1. ``read_submission``   -- size limit, JSON, nbformat (v3 is converted), or ``invalid-notebook``;
+1. ``read_submission``   -- size limit, JSON, nbformat (v3 is converted), or ``invalid-notebook``
+                            (steps 1-3 in a forked child under limits: ``read_in_child``);
 2. ``identify``          -- the notebook belongs to this assignment, or ``wrong-assignment``;
 3. ``student_cells``     -- the code cells to run: the submission's own test cells are dropped
                             (tests come only from the build);
 4. ``run_cells``         -- in a sandboxed kernel, errors allowed; a cell that hangs or kills the
                             kernel is stopped, the kernel restarted and the other cells replayed;
-5. ``score``             -- otter's test runner, in this process, on values that crossed the bridge;
-6. the outcome           -- a status, per-question scores, messages; written by :mod:`autograder.report`.
+5. ``score``             -- otter's test runner on values that crossed the bridge, in forked children:
+                            every visible test first, every hidden test after (autograder.scoring);
+6. the outcome           -- a status, per-question scores, messages; kept by :mod:`autograder.records`.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ import nbformat
 
 from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
 
-from autograder.bridge import environment
-from autograder.compile_tests import Manifest, is_skipped_cell, is_test_cell, nbgrader_meta
-from autograder.feedback import annotate_for_feedback
+from autograder.compile_tests import Manifest
+from autograder.notebook_meta import is_skipped_cell, is_test_cell, nbgrader_meta
+from autograder.cell_map import annotate_for_feedback
 from autograder.sandbox import ChildStopped, Kernel, KernelDied, KernelError, KernelTimeout, run_in_child
+from autograder.scoring import cut, score
 
 MAX_RESTARTS = 3
 
@@ -108,6 +111,7 @@ class Outcome:
     seconds: float = 0.0
     cells: dict[str, Any] = field(default_factory=dict)  # question -> cells of the notebook (feedback)
     manual: dict[str, Any] = field(default_factory=dict)  # manual question -> points, the student's answer
+    titles: dict[str, str] = field(default_factory=dict)  # question -> the release's heading above it (feedback)
 
     @property
     def score(self) -> float:
@@ -149,6 +153,8 @@ def read_submission(path: Path, limits: SandboxLimits) -> nbformat.NotebookNode:
         raise Rejected("invalid-notebook", "the file is JSON but not a Jupyter notebook (no cells)")
     try:
         nb = nbformat.reads(text, as_version=4)
+    except MemoryError:  # past the limit of the child reading it (read_in_child): said there
+        raise
     except Exception as err:  # nbformat raises many types for malformed notebooks
         raise Rejected("invalid-notebook", f"the notebook could not be read ({type(err).__name__}: {str(err)[:120]})") from None
     if not isinstance(nb.get("cells"), list):
@@ -179,17 +185,44 @@ def identify(nb: nbformat.NotebookNode, manifest: Manifest) -> list[str]:
 
 
 def student_cells(nb: nbformat.NotebookNode, manifest: Manifest) -> list[tuple[int, str]]:
-    """(1-based index, code) of every code cell to run: all but the test cells and those tagged skip."""
+    """(1-based index, code) of every code cell to run: all but the test cells and those tagged skip.
+
+    Only the student's work is graded: each locked cell of the release (setup: imports, data, helpers
+    the tests use) runs as the release holds it, whatever the submission made of it, as nbgrader's
+    autograde does.  A locked cell the submission lacks (deleted, or its grade_id changed) runs at its
+    place in the release's order, with a negative index (-1, -2, ...: no cell of the notebook).
+    """
     test_ids = set(manifest.test_cell_ids) | set(manifest.skipped_cell_ids)
-    cells = []
+    release = {c["grade_id"]: c["source"] for c in manifest.locked_cells}
+    missing = missing_locked_cells(nb, manifest)
+    order = {grade_id: k for k, grade_id in enumerate(manifest.cell_order)}
+    restored = {g: -k for k, g in enumerate(missing, start=1)}  # unique indices: runs are kept by index
+    cells: list[tuple[int, str]] = [(restored[g], release[g]) for g in missing if _anchor(g, nb, manifest) is None]
     for index, cell in enumerate(nb.cells, start=1):
-        if cell.get("cell_type") != "code":
-            continue
-        if is_test_cell(cell) or is_skipped_cell(cell) or nbgrader_meta(cell).get("grade_id") in test_ids:
-            continue
-        source = cell.get("source", "")
-        cells.append((index, source if isinstance(source, str) else "".join(source)))
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in release:
+            cells.append((index, release[grade_id]))  # a locked cell: the release's copy, even if made Markdown
+        elif cell.get("cell_type") == "code" and not (
+                is_test_cell(cell) or is_skipped_cell(cell) or grade_id in test_ids):
+            source = cell.get("source", "")
+            cells.append((index, source if isinstance(source, str) else "".join(source)))
+        if grade_id in order:
+            cells += [(restored[g], release[g]) for g in missing if _anchor(g, nb, manifest) == index]
     return cells
+
+
+def missing_locked_cells(nb: nbformat.NotebookNode, manifest: Manifest) -> list[str]:
+    """grade_ids of the release's locked cells that no cell of the submission carries."""
+    present = {nbgrader_meta(c).get("grade_id") for c in nb.cells}
+    return [c["grade_id"] for c in manifest.locked_cells if c["grade_id"] not in present]
+
+
+def _anchor(grade_id: str, nb: nbformat.NotebookNode, manifest: Manifest) -> int | None:
+    """The 1-based index of the submission's cell after which a missing locked cell goes: the nearest cell
+    that comes before it in the release's order; None: at the start."""
+    where = {nbgrader_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells, start=1)}
+    before = manifest.cell_order[: manifest.cell_order.index(grade_id)] if grade_id in manifest.cell_order else []
+    return next((where[g] for g in reversed(before) if g in where), None)
 
 
 def _classify(reply: dict[str, Any]) -> str:
@@ -289,133 +322,55 @@ class NotebookRunner:
         return self.kernel
 
 
-def _concealing_test_file_class() -> type:
-    """otter's ExceptionTestFile, except that a failing hidden case shows no test text.
-
-    otter's own message quotes the failing line of the test file, which for a
-    hidden test would show hidden inputs and expected values.  A hidden case
-    keeps only messages made to be seen: the checks' concealed messages and the
-    student's own errors.
-    """
-    from otter.test_files.abstract_test import TestCaseResult
-    from otter.test_files.exception_test import ExceptionTestFile
-
-    from autograder.bridge import StudentCodeError
-    from mdl_student.checks import CheckFailure
-
-    class ConcealingTestFile(ExceptionTestFile):
-        def run(self, global_environment: dict[str, Any]) -> None:
-            self.test_case_results = []
-            for tc in self.test_cases:
-                passed, message = True, "✅ Test case passed"
-                try:
-                    tc.body.call_func(global_environment)
-                except Exception as e:  # noqa: BLE001  (any failure of a test case is a failed case)
-                    passed = False
-                    if not tc.hidden:
-                        message = "❌ Test case failed\n" + self._generate_error_message(e)
-                    elif isinstance(e, (CheckFailure, StudentCodeError)):
-                        message = f"❌ Hidden test failed: {e}"
-                    else:  # a plain assert's text may quote hidden inputs: a neutral sentence instead
-                        message = "❌ Hidden test failed: " + (
-                            "your answer does not pass a hidden check" if isinstance(e, AssertionError) else
-                            f"checking your answer raised {type(e).__name__}: is it of the type and shape asked for?"
-                        ) + " (hidden inputs and expected values are not shown)"
-                self.test_case_results.append(TestCaseResult(test_case=tc, message=message, passed=passed))
-
-    return ConcealingTestFile
-
-
-def _run_question_in_child(test_file: Any, params: list[str], runner: NotebookRunner) -> dict[str, str]:
-    """Read the question's answers from the kernel and run its tests, both in a forked child.
-
-    See sandbox.run_in_child: an answer that is cheap to send and ruinous to rebuild (a sympy
-    constructor that does unbounded work, millions of nested lists) or to check (``a**(10**12)``,
-    then a substitution) costs its question, not the grader.  Returns the notes on names that
-    could not be read.
-    """
-    from otter.test_files.abstract_test import TestCaseResult
-
-    def work() -> dict[str, Any]:
-        kernel = runner.kernel
-        env: dict[str, Any] = dict.fromkeys(params)  # every name None: the tests fail and say so
-        if kernel is None:
-            problems = {"kernel": "the kernel was not running, no answers could be read"}
-        else:
-            try:
-                env, problems = environment(kernel, params)
-            except KernelError as err:
-                problems = {"kernel": f"the kernel stopped while answers were read ({err})"}
-        test_file.run(env)
-        return {"cases": [[r.passed, r.message] for r in test_file.test_case_results], "problems": problems}
-
-    try:
-        done = run_in_child(work, seconds=runner.limits.seconds_per_question, memory_mb=runner.limits.checker_memory_mb,
-                            memory_limit=runner.limits.memory_limit)
-    finally:
-        _keep_kernel_if_idle(runner)
-    chars = runner.limits.max_message_chars
-    test_file.test_case_results = [
-        TestCaseResult(test_case=tc, message=_cut(message, chars), passed=passed)
-        for tc, (passed, message) in zip(test_file.test_cases, done["cases"])
-    ]
-    return done["problems"]
-
-
-def _keep_kernel_if_idle(runner: NotebookRunner) -> None:
-    """After a question's child: stop the kernel unless it is alive and between requests.
-
-    A child stopped while it rebuilt or checked an answer left the kernel idle and usable; one
-    stopped in mid-call left half a message on the pipe, and one that saw the kernel die or
-    misbehave has stopped it already.
-    """
-    kernel = runner.kernel
-    if kernel is None:
-        return
-    if kernel.process is None or kernel.process.poll() is not None or kernel.mid_request:
-        kernel.close()
-        runner.kernel = None
-
-
-def _fail_every_case(test_file: Any, message: str) -> None:
-    from otter.test_files.abstract_test import TestCaseResult
-
-    test_file.test_case_results = [TestCaseResult(test_case=tc, message=message, passed=False) for tc in test_file.test_cases]
-
-
-def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
-    """Run every question's otter tests in the grader (each in a forked child); GradingResults and notes."""
-    from otter.test_files import GradingResults
-
-    test_file_class = _concealing_test_file_class()
-    test_files, notes = [], []
-    for question in bundle.manifest.questions:
-        test_file = test_file_class.from_file(str(bundle.tests_dir / f"{question['grade_id']}.py"))
-        runner.live_kernel()  # restarted (with replay) if the last cell or question stopped it
-        try:
-            problems = _run_question_in_child(test_file, question["params"], runner)
-        except ChildStopped as err:
-            _fail_every_case(test_file, f"❌ The grader stopped checking this answer: {err}.")
-            problems = {"checker": f"the grader stopped checking this answer: {err}"}
-        notes += [f"{question['grade_id']}: {p}" for p in problems.values()]
-        test_files.append(test_file)
-    return GradingResults(test_files), notes
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 40] + f" ... ({len(text) - limit + 40:,} characters cut)"
-
-
 def cap_messages(messages: list[str], limits: SandboxLimits) -> list[str]:
     """At most ``max_messages`` messages of at most ``max_message_chars`` each, and a last one saying what was cut.
 
     100,000 failing cells would otherwise make a record of tens of megabytes.
     """
-    kept = [_cut(m, limits.max_message_chars) for m in messages[: limits.max_messages]]
+    kept = [cut(m, limits.max_message_chars) for m in messages[: limits.max_messages]]
     if len(messages) > limits.max_messages:
         kept.append(f"... and {len(messages) - limits.max_messages:,} more messages, cut "
                     f"(at most {limits.max_messages} are kept)")
     return kept
+
+
+def read_in_child(path: Path, manifest: Manifest, limits: SandboxLimits, outcome: Outcome) -> list[tuple[int, str]]:
+    """Steps 1-3 (and the feedback's cell map) in a forked child of the grader, under the question limits.
+
+    Parsing what a student wrote costs the parser's process memory and time out of all proportion
+    to the file (17 MB of empty JSON objects took 3.5 GB and 70 s; a 4 MB cell, 1.7 GB and a minute
+    to parse), so it happens in a child with ``seconds_per_question`` and ``checker_memory_mb``; a
+    notebook that needs more is ``invalid-notebook``. Returns the cells to run; the outcome gets the
+    notes, the cell map and the manual answers.
+    """
+    def work() -> dict[str, Any]:
+        found: dict[str, Any] = {"messages": []}
+        try:
+            nb = read_submission(path, limits)
+            found["messages"] += annotate_for_feedback(outcome, nb.cells, manifest)
+            found["map"], found["manual"] = outcome.cells, outcome.manual
+            found["messages"] += identify(nb, manifest)
+            found["cells"] = student_cells(nb, manifest)
+            missing = missing_locked_cells(nb, manifest)
+            if missing:
+                found["messages"].append(f"the notebook lacks the locked cell(s) {', '.join(missing)}: the release's "
+                                         "copies were run in their places")
+        except Rejected as rejected:
+            found["rejected"] = [rejected.status, str(rejected)]
+        return found
+
+    try:
+        found = run_in_child(work, seconds=limits.seconds_per_question, memory_mb=limits.checker_memory_mb,
+                             memory_limit=limits.memory_limit)
+    except ChildStopped as err:
+        raise Rejected("invalid-notebook", f"reading the notebook went past the grader's limits for it "
+                       f"({limits.checker_memory_mb} MB, {limits.seconds_per_question:.0f} s): {err}") from None
+    if "map" in found:
+        outcome.cells, outcome.manual = found["map"], found["manual"]
+    outcome.messages += found["messages"]
+    if "rejected" in found:
+        raise Rejected(*found["rejected"])
+    return [(int(index), str(code)) for index, code in found["cells"]]
 
 
 # --------------------------------------------------------------------------- one submission
@@ -433,15 +388,13 @@ def grade_submission(submission: Submission, bundle: Bundle, *, slot: int = 0, l
     try:
         if submission.path is None:  # refused by intake (autograder.intake): the note says why
             raise Rejected(submission.status or "missing", "" if submission.note else "no notebook was submitted")
-        nb = read_submission(submission.path, limits)
-        annotate_for_feedback(outcome, nb.cells, bundle.manifest)
-        outcome.messages += identify(nb, bundle.manifest)
-        cells = student_cells(nb, bundle.manifest)
+        cells = read_in_child(submission.path, bundle.manifest, limits, outcome)
         files = dict(bundle.release_files)
         files[bundle.assignment.notebook] = submission.path
         with NotebookRunner(files, slot, limits) as runner:
             runs = runner.run(cells)
-            outcome.messages += [f"cell {r.index}: {r.error}" for r in runs if not r.ok] + runner.notes
+            outcome.messages += [f"{'cell ' + str(r.index) if r.index > 0 else 'a locked cell of the release'}: {r.error}"
+                                 for r in runs if not r.ok] + runner.notes
             kinds = {r.kind for r in runs if r.kind}
             outcome.status = next((s for s in STATUS_ORDER if s in kinds), "ok")
             results, notes = score(runner, bundle)

@@ -3,20 +3,33 @@
 Gradescope unpacks the zip into ``/autograder/source``, runs ``setup.sh`` once to build the
 image, and for every submission copies the student's files into ``/autograder/submission`` and
 runs ``/autograder/run_autograder``, which must leave ``/autograder/results/results.json``.
-Ours runs the same pipeline as ``mdl grade``: the notebook in our sandbox (bubblewrap where the
-container allows it, else a process of its own user), values across the bridge, otter's tests in
-the grader, Gradescope's results.json from otter's own classes.
+Ours runs the same pipeline as ``mdl grade``: the notebook in our sandbox, values across the bridge,
+otter's tests in the grader, Gradescope's results.json from otter's own classes.
 
 The zip holds the grader's code, the student package, the compiled tests of one assignment
 (``build/<a>/``: hidden tests, so the zip is for instructors only) and its release files; it
-holds no source notebook and no solution. ``run_autograder`` makes the compiled tests readable by
-root only before a student's code runs. ``MDL_GRADESCOPE_ROOT`` (default ``/autograder``) and
-``MDL_GRADESCOPE_PYTHON`` let the tests run it in a temporary folder laid out the same way.
+holds no source notebook and no solution.  ``setup.sh`` builds two venvs: the grader's
+(``/autograder/venv``) and the kernel's (``/autograder/kernel-venv``, holding only ``mdl_student``
+and its dependencies); torch, transformers and TRL go into them only for an assignment that uses
+them (the capstone).  ``/autograder/source`` and the grader's venv are root's alone (0700).
+
+Before a student's code runs, ``run_autograder`` checks that the kernel (1) runs the kernel venv,
+from which no grader code imports, (2) never runs as root, (3) cannot read the grader's code and
+tests (bubblewrap's private file system, or a user of its own for whom they are closed) and
+(4) leaves nothing running (a PID namespace, or the sweep of its own user's processes).  Where
+any of these cannot be had, results.json says so and nothing is graded: a weaker sandbox would
+hand the reference answers to a student's code.
+
+``MDL_GRADESCOPE_ROOT`` (default ``/autograder``), ``MDL_GRADESCOPE_BASE_PYTHON`` (skips apt-get)
+and, in the tests only, ``MDL_GRADESCOPE_TEST_SITE`` (third-party packages from a local folder
+instead of the network) let the tests run both scripts in a temporary folder laid out the same way.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import traceback
 import zipfile
@@ -32,20 +45,47 @@ COURSE_PACKAGES = ("autograder", "student", "rlhf_capstone")
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image (Ubuntu).
+# Two venvs: the grader's (root only) and the kernel's (mdl_student and its dependencies, nothing else).
 set -euo pipefail
-cd /autograder/source
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq bubblewrap git
-if ! apt-get install -y -qq python3.11 python3.11-venv; then
-  apt-get install -y -qq software-properties-common
-  add-apt-repository -y ppa:deadsnakes/ppa
+ROOT="${{MDL_GRADESCOPE_ROOT:-/autograder}}"
+cd "$ROOT/source"
+BASE_PYTHON="${{MDL_GRADESCOPE_BASE_PYTHON:-}}"
+if [ -z "$BASE_PYTHON" ]; then
+  export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq python3.11 python3.11-venv
+  apt-get install -y -qq bubblewrap git
+  if ! apt-get install -y -qq python3.11 python3.11-venv; then
+    apt-get install -y -qq software-properties-common
+    add-apt-repository -y ppa:deadsnakes/ppa
+    apt-get update -qq
+    apt-get install -y -qq python3.11 python3.11-venv
+  fi
+  BASE_PYTHON=python3.11
 fi
-python3.11 -m venv /autograder/venv
+rm -rf "$ROOT/venv" "$ROOT/kernel-venv"
 # torch's CPU build (the default index serves a multi-GB CUDA build for the same pin).
-/autograder/venv/bin/pip install -q --extra-index-url "${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" ./student .
+PIP=(install -q --disable-pip-version-check --extra-index-url "${{TORCH_INDEX:-https://download.pytorch.org/whl/cpu}}")
+VENV=("$BASE_PYTHON" -m venv)
+if [ -n "${{MDL_GRADESCOPE_TEST_SITE:-}}" ]; then  # the tests only: no network; pip and packages from that folder
+  VENV=("$BASE_PYTHON" -m venv --without-pip)
+  PIP=(install -q --disable-pip-version-check --no-deps --no-index --no-build-isolation)
+fi
+for venv in venv kernel-venv; do
+  "${{VENV[@]}}" "$ROOT/$venv"
+  if [ -n "${{MDL_GRADESCOPE_TEST_SITE:-}}" ]; then
+    site="$("$ROOT/$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+    echo "$MDL_GRADESCOPE_TEST_SITE" > "$site/_mdl_test_site.pth"
+  fi
+done
+"$ROOT/venv/bin/python" -m pip "${{PIP[@]}}" "./student{extra}" ".{extra}"
+"$ROOT/kernel-venv/bin/python" -m pip "${{PIP[@]}}" "./student{extra}"
+# The grader's code, tests and venv: root's alone. The kernel's venv: readable by every user.
+chmod 0700 "$ROOT/source" "$ROOT/venv"
+chmod -R a+rX "$ROOT/kernel-venv"
+"$ROOT/kernel-venv/bin/python" -I -c "import mdl_student.kernel_agent"
+if "$ROOT/kernel-venv/bin/python" -I -c "import autograder" 2>/dev/null; then
+  echo "setup.sh: the kernel's venv can import the grader's code" >&2; exit 1
+fi
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -53,8 +93,11 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 set -uo pipefail
 ROOT="${MDL_GRADESCOPE_ROOT:-/autograder}"
 PYTHON="${MDL_GRADESCOPE_PYTHON:-$ROOT/venv/bin/python}"
-# The compiled tests hold the hidden tests: only the grader (root) may read them.
+# The kernel's own venv (mdl_student and its dependencies only): the grader's is never the kernel's.
+export MDL_KERNEL_PYTHON="$ROOT/kernel-venv/bin/python"
+# The grader's code, its venv and the compiled tests (hidden tests): only the grader (root) may read them.
 chmod -R go-rwx "$ROOT/source/build" 2>/dev/null || true
+chmod 0700 "$ROOT/source" "$ROOT/venv" 2>/dev/null || true
 export PYTHONPATH="$ROOT/source:$ROOT/source/student"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 # One submission per container: a kernel server (which pays off across a class) saves nothing here.
@@ -66,6 +109,11 @@ exec "$PYTHON" -m autograder.gradescope "$ROOT"
 
 
 # --------------------------------------------------------------------------- writing the zip
+
+
+def setup_sh(assignment: Assignment) -> str:
+    """setup.sh for one assignment: torch, transformers and TRL (the ``capstone`` extra) only where it needs them."""
+    return SETUP_SH.format(extra="[capstone]" if assignment.capstone else "")
 
 
 def _package_files(root: Path, package: str) -> list[Path]:
@@ -82,7 +130,7 @@ def zip_members(assignment: Assignment) -> dict[str, Path | str]:
 
     ensure_bundle(assignment)
     root = PATHS.root
-    members: dict[str, Path | str] = {"setup.sh": SETUP_SH, "run_autograder": RUN_AUTOGRADER,
+    members: dict[str, Path | str] = {"setup.sh": setup_sh(assignment), "run_autograder": RUN_AUTOGRADER,
                                       CONFIG_NAME: json.dumps({"assignment": assignment.id}) + "\n"}
     for name in COURSE_FILES:
         members[name] = root / name
@@ -148,13 +196,67 @@ def _student_name(root: Path) -> str:
         return "submission"
 
 
+def isolation_refusal(assignment: Assignment) -> str | None:
+    """Why the student's kernel would not be isolated here (None when it would be); see the module's docstring."""
+    from autograder.sandbox import isolation, kernel_python
+
+    kernel = kernel_python()
+    if not kernel.separate:
+        return "the kernel would run in the grader's own Python (no kernel venv: run setup.sh)"
+    grader_modules = ("autograder", "grading_config", "rlhf_capstone")
+    probe = f"import importlib.util as u, sys; sys.exit(any(u.find_spec(m) for m in {grader_modules!r}))"
+    done = subprocess.run([kernel.executable, "-I", "-c", probe], cwd="/", capture_output=True, timeout=60, check=False)
+    if done.returncode != 0:
+        return "the kernel's Python can import the grader's code (autograder, grading_config or rlhf_capstone)"
+    iso = isolation()
+    if os.geteuid() == 0 and not iso.separate_user:
+        return "the kernel would run as root (no unprivileged user can run the kernel's Python here)"
+    if iso.mechanism == "bubblewrap":
+        return None  # a private file system holding only the kernel venv; a PID namespace that dies with it
+    if not iso.separate_user:
+        return "without bubblewrap, the kernel would run as the grader's own user and could read its tests"
+    readable = _readable_by_sandbox_user(kernel.executable, [
+        PATHS.root / "grading_config.py", PATHS.build / assignment.id / "manifest.json",
+        Path(sys.prefix) / "pyvenv.cfg"])
+    if readable:
+        return f"without bubblewrap, the kernel's user could read the grader's files ({', '.join(readable)})"
+    return None
+
+
+def _readable_by_sandbox_user(python: str, paths: list[Path]) -> list[str]:
+    """Which of ``paths`` a sandbox user (the kernels' last id, never claimed while a kernel runs) can open."""
+    from autograder.sandbox import BASE_UID, UID_COUNT
+
+    uid = BASE_UID + UID_COUNT - 1
+    probe = ("import os, sys; os.setgroups([]); os.setgid({uid}); os.setuid({uid})\n"
+             "for p in sys.argv[1:]:\n"
+             "    try: open(p, 'rb').close(); print(p)\n"
+             "    except OSError: pass").format(uid=uid)
+    done = subprocess.run([python, "-I", "-c", probe, *map(str, paths)], cwd="/", capture_output=True, text=True,
+                          timeout=60, check=False)
+    if done.returncode != 0:
+        return [f"the check itself failed: {done.stderr.strip()[-200:]}"]
+    return done.stdout.split()
+
+
+def refusal_results(reason: str) -> dict[str, Any]:
+    """results.json when the sandbox is weaker than promised: nothing graded, the reason said."""
+    return {"score": 0.0, "tests": [], "extra_data": {"status": "refused-sandbox"},
+            "output": f"Not graded: {reason}. The autograder refuses to run student code in a weaker sandbox. "
+                      "Please tell your instructor; your submission will be graded once this is fixed."}
+
+
 def grade_one(root: Path) -> dict[str, Any]:
     """Grade ``root/submission`` and return Gradescope's results dictionary."""
     from autograder.grade import Submission, grade_submission
-    from autograder.report import gradescope_results
+    from autograder.records import gradescope_results
 
     config = json.loads((PATHS.root / CONFIG_NAME).read_text())
     assignment = grading_config.assignment(config["assignment"])
+    refusal = isolation_refusal(assignment)
+    if refusal:
+        print(f"refused: {refusal}", file=sys.stderr)
+        return refusal_results(refusal)
     notebook, note = find_notebook(root / "submission", assignment)
     submission = Submission(_student_name(root), notebook, note)
     outcome = grade_submission(submission, shipped_bundle(assignment), slot=0, limits=assignment.limits or LIMITS)
@@ -163,7 +265,7 @@ def grade_one(root: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of run_autograder: results.json is written whatever happens."""
-    from autograder.report import atomic_write_text
+    from autograder.out_folder import atomic_write_text
 
     args = sys.argv[1:] if argv is None else argv
     root = Path(args[0] if args else "/autograder")

@@ -20,12 +20,11 @@ per submission: the row in grades.csv and the output folder; duplicates reported
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import os
 import re
 import stat
 import tempfile
-import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,8 @@ from pathlib import Path
 from grading_config import LIMITS, Assignment, SandboxLimits
 
 from autograder.grade import Submission
-from autograder.report import INCOMPLETE_NAME, SHARD_NAME, printable
+from autograder.late import TIMES_FILE
+from autograder.safe_text import described, fold_case, look_alike_groups, look_alike_note, printable, student_id
 
 NOTEBOOK_SUFFIX = ".ipynb"
 MAX_DEPTH = 3  # folders below a student's folder searched for a notebook
@@ -41,20 +41,16 @@ MAX_ENTRIES_PER_STUDENT = 2000  # files and folders looked at in one student's f
 MAX_ZIP_ENTRIES = 20_000
 MAX_ZIP_MB = 2048  # everything a zip may expand to
 MAX_OTHER_FILE_KB = 1024  # non-notebook files of a zip larger than this are extracted empty (only names count)
-MAX_ID_LENGTH = 100
 MAX_NAMES_SHOWN = 5
+MAX_PATH_BYTES = 4096  # Linux's PATH_MAX: a longer path cannot be opened
 
-# Names a student id must never take: the grader's own files next to the student folders.
-RESERVED_IDS = {"grades.csv", INCOMPLETE_NAME.casefold(), SHARD_NAME, "manual_grades.csv", "extensions.csv",
-                "index.html", "report", "manual", "feedback.html", "results.json", "record.json"}
-WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
 # Canvas (lib/content_zipper.rb): sortable name without punctuation, LATE, user id (or anon_<id>),
 # attachment id, the file's display name.  A re-uploaded file's display name gets "-1", "-2", ...
-CANVAS_FILE = re.compile(r"^(?:(?!late_)(?P<name>[^_]+(?:_[^_\d][^_]*)*)_)?(?:(?P<late>late)_)?"
+CANVAS_FILE = re.compile(r"^(?:(?!late_)(?P<name>[^_]+(?:_(?!late_)[^_\d][^_]*)*)_)?(?:(?P<late>late)_)?"
                          r"(?P<uid>\d+|anon_[A-Za-z0-9]+)_(?P<aid>\d+)_(?P<file>.+)$", re.IGNORECASE)
-CANVAS_TEXT = re.compile(r"^(?:(?!late_)(?P<name>[^_]+(?:_[^_\d][^_]*)*)_)?(?:(?P<late>late)_)?"
+CANVAS_TEXT = re.compile(r"^(?:(?!late_)(?P<name>[^_]+(?:_(?!late_)[^_\d][^_]*)*)_)?(?:(?P<late>late)_)?"
                          r"(?P<uid>\d+|anon_[A-Za-z0-9]+)_(?:text|link)\.html$", re.IGNORECASE)
 # Moodle (mod/assign): full name (its "_" made spaces), participant id, the plugin; a folder per
 # student and plugin (the default since 3.1), or the same prefix on each file.
@@ -101,6 +97,8 @@ class Intake:
     notes: list[str]  # one line each, for the terminal
     layouts: dict[str, int]
     _extracted: tempfile.TemporaryDirectory[str] | None = None
+    root: Path | None = None  # the folder read (inside an extracted zip too): where submission_times.csv is
+    marked_late: set[str] = field(default_factory=set)  # ids whose graded file Canvas marked LATE
 
     def close(self) -> None:
         """Remove what was extracted from a zip (the submissions' paths point into it)."""
@@ -116,28 +114,6 @@ class Intake:
 
 
 # --------------------------------------------------------------------------- names
-
-
-def student_id(name: str) -> str:
-    """The id a name is graded under: its row in grades.csv and its output folder.
-
-    NFC; escape sequences and control characters removed; every run of characters other than
-    letters, marks, digits, ``_``, ``.`` and ``-`` replaced by one ``_``; no trailing dot or space,
-    no leading dot or dash (hidden files, command options); at most 100 characters; never a name
-    of the grader's own files (``grades.csv`` becomes ``_grades.csv``). Applying it twice changes nothing.
-    """
-    text = unicodedata.normalize("NFC", printable(name, one_line=True))
-    text = "".join(ch if unicodedata.category(ch)[0] in "LMN" or ch in "_.-" else "\0" for ch in text)
-    text = re.sub("\0+", "_", text).rstrip(". ")
-    if text[:1] in (".", "-"):
-        text = "_" + text[1:]
-    if len(text) > MAX_ID_LENGTH:
-        text = text[: MAX_ID_LENGTH - 9] + "-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:8]
-    if not text.strip("_.-"):
-        return "student-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:8]
-    if text.casefold() in RESERVED_IDS or text.split(".")[0].casefold() in WINDOWS_DEVICES:
-        text = "_" + text
-    return text
 
 
 def _decoded(name: str) -> tuple[str, bool]:
@@ -205,23 +181,40 @@ def extract_zip(archive: Path, into: Path, limits: SandboxLimits) -> dict[Path, 
             target = _zip_target(info, into, archive)
             if target is None:
                 continue
-            mode = info.external_attr >> 16
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif stat.S_ISLNK(mode):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink("/nonexistent/link-from-zip", target)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                notebook = target.suffix.lower() == NOTEBOOK_SUFFIX
-                cap = limits.max_notebook_mb * 2**20 if notebook else MAX_OTHER_FILE_KB * 1024
-                if info.file_size > cap:
-                    if notebook:
-                        oversized[target] = info.file_size / 2**20
-                    target.touch()
-                    continue
-                _copy_entry(archive_file, info, target, cap, budget, archive)
+            try:
+                _extract_entry(archive_file, info, target, limits, budget, oversized, archive)
+            except OSError as err:  # a file and a folder of one name ("bob", "bob/a1.ipynb"), a path too long
+                why = ("a file and a folder of the same name" if err.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
+                       else err.strerror or str(err))
+                raise IntakeError(f"{archive}: its entry {printable(info.filename[:200], one_line=True)!r}"
+                                  f"{'...' if len(info.filename) > 200 else ''} cannot be extracted ({why}): "
+                                  "refused, nothing graded") from None
     return oversized
+
+
+def _extract_entry(archive_file: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, limits: SandboxLimits,
+                   budget: list[int], oversized: dict[Path, float], archive: Path) -> None:
+    """One entry: a folder, a link (made a dangling one), or a file within its cap."""
+    mode = info.external_attr >> 16
+    if len(os.fsencode(target)) >= MAX_PATH_BYTES:
+        raise OSError(errno.ENAMETOOLONG, f"its path is longer than {MAX_PATH_BYTES} bytes")
+    if info.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+    elif stat.S_ISLNK(mode):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink("/nonexistent/link-from-zip", target)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        notebook = target.suffix.lower() == NOTEBOOK_SUFFIX
+        cap = limits.max_notebook_mb * 2**20 if notebook else MAX_OTHER_FILE_KB * 1024
+        if target.is_dir() or target.is_symlink():
+            raise OSError(errno.EISDIR, "a folder or link of that name is already there")
+        if info.file_size > cap:
+            if notebook:
+                oversized[target] = info.file_size / 2**20
+            target.touch()
+            return
+        _copy_entry(archive_file, info, target, cap, budget, archive)
 
 
 def _zip_target(info: zipfile.ZipInfo, into: Path, archive: Path) -> Path | None:
@@ -507,10 +500,11 @@ def _submission_of(found: Found, chosen: NotebookFile, older: list[NotebookFile]
 
 def name_submissions(submissions: list[tuple[Found, Submission]]) -> list[Submission]:
     """Give every submission its id; ids that collide (case, NFC, unsafe characters, the same student
-    twice) make every submission involved a ``duplicate`` row under an id of its own, graded none of them."""
+    twice) make every submission involved a ``duplicate`` row under an id of its own, graded none of them.
+    Ids collide as a case-blind disk sees names (fold_case): ``Casey`` is ``casey``, ``Strauß`` is not ``Strauss``."""
     groups: dict[str, list[tuple[Found, Submission]]] = {}
     for found, sub in submissions:
-        groups.setdefault(student_id(sub.student).casefold(), []).append((found, sub))
+        groups.setdefault(fold_case(student_id(sub.student)), []).append((found, sub))
     taken = set(groups)
     named: list[Submission] = []
     for members in groups.values():
@@ -528,10 +522,21 @@ def name_submissions(submissions: list[tuple[Found, Submission]]) -> list[Submis
 
 
 def _unused(base: str, k: int, taken: set[str]) -> str:
-    while f"{base}.dup{k}".casefold() in taken:
+    while fold_case(f"{base}.dup{k}") in taken:
         k += 1
-    taken.add(f"{base}.dup{k}".casefold())
+    taken.add(fold_case(f"{base}.dup{k}"))
     return f"{base}.dup{k}"
+
+
+def flag_look_alikes(submissions: list[Submission]) -> tuple[list[Submission], list[str]]:
+    """Ids that differ but look the same to a person (``аlice`` with a Cyrillic а, and ``alice``): a note on each,
+    and a line for the terminal naming them. All are graded: they may be different students."""
+    groups = look_alike_groups([s.student for s in submissions])
+    alike = {sid for group in groups for sid in group}
+    notes = [f"ids that look alike: {printable(' and '.join(map(described, g)), one_line=True)}: check that they are "
+             "different students" for g in groups]
+    return [Submission(s.student, s.path, "; ".join(n for n in (s.note, look_alike_note(s.student)) if n), status=s.status)
+            if s.student in alike else s for s in submissions], notes
 
 
 def _named(found: Found, sub: Submission, sid: str) -> Submission:
@@ -563,7 +568,10 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
         if not any(f.notebooks or f.links for f in found):
             what = f"found only: {_listing([f.shown for f in found] + ignored)}" if found or ignored else "it is empty"
             raise IntakeError(f"no notebook (.ipynb) in {printable(str(path), one_line=True)} ({what})")
+        instructor_files = [n for n in ignored if n == TIMES_FILE]  # read by autograder.late, not ignored
+        ignored = [n for n in ignored if n != TIMES_FILE]
         notes = [f"ignored {len(ignored)} file(s) that are not notebooks: {_listing(ignored)}"] if ignored else []
+        notes += [f"submission times read from {TIMES_FILE} (autograder/late.py)" for _ in instructor_files]
         found = merge_resubmissions(found)
         chosen = [(f, choose_notebook(f, assignment)) for f in found]
     except BaseException:
@@ -575,4 +583,17 @@ def find_submissions(path: Path, assignment: Assignment, limits: SandboxLimits =
         layouts[f.layout] = layouts.get(f.layout, 0) + 1
     summary = ", ".join(f"{kind} {count}" for kind, count in sorted(layouts.items()))
     notes.insert(0, f"{len(found)} submission(s) found ({summary})")
-    return Intake(name_submissions(chosen), notes, layouts, extracted)
+    named = name_submissions(chosen)
+    late_raw = {sub.student for f, sub in chosen if sub.path is not None and _graded_file_late(f, sub.path)}
+    marked_late = {s.student for s in named if s.status == "" and _raw_name_of(s, chosen) in late_raw}
+    named, alike = flag_look_alikes(named)
+    return Intake(named, notes + alike, layouts, extracted, root, marked_late)
+
+
+def _graded_file_late(found: Found, path: Path) -> bool:
+    return any(n.late and n.path == path for n in found.notebooks)
+
+
+def _raw_name_of(named: Submission, chosen: list[tuple[Found, Submission]]) -> str | None:
+    """The name a graded submission was handed in under (its path is its own)."""
+    return next((sub.student for _, sub in chosen if sub.path is not None and sub.path == named.path), None)

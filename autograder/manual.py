@@ -12,6 +12,8 @@ The grader never scores it: the gradebook shows it as ``awaiting`` until an inst
   autograded scores into nbgrader's gradebook (``C/gradebook.db``, through nbgrader's own
   Gradebook API) and the notebooks into ``C/autograded/``, so formgrader shows one combined grade
   and asks only for the manual cells; ``mdl export --nbgrader-db C/gradebook.db`` reads them back.
+  The notebooks are copied made inert (:func:`inert_notebook`): formgrader renders them in the
+  instructor's Jupyter session, where a stored script output would run.
 """
 
 from __future__ import annotations
@@ -19,48 +21,17 @@ from __future__ import annotations
 import csv
 import html
 import io
-import shutil
+import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
 
+from autograder.math_html import answer_html
+from autograder.notebook_meta import is_manual_cell, is_test_cell, nbgrader_meta
+
 MANUAL_GRADES = "manual_grades.csv"
 MANUAL_PAGES = "manual"
-MAX_ANSWER_CHARS = 20_000  # a derivation fits; a pasted novel is cut (and says so)
-
-
-def is_manual_cell(cell: Any) -> bool:
-    """nbgrader's manually graded answer: a Markdown cell that is both graded and a solution."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return isinstance(meta, dict) and cell.get("cell_type") == "markdown" and bool(meta.get("grade")) and bool(meta.get("solution"))
-
-
-def manual_questions(cells: list[Any], where: str) -> list[dict[str, Any]]:
-    """``[{"grade_id", "points"}]`` of the notebook's manual questions; a bad cell is a ValueError naming it."""
-    questions = []
-    for index, cell in enumerate(cells, start=1):
-        if not is_manual_cell(cell):
-            continue
-        meta = cell["metadata"]["nbgrader"]
-        grade_id, points = str(meta.get("grade_id") or ""), meta.get("points")
-        if not grade_id.isidentifier():
-            raise ValueError(f"{where} cell {index}: a manually graded cell needs a grade_id that is a Python identifier")
-        if not isinstance(points, (int, float)) or points <= 0:
-            raise ValueError(f"{where} cell {index} ({grade_id}): a manually graded cell needs positive nbgrader points")
-        questions.append({"grade_id": grade_id, "points": float(points)})
-    return questions
-
-
-def manual_answers(cells: list[Any], grade_ids: list[str]) -> dict[str, str]:
-    """The student's text of each manual question (cut at MAX_ANSWER_CHARS); absent cells give ''."""
-    answers = dict.fromkeys(grade_ids, "")
-    for cell in cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") if isinstance(cell.get("metadata"), dict) else None
-        if cell.get("cell_type") == "markdown" and grade_id in answers:
-            source = cell.get("source", "")
-            text = source if isinstance(source, str) else "".join(source)
-            answers[grade_id] = text if len(text) <= MAX_ANSWER_CHARS else text[:MAX_ANSWER_CHARS] + "\n[... cut]"
-    return answers
 
 
 # --------------------------------------------------------------------------- the CSV route
@@ -72,25 +43,47 @@ def read_manual_grades(path: Path, max_points: dict[str, float]) -> dict[tuple[s
         return {}
     grades = {}
     with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(handle, restkey=_EXTRA_FIELDS)
         missing = {"student", "grade_id", "score"} - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{path}: the header needs student,grade_id,score,comment (missing {', '.join(sorted(missing))})")
-        for line, row in enumerate(reader, start=2):
+        for row in reader:
+            line = reader.line_num  # the file's line where this row ends (a quoted comment may span lines)
             text = (row.get("score") or "").strip()
             if not text:
                 continue  # not graded yet
             grade_id = (row.get("grade_id") or "").strip()
             if grade_id not in max_points:
                 raise ValueError(f"{path} line {line}: {grade_id!r} is not a manual question ({', '.join(max_points)})")
-            try:
-                score = float(text)
-            except ValueError:
-                raise ValueError(f"{path} line {line}: score {text[:20]!r} is not a number") from None
+            score = _score(text, row, len(reader.fieldnames or []), f"{path} line {line}")
             if not 0 <= score <= max_points[grade_id]:
                 raise ValueError(f"{path} line {line}: score {score:g} is outside 0..{max_points[grade_id]:g} for {grade_id}")
             grades[((row.get("student") or "").strip(), grade_id)] = (score, (row.get("comment") or "").strip())
     return grades
+
+
+_EXTRA_FIELDS = "\0extra"  # where csv puts the fields of a row beyond the header's
+_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")  # 2, 1.5, .5: no sign, exponent, underscore, nan or inf
+
+
+def _score(text: str, row: dict[str, Any], columns: int, where: str) -> float:
+    """The score of a row, or a ValueError where the row's fields or its number are doubtful.
+
+    ``alice,q9,1,5`` is the decimal ``1,5`` split by its comma as often as it is a score of 1 with
+    the comment "5": refused, as is a row with more fields than the header and a number Python would
+    read but a person would not write (``1_5``, ``1e1``, ``nan``).
+    """
+    extra = row.get(_EXTRA_FIELDS)
+    if extra:
+        raise ValueError(f"{where}: {columns + len(extra)} fields where the header has {columns}: a comma in a score "
+                         "or comment? Write decimals with a point (1.5) and put a comment with commas in double quotes")
+    if not _PLAIN_NUMBER.fullmatch(text):
+        raise ValueError(f"{where}: score {text[:20]!r} is not a number like 2 or 1.5")
+    comment = (row.get("comment") or "").strip()
+    if text.isdigit() and comment.isdigit():
+        raise ValueError(f"{where}: score {text} with the comment {comment[:20]!r} looks like the decimal {text},{comment} "
+                         f"split by its comma: write {text}.{comment}, or a comment in words")
+    return float(text)
 
 
 def write_grading_sheets(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -110,10 +103,11 @@ def write_grading_sheets(records: list[dict[str, Any]], out_dir: Path) -> list[P
                 writer.writerow([record["student"], grade_id, "", ""])
         sheet.write_text(buffer.getvalue(), encoding="utf-8")
         written.append(sheet)
+    models = model_answers(records[0]["assignment"])
     for grade_id, points in questions.items():
         page = out_dir / MANUAL_PAGES / f"{grade_id}.html"
         page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text(_answers_page(grade_id, points, records), encoding="utf-8")
+        page.write_text(_answers_page(grade_id, points, records, models.get(grade_id)), encoding="utf-8")
         written.append(page)
     return written
 
@@ -127,23 +121,65 @@ def manual_points(records: list[dict[str, Any]]) -> dict[str, float]:
     return points
 
 
-def _answers_page(grade_id: str, points: float, records: list[dict[str, Any]]) -> str:
-    """Every student's answer to one manual question, escaped (it is untrusted text)."""
+_RUBRIC = re.compile(r"^\s*\**\s*Rubric\b", re.I | re.M)  # a marked part of the model answer: "**Rubric (2 points).** ..."
+
+
+def model_answers(assignment_id: str) -> dict[str, tuple[str, str]]:
+    """``{grade_id: (model answer, rubric)}`` of the source notebook's manual questions (the instructor's side).
+
+    The model answer is the cell's solution region; the rubric is the cell's ``rubric`` metadata, or the part of
+    the solution from a paragraph that starts with "Rubric" (``**Rubric (2 points).** ...``)."""
+    import nbformat
+
+    import grading_config
+
+    try:
+        assignment = grading_config.assignment(assignment_id)
+        nb = nbformat.read(grading_config.PATHS.source / assignment.id / assignment.notebook, as_version=4)
+    except (KeyError, OSError, ValueError):  # a toy or removed assignment: the page shows the answers alone
+        return {}
+    found = {}
+    for cell in nb.cells:
+        if not is_manual_cell(cell):
+            continue
+        text = cell.source
+        if "### BEGIN SOLUTION" in text:
+            text = text.split("### BEGIN SOLUTION", 1)[1].split("### END SOLUTION", 1)[0]
+        rubric = str(cell.metadata.get("rubric") or "")
+        marked = _RUBRIC.search(text)
+        if marked and not rubric:
+            text, rubric = text[:marked.start()], text[marked.start():]
+        found[nbgrader_meta(cell)["grade_id"]] = (text.strip(), rubric.strip())
+    return found
+
+
+PAGE_STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}.answer{white-space:pre-wrap;"
+              "background:#f6f6f6;padding:.8em;border-radius:4px}.model{background:#eef6ee}.rubric{background:#fff6e0}"
+              "math[display=block]{margin:.4em 0}")
+
+
+def _answers_page(grade_id: str, points: float, records: list[dict[str, Any]],
+                  model: tuple[str, str] | None = None) -> str:
+    """Every student's answer to one manual question, escaped (it is untrusted text), with its LaTeX as MathML,
+    after the model answer and the rubric."""
     rows = []
     for record in sorted(records, key=lambda r: r["student"]):
         answer = (record.get("manual") or {}).get(grade_id, {}).get("answer", "")
-        body = html.escape(answer) if answer.strip() else "<em>no answer</em>"
-        rows.append(f"<section><h2>{html.escape(record['student'])}</h2><pre>{body}</pre></section>")
+        body = answer_html(answer) if answer.strip() else "<em>no answer</em>"
+        rows.append(f"<section><h2>{html.escape(record['student'])}</h2><div class='answer'>{body}</div></section>")
+    reference = ""
+    if model:
+        reference = (f"<h2>Model answer</h2><div class='answer model'>{answer_html(model[0])}</div>"
+                     + (f"<h2>Rubric</h2><div class='answer rubric'>{answer_html(model[1])}</div>" if model[1] else ""))
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>{html.escape(grade_id)}: answers</title>"
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{white-space:pre-wrap;"
-        "background:#f6f6f6;padding:.8em;border-radius:4px}</style></head><body>"
+        f"<title>{html.escape(grade_id)}: answers</title><style>{PAGE_STYLE}</style></head><body>"
         f"<h1>{html.escape(grade_id)} ({points:g} points): every answer</h1>"
         f"<p>Grade them in <code>{MANUAL_GRADES}</code> (student,grade_id,score,comment), then run "
-        "<code>mdl report</code> to refresh the gradebook and the feedback pages.</p>"
-        + "".join(rows) + "</body></html>\n"
+        "<code>mdl report</code> to refresh the gradebook and the feedback pages. Formulas are drawn by the "
+        "browser (MathML, converted by the grader; no script runs here).</p>"
+        + reference + "<h2>Answers</h2>" + "".join(rows) + "</body></html>\n"
     )
 
 
@@ -181,7 +217,6 @@ def sync_to_nbgrader(
     """
     import nbformat
 
-    from autograder.compile_tests import is_test_cell, nbgrader_meta
 
     course_dir.mkdir(parents=True, exist_ok=True)
     db_path = course_dir / "gradebook.db"
@@ -215,8 +250,100 @@ def sync_to_nbgrader(
             if notebook is not None and notebook.is_file():
                 target = course_dir / "autograded" / student / assignment_id / notebook_name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(notebook, target)
+                target.write_text(inert_notebook(notebook), encoding="utf-8")  # never the student's file as it is
     return db_path
+
+
+# --------------------------------------------------------------------------- what an instructor's tool may render
+
+MAX_NOTEBOOK_BYTES = 20 * 2**20  # as grading_config's max_notebook_mb: larger ones are not read
+MAX_JSON_CONTAINERS = 1_000_000  # "{" and "[" counted in the bytes before parsing: bounds what parsing builds
+PASSIVE_OUTPUTS = ("text/plain", "image/png", "image/jpeg", "image/gif")
+CLEANED_OUTPUTS = ("text/html", "text/markdown", "text/latex")  # kept, their markup made inert
+SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "div", "em", "h1", "h2", "h3", "h4", "h5",
+             "h6", "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table", "tbody", "td",
+             "tfoot", "th", "thead", "tr", "u", "ul"}
+SAFE_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "width", "height"], "td": ["colspan", "rowspan"],
+                   "th": ["colspan", "rowspan"], "*": ["class"]}
+_TAG = re.compile(r"<\s*/?\s*[A-Za-z!?]")  # any tag's start: an unclosed one would take the page's next ">"
+_SCRIPT_URL = re.compile(r"(?i)j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|v\s*b\s*s\s*c\s*r\s*i\s*p\s*t\s*:")
+
+
+def inert_notebook(path: Path) -> str:
+    """A student's notebook as an instructor's tool (nbgrader's formgrader) may render it: nothing in it runs.
+
+    formgrader renders a submission as HTML in a page of the instructor's Jupyter server, so a stored
+    ``application/javascript`` output, a ``<script>`` in an HTML output or a Markdown cell, a widget, or
+    a raw cell marked HTML would run with the instructor's session. Kept: code, text, PNG/JPEG/GIF images,
+    and HTML, Markdown and LaTeX with only inert markup (bleach's allowlist; ``javascript:`` URLs
+    broken); dropped: every other output type, widget state, raw cells' HTML format, attachments
+    other than images. A notebook too large to parse within bounds becomes a one-cell note saying so.
+    """
+    raw = path.read_bytes()[: MAX_NOTEBOOK_BYTES + 1]
+    too_big = len(raw) > MAX_NOTEBOOK_BYTES or raw.count(b"{") + raw.count(b"[") > MAX_JSON_CONTAINERS
+    try:
+        data = None if too_big else json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        return json.dumps(_placeholder(path.name), indent=1)
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    metadata.pop("widgets", None)
+    data["metadata"] = metadata
+    data["cells"] = [_inert_cell(cell) for cell in data["cells"] if isinstance(cell, dict)]
+    return json.dumps(data, indent=1, ensure_ascii=False)
+
+
+def _inert_cell(cell: dict[str, Any]) -> dict[str, Any]:
+    kind = cell.get("cell_type")
+    meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+    if kind == "raw":  # a raw cell marked text/html is copied into the page as it is
+        meta = {k: v for k, v in meta.items() if k not in ("format", "raw_mimetype")}
+    cell["metadata"] = meta
+    if kind in ("markdown", "raw"):
+        cell["source"] = _inert_markup(_text(cell.get("source", "")))
+    if isinstance(cell.get("attachments"), dict):
+        cell["attachments"] = {name: {m: v for m, v in item.items() if m in PASSIVE_OUTPUTS[1:]}
+                               for name, item in cell["attachments"].items() if isinstance(item, dict)}
+    if kind == "code":
+        cell["outputs"] = [_inert_output(o) for o in cell.get("outputs", []) if isinstance(o, dict)]
+    return cell
+
+
+def _inert_output(output: dict[str, Any]) -> dict[str, Any]:
+    data = output.get("data")
+    if not isinstance(data, dict):
+        return output  # stream and error outputs: text, escaped by every renderer
+    kept = {m: v for m, v in data.items() if m in PASSIVE_OUTPUTS}
+    kept.update({m: _inert_markup(_text(v)) for m, v in data.items() if m in CLEANED_OUTPUTS})
+    dropped = sorted(set(data) - set(kept))
+    if dropped and "text/plain" not in kept:
+        kept["text/plain"] = f"[output not shown: {', '.join(dropped)} could run in the reader's browser]"
+    output["data"] = kept
+    output["metadata"] = {m: v for m, v in (output.get("metadata") or {}).items() if m in kept} \
+        if isinstance(output.get("metadata"), dict) else {}
+    return output
+
+
+def _inert_markup(text: str) -> str:
+    """Markdown, HTML or LaTeX with its HTML tags through bleach's allowlist and script URLs broken."""
+    import bleach
+
+    if _TAG.search(text):
+        text = bleach.clean(text, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
+                            protocols={"http", "https", "mailto", "attachment"}, strip=True, strip_comments=True)
+    return _SCRIPT_URL.sub("script-url-removed:", text)
+
+
+def _text(source: Any) -> str:
+    return source if isinstance(source, str) else "".join(str(s) for s in source) if isinstance(source, list) else ""
+
+
+def _placeholder(name: str) -> dict[str, Any]:
+    note = (f"**{name} is not shown here**: it is too large, or not a notebook the grader can read within its "
+            "limits, to be made safe to render. Read it in the sandbox if you need to.")
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+            "cells": [{"cell_type": "markdown", "id": "not-shown", "metadata": {}, "source": note}]}
 
 
 def read_nbgrader_manual(db_path: Path, assignment_id: str, notebook_name: str, grade_ids: list[str]) -> dict[tuple[str, str], tuple[float, str]]:

@@ -15,6 +15,8 @@ from typing import Any
 
 from autograder.late import Lateness, assess_record, format_time, load_extensions
 from autograder.manual import MANUAL_GRADES, manual_points, read_manual_grades
+from autograder.out_folder import NBGRADER_DB_NAME, atomic_write_text
+from autograder.records import load_records
 from grading_config import LATE
 
 AWAITING = "awaiting"
@@ -49,9 +51,29 @@ class Total:
         return round(self.raw * (1 - self.lateness.penalty_percent / 100), 6)
 
 
+def remember_nbgrader_db(out_dir: Path, db: Path) -> Path:
+    """DIR/nbgrader_db.txt: the gradebook mdl formgrader wrote to, so report and export read it without --nbgrader-db."""
+    path = out_dir / NBGRADER_DB_NAME
+    atomic_write_text(path, str(Path(db).resolve()) + "\n")
+    return path
+
+
+def remembered_nbgrader_db(out_dir: Path) -> Path | None:
+    """The gradebook DIR/nbgrader_db.txt names; one that is gone is a ValueError (never grades silently 'awaiting')."""
+    path = out_dir / NBGRADER_DB_NAME
+    if not path.is_file():
+        return None
+    db = Path(path.read_text(encoding="utf-8").strip())
+    if not db.is_file():
+        raise ValueError(f"{path} names nbgrader's gradebook {db}, which is not there: run `mdl formgrader` again, "
+                         f"pass --nbgrader-db, or delete {path.name} to use manual_grades.csv alone")
+    return db
+
+
 @dataclass
 class ManualSources:
-    """Where manual grades come from: DIR/manual_grades.csv, and nbgrader's gradebook if given."""
+    """Where manual grades come from: DIR/manual_grades.csv, and nbgrader's gradebook: the one given, else the
+    one DIR/nbgrader_db.txt remembers (written by mdl formgrader)."""
 
     out_dir: Path
     nbgrader_db: Path | None = None
@@ -61,6 +83,8 @@ class ManualSources:
         if not points:
             return {}
         grades = read_manual_grades(self.out_dir / MANUAL_GRADES, points)
+        if self.nbgrader_db is None:
+            self.nbgrader_db = remembered_nbgrader_db(self.out_dir)
         if self.nbgrader_db is not None:
             from autograder.manual import read_nbgrader_manual
             import grading_config
@@ -72,8 +96,6 @@ class ManualSources:
 
 def class_records(out_dir: Path) -> list[dict[str, Any]]:
     """The records of one graded folder, all of one assignment, or a message saying what is wrong."""
-    from autograder.report import load_records
-
     records = list(load_records(out_dir).values())
     if not records:
         raise FileNotFoundError(f"no graded submissions in {out_dir} (run `mdl grade ... --out {out_dir}` first)")
@@ -81,6 +103,17 @@ def class_records(out_dir: Path) -> list[dict[str, Any]]:
     if len(assignments) > 1:
         raise ValueError(f"{out_dir} holds records of several assignments ({', '.join(sorted(assignments))})")
     return records
+
+
+def check_instructor_files(out_dir: Path, manual_max: dict[str, float]) -> None:
+    """Read ``extensions.csv`` and ``DIR/manual_grades.csv`` as the totals will: a bad line stops a grading run
+    before it grades (ValueError naming the file and line), as it stops ``mdl report`` and ``mdl export``.
+
+    Read only after grading, a bad line would drop every extension or manual grade from the pages written.
+    """
+    load_extensions(LATE.extensions_file)
+    if manual_max:
+        read_manual_grades(out_dir / MANUAL_GRADES, manual_max)
 
 
 def totals(
@@ -123,4 +156,4 @@ def _num(value: float) -> str:
     return f"{value:g}" if float(value) != int(value) else str(int(value))
 
 
-__all__ = ["AWAITING", "Total", "totals", "extra_header", "extra_cells", "format_time"]
+__all__ = ["AWAITING", "Total", "totals", "check_instructor_files", "extra_header", "extra_cells", "format_time"]

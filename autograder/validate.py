@@ -1,18 +1,57 @@
-"""`mdl validate`: the instructor's notebook earns full marks, the untouched release earns nothing.
+"""`mdl validate`: the source earns full marks, the untouched release nothing, and generated students what they deserve.
 
-Both are graded exactly as a student's submission would be (sandbox, bridge,
-compiled tests), so a test that cannot pass, or one that passes on a stub, is
-caught before students ever see it.
+Everything is graded exactly as a student's submission is (sandbox, bridge, compiled tests,
+:func:`autograder.grade.grade_submission`):
+
+1. the instructor's notebook must earn full marks, and the untouched release 0;
+2. generated students (autograder.generated_students), one notebook per kind covering every
+   question: wrong ones (a memoriser of the visible tests, zeros, ones, random numbers, the input
+   returned, a symbolic constant) must earn 0 on every question they apply to, and legitimate forms
+   of the solution (float32, lists, Fraction, sympy numbers, expand, factor, rewrite(exp), simplify,
+   symbols declared again) full marks. A table says, per question and generated student, what was
+   earned; a misgrade fails validation, naming the question and the student.
+
+So an author learns that a test is weak (or too strict) before a student does.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
-from grading_config import LIMITS, PATHS, Assignment
+import nbformat
 
+from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
+
+from autograder.generated_students import (
+    KINDS, PROBE_ID, Kind, Recording, applies_after_grading, applies_before_grading, generated_notebook, merged_spec,
+    probe_test_file, spec_for)
 from autograder.grade import Bundle, Submission, grade_submission
+from autograder.recording import record
+
+
+@dataclass
+class Cell:
+    """One question graded for one generated student."""
+
+    earned: float | None  # None: the kind does not apply to the question
+    points: float
+    ok: bool = True
+    why: str = ""  # why it does not apply
+
+    def text(self) -> str:
+        if self.earned is None:
+            return "n/a"
+        return f"{self.earned:g} {'ok' if self.ok else 'FAIL'}"
 
 
 @dataclass
@@ -22,17 +61,25 @@ class ValidationReport:
     source_score: float = 0.0
     release_score: float = 0.0
     max_score: float = 0.0
+    table: dict[str, dict[str, Cell]] = field(default_factory=dict)  # question -> kind -> cell
+    generated_seconds: float = 0.0
+    notebooks: int = 0  # generated notebooks graded (kinds that change different questions share one)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def validate(assignment: Assignment, echo: Callable[[str], None] = print) -> ValidationReport:
-    bundle = Bundle.load(assignment)
+def validate(assignment: Assignment, echo: Callable[[str], None] = print, *, generated: bool = True,
+             jobs: int | None = None, notebooks: tuple[Path, Path, Bundle] | None = None) -> ValidationReport:
+    """Validate one assignment; `notebooks` (source, release, bundle) replaces the registered ones (tests)."""
+    source_path, release_path, bundle = notebooks or (
+        PATHS.source / assignment.id / assignment.notebook, PATHS.release / assignment.id / assignment.notebook,
+        Bundle.load(assignment))
+    assignment = bundle.assignment
     report = ValidationReport(assignment.id, max_score=bundle.manifest.max_score)
     limits = assignment.limits or LIMITS
-    source = grade_submission(Submission("instructor-source", PATHS.source / assignment.id / assignment.notebook), bundle, limits=limits)
+    source = grade_submission(Submission("instructor-source", source_path), bundle, limits=limits)
     report.source_score = source.score
     if source.status != "ok":
         report.problems.append(f"the source notebook graded with status {source.status}: {source.messages}")
@@ -41,16 +88,218 @@ def validate(assignment: Assignment, echo: Callable[[str], None] = print) -> Val
             report.problems.append(f"source notebook: {qid} earned {source.scores[qid]} of {points}")
     if source.messages and source.status == "ok":
         report.problems += [f"source notebook: {m}" for m in source.messages]
-    release = grade_submission(Submission("untouched-release", PATHS.release / assignment.id / assignment.notebook), bundle, limits=limits)
+    release = grade_submission(Submission("untouched-release", release_path), bundle, limits=limits)
     report.release_score = release.score
     for qid, earned in release.scores.items():
         if earned != 0:
             report.problems.append(f"untouched release: {qid} earned {earned} points without any work")
-    verdict = "ok" if report.ok else "FAILED"
-    echo(
-        f"validate {assignment.id}: {verdict} (source {source.score:g}/{report.max_score:g} in {source.seconds:.1f}s, "
-        f"release {release.score:g}/{report.max_score:g})"
-    )
+    summary = (f"source {source.score:g}/{report.max_score:g} in {source.seconds:.1f}s, "
+               f"release {release.score:g}/{report.max_score:g}")
+    if generated and report.ok:
+        echo(f"validate {assignment.id}: {summary}; generating students ...")
+        started = time.monotonic()
+        _generated_students(bundle, limits, report, jobs or min(2, os.cpu_count() or 1), source_path, release_path)
+        report.generated_seconds = time.monotonic() - started
+        for line in table_lines(report):
+            echo(line)
+        summary = f"{len(report.problems)} problem(s)" if report.problems else "every student graded as it deserves"
+    echo(f"validate {assignment.id}: {'ok' if report.ok else 'FAILED'} ({summary})")
     for problem in report.problems:
         echo(f"  - {problem}")
     return report
+
+
+# --------------------------------------------------------------------------- generated students
+
+
+def _generated_students(bundle: Bundle, limits: SandboxLimits, report: ValidationReport, jobs: int,
+                        source_path: Path, release_path: Path) -> None:
+    recording = record(bundle, limits, source_path)
+    report.problems += [f"generated students: {note}" for note in recording.notes]
+    before = {(k.name, q.grade_id): False if k.name in q.exempt else applies_before_grading(k, q, recording)
+              for k in KINDS for q in recording.questions}
+    groups = pack(recording, before)
+    release = nbformat.read(release_path, as_version=4)
+    source = nbformat.read(source_path, as_version=4)
+    with tempfile.TemporaryDirectory(prefix=f"mdl-validate-{bundle.assignment.id}-") as tmp:
+        work = [_prepare(group, recording, release, source, bundle, Path(tmp)) for group in groups]
+        graded = _grade_all(work, limits, jobs)
+    report.notebooks = len(work)
+    by_kind = {kind.name: graded[_label(group)] for group in groups for kind, _ in group}
+    for question in recording.questions:
+        row = report.table.setdefault(question.grade_id, {})
+        for kind in KINDS:
+            if kind.name in question.exempt:
+                row[kind.name] = Cell(None, question.points, why=f"the question says: {question.exempt[kind.name]}")
+                continue
+            row[kind.name] = _cell(kind, question, before[kind.name, question.grade_id], by_kind.get(kind.name))
+            cell = row[kind.name]
+            others = [n for n in question.names if recording.answers.get(n) and recording.answers[n].kind == "other"]
+            if cell.earned is None and others and len(others) == len(question.names):
+                cell.why = (f"could not be made ({', '.join(others)}: not a plain function, nor a value the bridge "
+                            f"sends: a class or another object is not generated)")
+            if not cell.ok:
+                if kind.form == "memoriser" and not cell.why:
+                    cell.why = _what_the_memoriser_copied(question, recording)
+                report.problems.append(_failure(kind, question.grade_id, cell))
+
+
+def pack(recording: Recording, before: dict[tuple[str, str], bool | None]) -> list[list[tuple[Kind, set[str]]]]:
+    """The generated notebooks: kinds that change answers of different questions share one.
+
+    Each kind changes the answers of the questions it applies to; two kinds whose questions and
+    answers are disjoint (float32 on the numeric questions, expand on the symbolic ones) are one
+    notebook, each question's score read for its own kind. Returns the notebooks: each a list of (kind, the
+    answers it changes).
+    """
+    groups: list[tuple[list[tuple[Kind, set[str]]], set[str], set[str]]] = []  # kinds, their questions, answers
+    for kind in KINDS:
+        questions = {q.grade_id for q in recording.questions if before[kind.name, q.grade_id] is not False}
+        if not questions:
+            continue
+        names = {n for q in recording.questions if q.grade_id in questions for n in q.names}
+        for kinds, taken, changed in groups:
+            if kind.form != "memoriser" and kinds[0][0].form != "memoriser" and not (questions & taken) \
+                    and not (names & changed):
+                kinds.append((kind, names))
+                taken |= questions
+                changed |= names
+                break
+        else:
+            groups.append(([(kind, names)], set(questions), set(names)))
+    return [kinds for kinds, _, _ in groups]
+
+
+def _label(group: list[tuple[Kind, set[str]]]) -> str:
+    return "+".join(kind.name for kind, _ in group)
+
+
+def _prepare(group: list[tuple[Kind, set[str]]], recording: Recording, release: nbformat.NotebookNode,
+             source: nbformat.NotebookNode, bundle: Bundle, tmp: Path) -> tuple[str, Path, Bundle, Path]:
+    """Write the group's notebook, and a copy of the bundle whose last question writes the generated answers' report."""
+    label = _label(group)
+    folder = tmp / label
+    tests = folder / "tests"
+    tests.mkdir(parents=True)
+    for path in bundle.tests_dir.glob("*.py"):
+        shutil.copy(path, tests / path.name)
+    report_path = folder / "report.json"
+    (tests / f"{PROBE_ID}.py").write_text(probe_test_file(str(report_path)))
+    manifest = dataclasses.replace(bundle.manifest, questions=[
+        *bundle.manifest.questions, {"grade_id": PROBE_ID, "points": 1.0, "params": ["_mdl_report"]}])
+    spec = merged_spec([spec_for(kind, recording, names if len(group) > 1 else None) for kind, names in group])
+    notebook = folder / f"generated-{label}.ipynb"
+    nbformat.write(generated_notebook(release, source, spec), notebook)
+    return label, notebook, Bundle(bundle.assignment, manifest, tests, bundle.release_files), report_path
+
+
+_SLOT = 0
+
+
+def _init_worker(slots: Any) -> None:
+    global _SLOT
+    _SLOT = slots.get()
+
+
+def _grade_one(item: tuple[str, Path, Bundle, Path], limits: SandboxLimits, slot: int | None = None) -> dict[str, Any]:
+    import warnings
+
+    name, notebook, bundle, report_path = item
+    with warnings.catch_warnings():  # numpy's warnings about a generated student's zeros are not news
+        warnings.simplefilter("ignore")
+        outcome = grade_submission(Submission(f"generated-{name}", notebook), bundle,
+                                   slot=_SLOT if slot is None else slot, limits=limits)
+    try:
+        kernel_report = json.loads(report_path.read_text())
+    except (OSError, ValueError):
+        kernel_report = None
+    return {"name": name, "status": outcome.status, "scores": outcome.scores, "report": kernel_report,
+            "messages": outcome.messages[:5], "seconds": outcome.seconds}
+
+
+def _grade_all(work: list[tuple[str, Path, Bundle, Path]], limits: SandboxLimits, jobs: int) -> dict[str, dict[str, Any]]:
+    """Grade the generated notebooks, `jobs` at a time (each worker its own sandbox slot)."""
+    if jobs <= 1 or len(work) <= 1:
+        return {item[0]: _grade_one(item, limits, slot=0) for item in work}
+    context = multiprocessing.get_context("fork")
+    slots = context.Queue()
+    for k in range(jobs):
+        slots.put(k)
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(slots,)) as pool:
+        futures = [pool.submit(_grade_one, item, limits) for item in work]
+        return {item[0]: future.result() for item, future in zip(work, futures)}
+
+
+def _cell(kind: Kind, question: Any, before: bool | None, graded: dict[str, Any] | None) -> Cell:
+    points = question.points
+    if before is False or graded is None:
+        return Cell(None, points, why="does not change its answers")
+    if graded["report"] is None:
+        return Cell(graded["scores"].get(question.grade_id, 0.0), points, ok=False,
+                    why=f"the generated notebook did not run its answers' cell (status {graded['status']}: "
+                        f"{'; '.join(graded['messages'])[:300]})")
+    applies, why = applies_after_grading(kind, question, graded["report"])
+    if not applies:
+        return Cell(None, points, why=why)
+    earned = float(graded["scores"].get(question.grade_id, 0.0))
+    ok = earned == 0 if kind.wrong else earned == points
+    return Cell(earned, points, ok=ok)
+
+
+def _what_the_memoriser_copied(question: Any, recording: Recording) -> str:
+    """Where a memoriser's points come from: values a visible test compares, calls it makes."""
+    said = []
+    for name in question.names:
+        answer = recording.answers.get(name)
+        if answer is None:
+            continue
+        if answer.kind == "value" and answer.memorised_as == "solution":
+            tried = ", a lookup of its points, a polynomial through them" if answer.points else ""
+            said.append(f"the visible test accepts no value of `{name}` but the solution's (tried: zeros, ones, "
+                        f"1% off{tried}), so a memoriser copies it")
+        elif answer.kind == "value" and answer.memorised_as in ("lookup", "polynomial"):
+            how = "a piecewise lookup" if answer.memorised_as == "lookup" else "a polynomial through"
+            said.append(f"`{name}` as {how} of the {len(answer.points)} point(s) the visible test evaluates")
+        elif answer.kind == "function" and answer.calls:
+            said.append(f"`{name}` as a lookup of the {len(answer.calls)} call(s) the visible test makes, zeros elsewhere")
+    return "; ".join(said) + (": " if said else "") + "hidden cases should check fresh inputs, and a value's " \
+        "visible test its form only"
+
+
+def _failure(kind: Kind, grade_id: str, cell: Cell) -> str:
+    must = "0" if kind.wrong else f"all {cell.points:g}"
+    what = "a wrong student" if kind.wrong else "a correct answer in another form"
+    reason = f"; {cell.why}" if cell.why else ""
+    return (f"{grade_id}: the generated student '{kind.name}' ({what}: {kind.says}) earned "
+            f"{cell.earned:g} of {cell.points:g}, must earn {must}{reason}")
+
+
+def table_lines(report: ValidationReport) -> list[str]:
+    """The generated students' table: a row per question, a column per generated student."""
+    if not report.table:
+        return []
+    names = [k.name for k in KINDS]
+    first = max([len("question (points)")] + [len(f"{q} ({c[names[0]].points:g})") for q, c in report.table.items()])
+    widths = [max(len(n), max(len(row[n].text()) for row in report.table.values())) for n in names]
+    wrong = sum(1 for k in KINDS if k.wrong)
+    header = " ".join([f"{'question (points)':<{first}}", *[f"{n:<{w}}" for n, w in zip(names[:wrong], widths)], "|",
+                       *[f"{n:<{w}}" for n, w in zip(names[wrong:], widths[wrong:])]])
+    lines = [f"  generated students of {report.assignment} ({report.notebooks} notebooks, {report.generated_seconds:.0f} s): "
+             f"points earned; "
+             f"wrong students (left) must earn 0, correct forms (right) all",
+             "  " + header]
+    for question, row in report.table.items():
+        cells = [f"{row[n].text():<{w}}" for n, w in zip(names, widths)]
+        lines.append("  " + " ".join([f"{question + ' (' + format(row[names[0]].points, 'g') + ')':<{first}}",
+                                      *cells[:wrong], "|", *cells[wrong:]]))
+    for question, row in report.table.items():
+        said: dict[str, list[str]] = {}
+        for name, cell in row.items():
+            if cell.earned is None and cell.why.startswith(("could not be made", "the question says")):
+                said.setdefault(cell.why, []).append(name)
+        lines += [f"  note: {question}: {', '.join(names)} n/a: {why}" for why, names in said.items()]
+    failures = sum(not c.ok for row in report.table.values() for c in row.values())
+    if failures:
+        lines.append(f"  {failures} misgraded (FAIL: the question gives points to a wrong student, or refuses a "
+                     "correct form)")
+    return lines

@@ -61,6 +61,16 @@ NOT_FOR_ANCHORS = {
     "keyring_leave_answers": "not run: would leave keys in the machine's own keyrings (the anchors run as root)",
     "keyring_take_answers": "not run: reads keys from the machine's own keyrings (the anchors run as root)",
 }
+# Attacks on how our grader turns a folder of files into students (names that collide, or that a
+# gradebook, a terminal or a spreadsheet would misread): the anchors are handed one notebook by path, and
+# the id our intake gives is not a file name the harness can hand them (it used to report "no notebook",
+# or grade the other file of a colliding pair).  Links are still given: the anchors follow them.
+NOT_FOR_ANCHORS.update({
+    name: "not applicable: a file name our intake must make safe or tell apart; the anchors are handed "
+          "one notebook by path"
+    for name in build_corpus.NAME_AND_LINK_ATTACKS
+    if name not in ("link_to_source", "link_to_student", "linked_folder", "ansi_exception")
+})
 
 
 # --------------------------------------------------------------------------- ours
@@ -147,7 +157,13 @@ def _why(output: str) -> str:
 def setup_nbgrader(work: Path) -> Path:
     course = work / "nbgrader_course"
     (course / "source" / "a1").mkdir(parents=True)
-    shutil.copy(PATHS.source / "a1" / "a1.ipynb", course / "source" / "a1" / "a1.ipynb")
+    # the source's English edition, as `mdl build` gives nbgrader (a cell's twin in another language repeats its grade_id)
+    import nbformat
+
+    from autograder.notebook_meta import SOURCE_LANGUAGE, edition
+
+    nb = nbformat.read(PATHS.source / "a1" / "a1.ipynb", as_version=4)
+    nbformat.write(edition(nb, SOURCE_LANGUAGE), course / "source" / "a1" / "a1.ipynb")
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"
@@ -254,8 +270,10 @@ def main() -> None:
             if (p.stem if p.is_file() else p.name) not in keep:
                 shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
+    # otter grades with build/a1/tests: built now, so that every tool grades the current A1
+    subprocess.run([str(BIN / "mdl"), "build", "a1"], cwd=ROOT, check=True, capture_output=True)
     print(f"grading {len(names)} submissions with our grader ...", flush=True)
-    load_at_start = os.getloadavg()[0]
+    load_at_start, uptime_at_start = os.getloadavg()[0], _uptime()
     ours, our_seconds = grade_ours(subs, out)
     print(f"  {our_seconds:.1f} s", flush=True)
 
@@ -301,7 +319,11 @@ def main() -> None:
         f"* **nbgrader 0.9.6** (`nbgrader autograde`, cell timeout 30 s) and **otter-grader 7.0.0** "
         f"(`otter run` with an autograder zip from `otter generate` holding our own compiled tests): "
         f"{anchor_seconds:.0f} s for both, one submission at a time, each tool process boxed in its own session "
-        f"with a {ANCHOR_WALL_S} s wall clock, 8 GB address space and 1.5 GB file limits.",
+        f"with a {ANCHOR_WALL_S} s wall clock, 8 GB address space and 1.5 GB file limits. **Neither ran in a "
+        f"sandbox**: their kernels ran as this machine's user ({__import__('pwd').getpwuid(os.geteuid()).pw_name}), "
+        "with its file system, processes and "
+        "network in reach (the attacks that would harm the machine were not given to them, as the rows say).",
+        f"* `uptime` at the start: `{uptime_at_start}`; at the end: `{_uptime()}`.",
         "* The cheats (rows whose honest answers are worth 16) should score 16; the limit and kill attacks on "
         "full answers should keep 30 (or 16 on partial answers); broken files should get a row saying so.",
         "",
@@ -319,6 +341,12 @@ def main() -> None:
     Path(args.out).write_text(text)
     print("\n" + text)
     print(f"written to {args.out}; scratch folder {work}")
+
+
+def _uptime() -> str:
+    """The `uptime` line: the machine is shared, and its load says how much the wall times mean."""
+    done = subprocess.run(["uptime"], capture_output=True, text=True)
+    return done.stdout.strip() or f"load average {os.getloadavg()}"
 
 
 def _merged(old: str, new_rows: dict[str, str], names: list[str], our_seconds: float, anchor_seconds: float,

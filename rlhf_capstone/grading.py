@@ -1,10 +1,11 @@
 """Where the capstone meets the grader: student code runs in the sandbox, verdicts here.
 
 The capstone's test cells call the two ``assert_*`` functions below.  Under
-``mdl grade`` the student's functions arrive as bridge proxies
-(:class:`autograder.bridge.StudentFunction`); what needs their code runs as a
-*job* inside the student's sandboxed kernel, next to it
-(:mod:`mdl_student.capstone.jobs`, read afresh from the package for each job):
+``mdl grade`` the student's functions arrive as proxies handed over by the grader, each with a
+``run_job(target, *args, seconds=..., **kwargs)`` method (the one interface between the two: this
+package imports nothing of ``autograder``); what needs their code runs as a *job* inside the
+student's sandboxed kernel, next to it (:mod:`mdl_student.capstone.jobs`, read afresh from the
+package for each job):
 
 * ``collect_outputs``: the student's functions on the fixed batches of the
   same module, values and gradients (gradients need autograd, so they cannot
@@ -42,15 +43,19 @@ JOB_SECONDS = 480.0  # all the steps together: the student's functions may not s
 
 
 def _is_proxy(fn: Any) -> bool:
-    return isinstance(getattr(fn, "_mdl_student_name", None), str)
+    """A student function handed over by the grader: it stands for code in the student's kernel."""
+    return isinstance(getattr(fn, "_mdl_student_name", None), str) and callable(getattr(fn, "run_job", None))
 
 
 def _run(target: Callable[..., Any], *args: Any, seconds: float, **kwargs: Any) -> Any:
-    """Run a job of this module in the student's kernel when graded, or here when not."""
-    if any(_is_proxy(a) for a in [*args, *kwargs.values()]):
-        from autograder.bridge import run_in_kernel
+    """Run a job of the student package in the student's kernel when graded, or here when not.
 
-        return run_in_kernel(f"{target.__module__}:{target.__name__}", *args, seconds=seconds, **kwargs)
+    The grader's one interface: a student function it hands over has ``run_job(target, *args,
+    seconds=..., **kwargs)``, which runs ``"module:function"`` beside it, in its kernel.
+    """
+    proxies = [a for a in [*args, *kwargs.values()] if _is_proxy(a)]
+    if proxies:
+        return proxies[0].run_job(f"{target.__module__}:{target.__name__}", *args, seconds=seconds, **kwargs)
     return target(*args, **kwargs)
 
 

@@ -11,9 +11,9 @@ Where the functions come from:
 - examples/capstone_students/*.py: `correct.py` (written differently from the reference; its
   notebook is `correct_alt_1`) and the broken students, one classic bug each. The benchmarks and
   tests/test_capstone_losses.py read this folder as "the correct student and the broken ones";
-- examples/capstone_students/fairness/*.py: `correct_alt_2` and `near_zero_effort`, the other two
-  students of the fairness standard (README, "Fairness"), kept apart so that the benchmarks do not
-  take them for broken students;
+- examples/capstone_students/fairness/*.py: `correct_alt_2`, `near_zero_effort` and `memoriser`, the
+  other students of the fairness standard (README, "Fairness"), kept apart so that the benchmarks do
+  not take them for broken students;
 - ATTACKS below: students who try to take the instructors' code instead of writing their own.
 """
 
@@ -30,12 +30,20 @@ STUDENTS = ROOT / "examples" / "capstone_students"
 FAIRNESS_STUDENTS = STUDENTS / "fairness"
 OUT = ROOT / "examples" / "submissions" / "capstone"
 
-# Theory answers: the grade_id of each answer cell -> its code.
-# Right, in forms other than the solution's, with the notebook's symbols (real r_w, r_l, r; positive
-# beta, pi_ref, Z): every student but those below answers so.
+# Theory answers: the grade_id of each answer cell -> its code. (q4b, `optimal_policy`, is a numpy
+# function, as in A8; the others are sympy expressions.)
+# Right, in forms other than the solution's, with the notebook's symbols (real r_w, r_l): every student
+# but those below answers so.
+OPTIMAL_POLICY_BY_LOOP = (
+    "def optimal_policy(pi_ref, rewards, beta):\n"
+    "    # log-sum-exp by hand, in a loop, returned as a list\n"
+    "    scores = [math.log(p) + r / beta for p, r in zip(pi_ref, rewards)]\n"
+    "    top = max(scores)\n"
+    "    weights = [math.exp(s - top) for s in scores]\n"
+    "    return [w / sum(weights) for w in weights]\n")
 THEORY_OTHER_FORMS = {
     "bt_probability_answer": "bt_probability = sp.exp(r_w) / (sp.exp(r_w) + sp.exp(r_l))\n",
-    "optimal_policy_answer": "optimal_policy = pi_ref * sp.exp(r / beta) * Z**-1\n",
+    "optimal_policy_answer": OPTIMAL_POLICY_BY_LOOP,
     "dpo_weight_answer": "dpo_weight = 1 - 1 / (1 + sp.exp(r_l - r_w))\n",
     "loss_at_init_answer": "loss_at_init = -sp.log(sp.Rational(1, 2))\n",
 }
@@ -46,17 +54,34 @@ THEORY_DECLARED_AGAIN = {
         "r_w, r_l = sp.symbols('r_w r_l')  # declared again, no assumptions\n"
         "bt_probability = (1 + sp.tanh((r_w - r_l) / 2)) / 2  # sigma(x) = (1 + tanh(x / 2)) / 2\n"),
     "optimal_policy_answer": (
-        "r, beta, pi_ref, Z = sp.symbols('r beta pi_ref Z')  # declared again, no assumptions\n"
-        "optimal_policy = sp.exp(sp.log(pi_ref) + r / beta - sp.log(Z))\n"),
+        "def optimal_policy(pi_ref, rewards, beta):\n"
+        "    # in float32, with numpy's logaddexp for log Z\n"
+        "    scores = np.log(np.asarray(pi_ref, dtype=np.float32)) + np.asarray(rewards, dtype=np.float32) / np.float32(beta)\n"
+        "    return np.exp(scores - np.logaddexp.reduce(scores))\n"),
     "dpo_weight_answer": "dpo_weight = sp.exp(r_l) / (sp.exp(r_w) + sp.exp(r_l))\n",
     "loss_at_init_answer": "loss_at_init = sp.log(4) / 2\n",
 }
-# Near-zero effort: the tie values 1/2, the reference policy itself, and nothing at all.
+# Near-zero effort: the tie values 1/2, the reference policy itself (the input returned), and nothing at all.
 THEORY_NEAR_ZERO = {
     "bt_probability_answer": "bt_probability = sp.Rational(1, 2)\n",
-    "optimal_policy_answer": "optimal_policy = pi_ref\n",
+    "optimal_policy_answer": "def optimal_policy(pi_ref, rewards, beta):\n    return np.asarray(pi_ref, dtype=float)\n",
     "dpo_weight_answer": "dpo_weight = sp.Rational(1, 2)\n",
     "loss_at_init_answer": "loss_at_init = None\n",
+}
+# The memoriser: what the visible tests check and nothing else (lookups of the visible points and calls;
+# for q4d, whose visible test checks the form only, a positive exact number).
+THEORY_MEMORISER = {
+    "bt_probability_answer": ("bt_probability = sp.Piecewise((sp.exp(1) / (sp.exp(1) + sp.exp(-1)), sp.Eq(r_w, 1)),\n"
+                              "                              (sp.exp(sp.Rational(1, 2)) / (sp.exp(sp.Rational(1, 2)) + sp.exp(2)), True))\n"),
+    "optimal_policy_answer": (
+        "def optimal_policy(pi_ref, rewards, beta):\n"
+        "    table = {0.01: [0.0, 1.0], 0.5: [math.exp(2) / (math.exp(2) + 3), 3 / (math.exp(2) + 3)]}\n"
+        "    if float(beta) in table:\n"
+        "        return np.array(table[float(beta)])\n"
+        "    return np.asarray(pi_ref, dtype=float)  # the equal-rewards call (and anything else)\n"),
+    "dpo_weight_answer": ("dpo_weight = sp.Piecewise((1 / (1 + sp.exp(2)), sp.Eq(r_w, 1)),\n"
+                          "                          (1 / (1 + sp.exp(sp.Rational(-3, 2))), True))\n"),
+    "loss_at_init_answer": "loss_at_init = sp.Integer(1)\n",
 }
 # Two classic slips: the weight sigma(r_w - r_l) (equal to the right one only at a tie) and log 2 as a
 # decimal (right value, but not exact as the question asks).
@@ -82,6 +107,7 @@ NOTEBOOK_NAMES = {"correct": "correct_alt_1"}
 THEORY_BY_STUDENT = {
     "correct_alt_2": THEORY_DECLARED_AGAIN,
     "near_zero_effort": THEORY_NEAR_ZERO,
+    "memoriser": THEORY_MEMORISER,
     "sign_flipped": THEORY_SLIPS,
 }
 # Students who try to take the instructors' code instead of writing their own: the grader's sandbox

@@ -28,7 +28,7 @@ import pytest
 
 from grading_config import LIMITS, assignment
 from autograder.batch import grade_batch
-from autograder.report import load_records
+from autograder.records import load_records
 from autograder.sandbox import isolation
 
 pytestmark = pytest.mark.slow
@@ -43,6 +43,7 @@ EXPECTED = json.loads((CORPUS / "expected.json").read_text())
 GENERATED = ["binary_garbage", "huge_notebook", "write_into_out_dir", "copy_other_student"]
 GENERATED += build_corpus.NAME_AND_LINK_ATTACKS  # links and hostile names, made at test time too
 GENERATED += ["many_failing_cells"]  # 20,000 failing cells: too large to commit
+GENERATED += ["huge_cell", "json_object_flood"]  # 10 MB and 17 MB
 CHEATS = ["monkeypatch_numpy", "monkeypatch_sympy", "monkeypatch_checks", "input_transformer", "showtraceback",
           "edit_test_cells", "delete_test_cells", "test_cells_unlocked", "read_source", "read_build",
           "read_other_students", "fake_results", "network", "write_into_out_dir", "copy_other_student"]
@@ -84,10 +85,12 @@ def batch(tmp_path_factory):
 
 
 def feedback(batch, name: str) -> str:
-    """Everything the student is told: the record's messages and the results.json text."""
+    """Everything the grader says about a submission: the record's messages, results.json, and each test case's
+    own message (a hidden case's is the instructor's: results.json and feedback.html give a neutral sentence)."""
     record = batch.records[name]
     results = (batch.out / name / "results.json").read_text()
-    return "\n".join(record["messages"]) + "\n" + results
+    cases = [case["message"] for question in record["cases"].values() for case in question]
+    return "\n".join(record["messages"] + cases) + "\n" + results
 
 
 @pytest.mark.parametrize("name", sorted([*EXPECTED, *GENERATED]))
@@ -105,6 +108,10 @@ def test_each_attack_gets_its_expected_row(batch, name):
     for secret in want.get("absent", []):  # e.g. what a student function said about a hidden call
         for path in (batch.out / name).iterdir():
             assert secret not in path.read_text(encoding="utf-8"), (name, path.name, secret)
+    for detail in want.get("hidden_detail", []):  # a hidden check's own words: the instructor's, not the student's
+        assert detail in json.dumps(got["cases"], ensure_ascii=False), (name, detail)
+        for student_file in ("feedback.html", "results.json"):
+            assert detail not in (batch.out / name / student_file).read_text(encoding="utf-8"), (name, student_file)
 
 
 def test_the_batch_finished_with_a_row_for_every_submission(batch):
@@ -302,6 +309,43 @@ def test_a_question_stopped_in_a_symbolic_check_leaves_no_helper_running(tmp_pat
     assert any("q3_triangular: the grader stopped checking" in m for m in outcome.messages), outcome.messages
     time.sleep(1.0)
     assert leftover_grader_processes() == []
+
+
+# --------------------------------------------------------------------------- the grader's own memory (issue 23, class 3)
+
+GRADER_PEAK_MB = 800  # the grader alone peaks near 200 MB here; parsing these notebooks in it took 1.7 and 3.5 GB
+
+
+@pytest.mark.timeout(900)
+def test_notebooks_that_are_ruinous_to_parse_get_their_rows_and_the_graders_memory_stays_bounded(tmp_path):
+    """A 4 MB cell, and 17 MB of empty JSON objects, each graded in one run: one row each, and the peak memory of
+    the grading process itself (serial: no worker between) stays far below what parsing them in it took."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    expected: dict = {}
+    build_corpus.generate_parser_bombs(subs, expected)
+    code = (
+        "import dataclasses, json, resource, sys\n"
+        "from pathlib import Path\n"
+        "from grading_config import LIMITS, assignment\n"
+        "from autograder.batch import grade_batch\n"
+        "fast = dataclasses.replace(LIMITS, seconds_per_cell=5.0, seconds_per_notebook=60.0, seconds_per_bridge_call=5.0)\n"
+        "records = grade_batch(assignment('a1'), Path(sys.argv[1]), Path(sys.argv[2]), jobs=1, limits=fast,\n"
+        "                      echo=lambda line: None, progress=False)\n"
+        "print(json.dumps({'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,\n"
+        "                  'rows': {r['student']: [r['status'], r['score'], r['messages']] for r in records}}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(subs), str(out)], capture_output=True, text=True,
+                          timeout=850, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"\npeak memory of the grading process: {report['peak_mb']:.0f} MB")
+    assert set(report["rows"]) == set(expected) == {"huge_cell", "json_object_flood"}
+    assert report["peak_mb"] < GRADER_PEAK_MB
+    for name, want in expected.items():
+        status, score, messages = report["rows"][name]
+        assert (status, score) == (want["status"], want["score"]), (name, messages)
+        assert any(want["message"] in m for m in messages), (name, messages)
 
 
 # --------------------------------------------------------------------------- hidden calls (issue 10, item 6)

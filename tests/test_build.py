@@ -9,10 +9,11 @@ import pytest
 
 from grading_config import ASSIGNMENTS, PATHS
 from autograder.build import BuildError, check_release_for_leaks, compare_releases
-from autograder.compile_tests import CompileError, compile_notebook, is_test_cell, nbgrader_meta
+from autograder.compile_tests import CompileError, compile_notebook
+from autograder.notebook_meta import is_test_cell, nbgrader_meta
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ALL = [a for a in ASSIGNMENTS if (PATHS.source / a.id / a.notebook).exists()]
+ALL = list(ASSIGNMENTS)  # every registered one: a missing source fails (tests/test_registered_assignments.py)
 
 
 def _cells(path):
@@ -58,13 +59,35 @@ def test_compiled_tests_carry_points_and_exactly_the_names_they_read():
     assert manifest.questions == [{"grade_id": "q1_double", "points": 2.0, "params": ["double"]}]
     text = files["q1_double.py"]
     assert "points = 2.0" in text
-    assert "def visible_tests(double):" in text and "def hidden_tests(double):" in text
+    assert "def visible_tests(double):" in text and "def hidden_tests_1(double):" in text
     assert "import numpy as np" in text  # hoisted from the notebook's setup cell, not a parameter
     from otter.test_files.exception_test import ExceptionTestFile
 
     test_file = ExceptionTestFile.from_string(text, "q1_double.py")
-    assert [tc.points for tc in test_file.test_cases] == [1.0, 1.0]
+    # the visible case teaches and carries nothing: every point is earned on inputs the student has not seen
+    assert [tc.points for tc in test_file.test_cases] == [0.0, 2.0]
     assert [tc.hidden for tc in test_file.test_cases] == [False, True]
+
+
+def test_hidden_cases_share_the_points_and_each_repeats_the_preamble(tmp_path):
+    """``### HIDDEN CASE`` splits the hidden region: a slip that fails one case keeps the others' share."""
+    nb = nbformat.read(FIXTURES / "toy_source.ipynb", as_version=4)
+    test = next(c for c in nb.cells if is_test_cell(c))
+    test.source = ("assert np.allclose(double(1.0), 2.0)\n### BEGIN HIDDEN TESTS\nrng = np.random.default_rng(1)\n"
+                   "### HIDDEN CASE\nimport math\nassert double(3) == 6\n### HIDDEN CASE\n"
+                   "x = rng.normal(size=4)\nassert np.allclose(double(x), 2 * x)\n"
+                   "### HIDDEN CASE\nassert double(-1) == -2\n### END HIDDEN TESTS\n")
+    path = tmp_path / "toy_source.ipynb"
+    nbformat.write(nb, path)
+    _, files = compile_notebook(path, "toy")
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    test_file = ExceptionTestFile.from_string(files["q1_double.py"], "q1_double.py")
+    assert [tc.name for tc in test_file.test_cases] == [
+        "q1_double (visible)", "q1_double (hidden 1)", "q1_double (hidden 2)", "q1_double (hidden 3)"]
+    assert [tc.points for tc in test_file.test_cases] == pytest.approx([0.0, 2 / 3, 2 / 3, 2 / 3])
+    assert files["q1_double.py"].count("rng = np.random.default_rng(1)") == 3  # the preamble, in every case
+    assert "import math" in files["q1_double.py"] and "HIDDEN CASE" not in files["q1_double.py"]
 
 
 def test_a1_questions_are_compiled_with_their_points():
@@ -85,7 +108,7 @@ def _toy_with(test_source):
 
 def test_a_test_reading_an_undefined_name_is_a_compile_error(tmp_path):
     path = tmp_path / "bad.ipynb"
-    nbformat.write(_toy_with("assert tripple(1) == 3"), path)
+    nbformat.write(_toy_with("assert tripple(1) == 3\n### BEGIN HIDDEN TESTS\nassert double(3) == 6\n### END HIDDEN TESTS"), path)
     with pytest.raises(CompileError, match="tripple"):
         compile_notebook(path, "bad")
 

@@ -33,6 +33,8 @@ def broken(kind: str) -> dict:
         del test["metadata"]["nbgrader"]["points"]
     elif kind == "no grade_id":
         del answer["metadata"]["nbgrader"]["grade_id"]
+    elif kind == "no hidden tests":
+        test["source"] = "assert np.allclose(double(1.0), 2.0)\n"
     return nb
 
 
@@ -43,6 +45,8 @@ EXPECTED = {
     "grade_id used twice": "toy.ipynb cell 4 (q1_double): grade_id 'q1_double' is also the grade_id of cell 3",
     "no points": "toy.ipynb cell 4 (q1_double): a graded cell needs points",
     "no grade_id": "toy.ipynb cell 3: a cell with nbgrader metadata needs a grade_id",
+    "no hidden tests": "toy.ipynb cell 4 (q1_double): the test cell has no hidden tests; every point is earned on "
+                       "inputs the student has not seen",
 }
 
 

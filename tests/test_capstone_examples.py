@@ -37,8 +37,15 @@ def _output(graded, student, question):
     return next(t["output"] for t in tests if t["name"] == question)
 
 
+def _instructor_view(graded, student, question):
+    """What the instructor's record keeps about one question: every case's own message (hidden ones
+    included, which results.json and the feedback page give only as passed or failed)."""
+    return "\n".join(case["message"] or "" for case in graded[student]["cases"][question])
+
+
 def test_broken_losses_fail_with_a_message_that_names_the_problem(graded):
-    assert "needs >=" in _output(graded, "sign_flipped", "q5_training_outcome")
+    assert "needs >=" in _instructor_view(graded, "sign_flipped", "q5_training_outcome")
+    assert "needs >=" not in _output(graded, "sign_flipped", "q5_training_outcome")  # a hidden case: neutral
     assert "dpo_loss" in _output(graded, "beta_policy_only", "q2_dpo_loss")
     assert "All test cases passed" in _output(graded, "correct_alt_1", "q5_training_outcome")
 

@@ -10,8 +10,8 @@ from mdl_student.checks import (
     assert_gradient,
     assert_gradient_at_random_points,
     concealed,
-    numerical_gradient,
 )
+from mdl_student.checks.gradient import _central_differences  # private to the checks: the course's own tests use it
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal(5)
@@ -46,11 +46,11 @@ def relu_sum(v):
 
 
 def test_numerical_gradient_layouts():
-    assert numerical_gradient(lambda v: (v**2).sum(), np.ones((2, 3))).shape == (2, 3)
-    jacobian = numerical_gradient(lambda v: B @ v, X)
+    assert _central_differences(lambda v: (v**2).sum(), np.ones((2, 3))).shape == (2, 3)
+    jacobian = _central_differences(lambda v: B @ v, X)
     assert jacobian.shape == (3, 5)  # (outputs, inputs)
     np.testing.assert_allclose(jacobian, B, rtol=1e-7, atol=1e-8)
-    assert numerical_gradient(lambda s: s**3, 2.0) == pytest.approx(12.0, rel=1e-8)
+    assert _central_differences(lambda s: s**3, 2.0) == pytest.approx(12.0, rel=1e-8)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_concealed_gradient_message_shows_no_values():
     with concealed(), pytest.raises(CheckFailure) as info:
         assert_gradient(quadratic_form, lambda v: 2 * A @ v, X)
     message = str(info.value)
-    numeric = numerical_gradient(quadratic_form, X)
+    numeric = _central_differences(quadratic_form, X)
     assert all(f"{v:.4f}"[:6] not in message for v in numeric)
     assert "index" in message
 
@@ -146,3 +146,14 @@ def test_gradient_that_raises_or_has_nan_fails_with_a_message():
         assert_gradient(quadratic_form, lambda v: np.full(5, np.nan), X)
     with pytest.raises(CheckFailure, match="shape"):
         assert_gradient(quadratic_form, lambda v: np.zeros(4), X)
+
+
+def test_the_student_package_offers_no_finite_differences_that_answer_a_question():
+    """A2 q6 asked students to write a finite-difference Jacobian, and one import from the package answered
+    it (issue 21): the checks keep their central differences private."""
+    import mdl_student
+    import mdl_student.checks as checks
+
+    assert "numerical_gradient" not in dir(checks) and "numerical_gradient" not in checks.__all__
+    assert not [name for name in checks.__all__ if "gradient" in name and not name.startswith("assert_")]
+    assert "numerical_gradient" not in (mdl_student.__doc__ or "") + (checks.__doc__ or "")

@@ -385,3 +385,73 @@ def test_the_bridge_hands_tests_an_unreadable_answer_not_none():
     assert env["w"] is None and "not defined" in problems["w"]
     with pytest.raises(CheckFailure, match="^`y` could not be read by the grader: numpy arrays"):
         assert_close(env["y"], [1.0])
+
+
+# -- float32 at large inputs, and numbers of every type (issue 21) ------------------------------
+
+
+def _entropy64(logits):
+    """Entropy of softmax(logits) along the last axis, stably in float64."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -(np.exp(log_p) * log_p).sum(axis=-1)
+
+
+def _entropy32(logits):
+    """The same, computed stably in float32, as a student with torch's defaults would."""
+    z = np.asarray(logits, dtype=np.float32)
+    z = z - z.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -(np.exp(log_p) * log_p).sum(axis=-1)
+
+
+def _large_logits(rng):
+    # logits of several hundred that differ by a few units (A7 q7): every class keeps some probability
+    return (rng.uniform(300, 600, size=(4, 1)) + 2 * rng.normal(size=(4, 12)),)
+
+
+def test_a_stable_float32_entropy_at_large_logits_passes_assert_function_matches():
+    """A7 q7 lost points: float32 rounds logits of 500 by about 3e-5, so no float32 entropy could meet atol 1e-6."""
+    logits = _large_logits(np.random.default_rng(8))[0]  # off by 1.7e-5 in float32
+    with pytest.raises(CheckFailure):  # the fixed tolerance: what failed before
+        assert_close(_entropy32(logits), _entropy64(logits))
+    assert_close(_entropy32(logits), _entropy64(logits), input_scale=np.abs(logits).max())
+    assert_function_matches(_entropy32, _entropy64, _large_logits, n=10, seed=1)  # scaled by the inputs by default
+    with pytest.raises(CheckFailure):
+        assert_function_matches(_entropy32, _entropy64, _large_logits, n=10, seed=1, input_scale=None)
+
+
+def test_a_tolerance_scaled_by_the_inputs_still_catches_slips():
+    log2_entropy = lambda logits: _entropy64(logits) / np.log(2)  # noqa: E731  (bits instead of nats)
+    missing_max = lambda logits: _entropy64(logits) + 1e-2  # noqa: E731  (a small additive slip)
+    for wrong in (log2_entropy, missing_max):
+        with pytest.raises(CheckFailure):
+            assert_function_matches(wrong, _entropy64, lambda rng: (rng.normal(size=(4, 12)) * 30,), n=5)
+    with pytest.raises(CheckFailure):  # an explicit atol is the test's own choice: not scaled unless asked
+        assert_function_matches(_entropy32, _entropy64, _large_logits, n=10, seed=1, atol=1e-6)
+    with pytest.raises(CheckFailure):  # small inputs: never looser than the default
+        assert_close(1e-5, 0.0, input_scale=0.01)
+    assert_exact(np.int64(7), 7)  # integers stay exact
+
+
+@pytest.mark.parametrize("actual, expected", [
+    (__import__("fractions").Fraction(1, 3), 1 / 3),
+    (__import__("decimal").Decimal("0.25"), 0.25),
+    ([__import__("fractions").Fraction(1, 2), sp.Rational(3, 4)], [0.5, 0.75]),
+    (np.array([__import__("fractions").Fraction(1, 2), sp.Rational(3, 4)], dtype=object), [0.5, 0.75]),
+])
+def test_fractions_decimals_and_object_arrays_of_numbers_are_numbers(actual, expected):
+    """A6 q8 lost points: a Fraction passed the visible test in the kernel and was refused by the bridge."""
+    assert_close(actual, expected)
+
+
+def test_a_fraction_is_an_exact_integer_only_when_it_is_one():
+    from fractions import Fraction
+
+    assert_exact(Fraction(12, 3), 4)
+    with pytest.raises(CheckFailure, match="3.5"):
+        assert_exact(Fraction(7, 2), 3)
+    assert_dtype_kind(Fraction(1, 3), "f")
+    with pytest.raises(CheckFailure, match="differs|is 0.5"):
+        assert_close(Fraction(1, 2), 0.25)

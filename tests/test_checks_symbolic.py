@@ -324,6 +324,23 @@ def test_text_answer_with_huge_power_is_read_quickly_and_not_hung():
     assert time.monotonic() - start < 1.0 + MARGIN_S
 
 
+def test_in_the_forked_child_the_algebra_stops_when_its_share_of_the_time_is_spent():
+    """What leaves time to confirm at more points; it needs the one forked-child flag of `deadline`."""
+    from mdl_student.checks import _run_with_deadline
+    from mdl_student.checks.algebra import _algebra_within
+    from mdl_student.checks.sampling import _Unit
+
+    total = sum(sp.symbols("a:f", real=True))
+    unit = _Unit("", sp.expand_trig(sp.tan(total)), sp.tan(total))  # well over 8 s of rewriting unstopped
+    unit.numeric = "agreed"
+
+    def work(emit):
+        emit({"algebra": _algebra_within(unit, time.monotonic() + 0.5)[0], "final": True})
+
+    message, ended = _run_with_deadline(work, (), 0.5 + MARGIN_S)
+    assert ended == "final" and message["algebra"] == "unknown"
+
+
 # -- options ------------------------------------------------------------------------
 
 
@@ -405,3 +422,42 @@ def test_value_at_explains_what_it_cannot_evaluate(answer, words):
     with pytest.raises(CheckFailure) as info:
         value_at(answer, {"x": 1, "y": 2}, name="det_L")
     assert words in str(info.value)
+
+
+# -- far points: a value is trusted only when it was computed reliably (issue 21) ---------------
+
+
+def _log_odds_forms():
+    q_, beta_ = sp.symbols("q beta", positive=True)
+    r1_, r2_ = sp.symbols("r1 r2", real=True)
+    s = q_ * sp.exp(r1_ / beta_) / (q_ * sp.exp(r1_ / beta_) + (1 - q_) * sp.exp(r2_ / beta_))
+    return s, sp.log(q_ / (1 - q_)) + (r1_ - r2_) / beta_, (q_, beta_, r1_, r2_)
+
+
+def test_a_log_odds_form_that_cancels_far_from_the_origin_is_still_accepted():
+    """A8 q2 and A7 q8 lost points: `log(s) - log(1 - s)`, with s within 1e-9000 of 1 at far points,
+    was evaluated with 30 digits, `1 - s` lost every digit, and a correct answer was refused
+    ("yours gives 286.27", where the true value is 21226). The algebra does not settle this form,
+    so the confirmation at far points decides; it failed on every try before the fix."""
+    s, expected, _ = _log_odds_forms()
+    unit = {"q": (0.05, 0.95)}
+    for _ in range(3):  # fresh random points each time
+        assert_equivalent(sp.log(s) - sp.log(1 - s), expected, domain=unit, timeout=15, name="logit_p_star")
+
+
+def test_a_point_where_the_digits_run_out_gives_no_value_and_a_wrong_form_still_fails():
+    from mdl_student.checks.sampling import _evaluate
+
+    s, expected, (q_, beta_, r1_, r2_) = _log_odds_forms()
+    far = {beta_: sp.Rational(199, 100), q_: sp.Rational(22, 25), r1_: sp.Rational(191, 20), r2_: sp.Rational(-84453, 2)}
+    assert (sp.log(s) - sp.log(1 - s)).evalf(30, subs=far) < 1000  # what the old check printed: not the value
+    value = _evaluate(sp.log(s) - sp.log(1 - s), far)
+    truth = float(expected.subs(far))  # 21226.14
+    assert value is None or abs(complex(value) - truth) <= 1e-8 * truth  # never an unreliable number
+    assert complex(_evaluate(expected, far)) == pytest.approx(truth, rel=1e-12)
+    with pytest.raises(CheckFailure, match="not equivalent") as info:  # a slip of 1e-6 is still caught
+        assert_equivalent(sp.log(s) - sp.log(1 - s) + sp.Rational(1, 10**6), expected,
+                          domain={"q": (0.05, 0.95)}, timeout=15, name="logit_p_star")
+    got = float(str(info.value).split("yours gives ")[1].split(",")[0])
+    want = float(str(info.value).split("the expected one ")[1].split(";")[0].split(" ")[0])
+    assert abs(got - want) == pytest.approx(1e-6, rel=1e-2)  # both printed values are the true ones

@@ -170,3 +170,34 @@ def test_trusted_functions_travel_to_the_kernel_as_source():
     assert fn(x) == 9.0
     with pytest.raises(CodecError):
         decode_value(payload)  # the grader side never rebuilds functions
+
+
+def test_fractions_decimals_and_other_numbers_cross_the_bridge():
+    """A6 q8: a Fraction returned by a student function or stored as an answer was refused (issue 21)."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    for value in [Fraction(1, 3), Fraction(-7, 2), Fraction(10**40, 3), Decimal("0.1"), Decimal("-1E+3")]:
+        out = roundtrip(value)
+        assert out == value and type(out) is type(value)
+    assert roundtrip([Fraction(1, 2), {"a": Fraction(3, 4)}]) == [Fraction(1, 2), {"a": Fraction(3, 4)}]
+    for bad in [{"$fraction": ["1", "0"]}, {"$fraction": ["1"]}, {"$fraction": ["x", "2"]},
+                {"$fraction": ["9" * 6000, "1"]}, {"$decimal": "not a number"}, {"$decimal": 1}]:
+        with pytest.raises(CodecError):
+            decode_value(bad)
+
+
+def test_an_array_of_numbers_held_as_python_objects_crosses_item_by_item():
+    from fractions import Fraction
+
+    array = np.array([[sp.Rational(1, 2), Fraction(1, 3)], [1, 2.5]], dtype=object)
+    out = roundtrip(array)
+    assert out.dtype == object and out.shape == (2, 2)
+    assert out[0, 0] == sp.Rational(1, 2) and out[0, 1] == Fraction(1, 3) and out[1, 1] == 2.5
+    assert roundtrip(np.array(Fraction(1, 2), dtype=object)).shape == ()
+    with pytest.raises(CodecError, match="holds list"):
+        encode_value(np.array([[1], [1, 2]], dtype=object))
+    for bad in [{"$objects": {"shape": [3], "items": [{"$int": "1"}]}},
+                {"$objects": {"shape": [1], "items": [{"$list": []}]}}, {"$objects": [1]}]:
+        with pytest.raises(CodecError):
+            decode_value(bad)

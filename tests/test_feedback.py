@@ -9,7 +9,8 @@ import nbformat
 import pytest
 
 import grading_config
-from autograder.feedback import NEUTRAL_HIDDEN_FAILED, STATUS_EXPLAINED, feedback_html, question_cells
+from autograder.cell_map import cell_places, question_cells
+from autograder.feedback import NEUTRAL_HIDDEN_FAILED, STATUS_EXPLAINED, feedback_html
 from autograder.grade import Bundle
 from fixtures.ops_records import case, make_record, write_records
 
@@ -50,9 +51,26 @@ def test_hidden_tests_say_passed_or_failed_with_a_neutral_line_only():
     assert NEUTRAL_HIDDEN_FAILED.split(".")[0] in page
 
 
-def test_cells_of_the_students_notebook_are_named():
+def test_cells_of_a_record_without_headings_keep_their_numbers():
     page = feedback_html(_record())
-    assert "your answer: cell 3; its tests: cell 4" in page
+    assert "your answer: cell 3; its test: cell 4" in page
+
+
+def test_questions_are_titled_as_the_notebook_titles_them_and_cells_named_by_their_heading():
+    record = _record()
+    record["titles"] = {"q1_affine": "Q1 (code, 4 points)", "q2_linear_example": "Q2 (numeric, 2 points)"}
+    record["cells"]["q1_affine"]["where"] = {"answers": ["the 1st code cell under \u201cQ1 (code, 4 points)\u201d"],
+                                             "test": ["the 2nd code cell under \u201cQ1 (code, 4 points)\u201d"]}
+    page = feedback_html(record)
+    assert "<h3>Q1 (code, 4 points) <span class='qid'>q1_affine</span>" in page
+    assert "Q2 (numeric, 2 points)" in page and "<h3>q3_triangular <span" in page  # no title: the id
+    assert "your answer: the 1st code cell under \u201cQ1 (code, 4 points)\u201d; its test: the 2nd code cell" in page
+
+
+def test_the_page_says_the_hidden_tests_carry_the_points():
+    page = feedback_html(_record())
+    assert "split between its visible test" not in page
+    assert "The hidden tests carry the points" in page and "carries none" in page
 
 
 def test_every_status_is_explained_in_plain_words():
@@ -69,9 +87,12 @@ def test_everything_the_student_controls_is_escaped():
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
 
 
-def test_a_submission_that_never_ran_says_why_per_question():
+def test_a_submission_that_never_ran_says_why_once():
     page = feedback_html(make_record("ana", {}, status="invalid-notebook", messages=["the file is empty"]))
-    assert "Not graded: invalid-notebook" in page and "the file is empty" in page
+    assert "No question was graded (invalid-notebook" in page and "the file is empty" in page
+    missing = feedback_html(make_record("bob", {}, status="missing"))
+    assert missing.count(STATUS_EXPLAINED["missing"]) == 3  # the summary box, the one sentence, the legend
+    assert "Not graded" not in missing and "q3_triangular: 0 / 4" in missing
 
 
 def test_late_and_manual_questions_appear_with_the_total():
@@ -95,6 +116,12 @@ def test_question_cells_point_at_the_answer_and_test_cells_of_a_real_notebook():
             assert answer < located["test"][0]
             source = nb.cells[answer - 1].source
             assert any(re.search(rf"\b{p}\b", source) for p in question["params"])
+    # each cell named as Jupyter shows it: by the heading above it
+    titles = bundle.manifest.titles
+    assert titles["q1_affine"] == "Q1 (code, 4 points)" and titles["q9_projection_proof"].startswith("Q9")
+    places = cell_places(nb.cells)
+    q1 = cells["q1_affine"]["test"][0]
+    assert places[q1].startswith("the ") and "code cell under \u201cQ1 (code, 4 points)\u201d" in places[q1]
     # a cell inserted at the top shifts every number by one
     nb.cells.insert(0, nbformat.v4.new_markdown_cell("my notes"))
     shifted = question_cells(nb.cells, bundle.manifest.questions)
@@ -145,4 +172,7 @@ def test_mdl_grade_writes_a_feedback_page_for_every_student_without_hidden_test_
         for line in hidden_lines:
             assert line not in page, f"hidden test text in {student}'s feedback: {line}"
         assert not re.search(r"line \d+ in test", page)
-    assert "your answer: cell" in (out / "partial" / "feedback.html").read_text()
+    partial = (out / "partial" / "feedback.html").read_text()
+    assert "your answer: the " in partial and "code cell under \u201cQ1 (code, 4 points)\u201d" in partial
+    assert "<h3>Q1 (code, 4 points) <span class='qid'>q1_affine</span>" in partial
+    assert "No question was graded (invalid-notebook" in (out / "not_a_notebook" / "feedback.html").read_text()

@@ -49,7 +49,7 @@ def test_results_json_follows_gradescope_schema_and_hides_hidden_tests(graded_ex
     out, records = graded_examples
     hidden_lines = set()
     for path in (PATHS.build / "a1" / "tests").glob("*.py"):
-        visible, _, hidden = path.read_text().partition("(hidden)")  # the hidden case comes after the visible one
+        visible, _, hidden = path.read_text().partition("(hidden")  # the hidden cases ("(hidden 1)", ...) follow the visible one
         shown = {l.strip() for l in visible.splitlines()}  # what the release shows anyway
         hidden_lines |= {l.strip() for l in hidden.splitlines()
                          if l.startswith("        ") and len(l.strip()) > 20 and l.strip() not in shown}
@@ -86,9 +86,9 @@ import mdl_student.checks as checks
 checks.assert_close = lambda *a, **k: None
 checks.assert_equivalent = lambda *a, **k: None
 """
-    release = nbformat.read(PATHS.release / "a1" / "a1.ipynb", 4)
-    setup = next(c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup_imports")
-    nb = _release_with({"setup_imports": setup.source + cheat})
+    nb = _release_with({})
+    setup = next(k for k, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "setup_imports")
+    nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(cheat))  # a cell of the student's own (a locked cell runs as released)
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
             cell.source = cell.source.replace("raise NotImplementedError()", "return 0") \
@@ -99,6 +99,75 @@ checks.assert_equivalent = lambda *a, **k: None
     blank_outcome = grade_submission(Submission("blank", PATHS.release / "a1" / "a1.ipynb"), a1_bundle, limits=FAST)
     assert cheat_outcome.status == "ok"
     assert cheat_outcome.score == blank_outcome.score == 0
+
+
+def _toy_assignment(tmp_path: Path) -> tuple[Bundle, nbformat.NotebookNode]:
+    """A two-question assignment whose tests read a helper of a locked setup cell (as A5 q4 did), and its release."""
+    import dataclasses
+
+    from autograder.compile_tests import write_bundle
+
+    def cell(source: str, **nbgrader) -> nbformat.NotebookNode:
+        made = nbformat.v4.new_code_cell(source)
+        made.metadata["nbgrader"] = {"schema_version": 3, **nbgrader}
+        return made
+
+    setup = "def evaluate(fn, x):\n    \"\"\"The tests' helper: fn at x.\"\"\"\n    return fn(x)"
+    answer = "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION"
+    test = "assert evaluate(square, 3) == 9\n### BEGIN HIDDEN TESTS\nassert evaluate(square, 7) == 49\n### END HIDDEN TESTS"
+    data = "offset = 10"
+    answer2 = "### BEGIN SOLUTION\nshifted = offset + 1\n### END SOLUTION"
+    test2 = "assert shifted > 0\n### BEGIN HIDDEN TESTS\nassert shifted == 11\n### END HIDDEN TESTS"
+    source = nbformat.v4.new_notebook(cells=[
+        cell(setup, grade=False, solution=False, locked=True, grade_id="setup_helper"),
+        cell(answer, grade=False, solution=True, locked=False, grade_id="square_answer"),
+        cell(test, grade=True, solution=False, locked=True, points=2, grade_id="q1_square"),
+        cell(data, grade=False, solution=False, locked=True, grade_id="setup_offset"),
+        cell(answer2, grade=False, solution=True, locked=False, grade_id="shifted_answer"),
+        cell(test2, grade=True, solution=False, locked=True, points=1, grade_id="q2_shifted"),
+    ])
+    path = tmp_path / "toy.ipynb"
+    nbformat.write(source, path)
+    manifest = write_bundle(path, "toy", tmp_path / "build")
+    toy = dataclasses.replace(assignment("a1"), id="toy", notebook="toy.ipynb")
+    release = nbformat.reads(nbformat.writes(source), as_version=4)
+    release.cells[1].source = "def square(x):\n    raise NotImplementedError()"
+    release.cells[4].source = "raise NotImplementedError()"
+    return Bundle(toy, manifest, tmp_path / "build" / "tests", {}), release
+
+
+def _grade_notebook(nb: nbformat.NotebookNode, bundle: Bundle, path: Path):
+    nbformat.write(nb, path)
+    return grade_submission(Submission(path.stem, path), bundle, limits=FAST)
+
+
+def test_a_locked_cell_the_student_edited_runs_as_the_release_holds_it(tmp_path):
+    """Only the student's work is graded (issue 21): a helper the tests read, rewritten in its locked cell to
+    answer by itself, earned the question without the answer being written (A5 q4: 7/30 without `Value`)."""
+    bundle, release = _toy_assignment(tmp_path)
+    assert [c["grade_id"] for c in bundle.manifest.locked_cells] == ["setup_helper", "setup_offset"]
+    cheat = nbformat.reads(nbformat.writes(release), as_version=4)
+    cheat.cells[0].source = "def evaluate(fn, x):\n    return x * x"  # square itself is still the stub
+    cheat.cells[3].source = "offset = 10\nshifted = 11"  # the second answer written into a locked cell
+    outcome = _grade_notebook(cheat, bundle, tmp_path / "cheat.ipynb")
+    assert outcome.status == "ok" and outcome.scores == {"q1_square": 0.0, "q2_shifted": 0.0}
+    honest = nbformat.reads(nbformat.writes(release), as_version=4)
+    honest.cells[0].source = "# I tidied this cell\ndef evaluate(fn, x):\n    return fn(x) + 1"
+    honest.cells[1].source = "def square(x):\n    return x ** 2"
+    honest.cells[4].source = "shifted = offset + 1"
+    assert _grade_notebook(honest, bundle, tmp_path / "honest.ipynb").scores == {"q1_square": 2.0, "q2_shifted": 1.0}
+
+
+def test_a_locked_cell_missing_from_the_submission_runs_at_its_place(tmp_path):
+    bundle, release = _toy_assignment(tmp_path)
+    nb = nbformat.reads(nbformat.writes(release), as_version=4)
+    nb.cells[1].source = "def square(x):\n    return x * x"
+    nb.cells[4].source = "shifted = offset + 1"
+    del nb.cells[3]  # setup_offset deleted
+    nb.cells[0].metadata["nbgrader"]["grade_id"] = "mine"  # setup_helper renamed: the student's own cell now
+    outcome = _grade_notebook(nb, bundle, tmp_path / "deleted.ipynb")
+    assert outcome.scores == {"q1_square": 2.0, "q2_shifted": 1.0}  # `offset` came from the release's copy
+    assert any("lacks the locked cell(s) setup_helper, setup_offset" in m for m in outcome.messages)
 
 
 def test_rerun_skips_unchanged_submissions_and_regrades_changed_ones(tmp_path):

@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from grading_config import LIMITS, PATHS, ROOT, assignment
-from autograder import intake
+from autograder import intake, out_folder, safe_text
 from autograder.batch import grade_batch
-from autograder.intake import IntakeError, find_submissions, student_id
-from autograder.report import csv_cell, grades_csv, printable
+from autograder.intake import IntakeError, find_submissions
+from autograder.gradebook import grades_csv
+from autograder.safe_text import csv_cell, printable, student_id
 
 A1 = assignment("a1")
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -138,10 +139,39 @@ def test_canvas_download_latest_upload_kept_late_marked_others_reported(tmp_path
     assert set(subs) == {"doejohn_12345", "smithjane_23456", "roejim_34567", "obrien_mary_45678", "anon_x7Qe2"}
     john = subs["doejohn_12345"]
     assert john.path.name == "doejohn_LATE_12345_70001_a1-1.ipynb"
-    assert "LATE" in john.note and "doejohn_12345_67890_a1.ipynb" in john.note and "not graded" in john.note
+    # the marker itself, not the file name quoted in "graded the latest, doejohn_LATE_..." (which passed before)
+    assert "Canvas marks this submission LATE" in john.note
+    assert "doejohn_12345_67890_a1.ipynb" in john.note and "not graded" in john.note
     assert subs["smithjane_23456"].path.name == "smithjane_23456_67000_a1.ipynb"
     assert subs["roejim_34567"].status == "missing" and "roejim_34567_text.html" in subs["roejim_34567"].note
     assert subs["obrien_mary_45678"].status == "" and subs["anon_x7Qe2"].status == ""
+
+
+def test_canvas_late_file_alone_gets_the_students_id_and_the_late_mark(tmp_path):
+    """Issue 26, item 1: a student whose only file is marked _LATE_ was graded as ngcarol_LATE_1003, unmarked."""
+    put(tmp_path, "ngcarol_LATE_1003_70002_a1.ipynb")
+    put(tmp_path, "doejohn_12345_67890_a1.ipynb")
+    with find_submissions(tmp_path, A1) as result:
+        subs = {s.student: s for s in result.submissions}
+        assert set(subs) == {"ngcarol_1003", "doejohn_12345"}
+        assert "Canvas marks this submission LATE" in subs["ngcarol_1003"].note
+        assert result.marked_late == {"ngcarol_1003"}
+
+
+def test_submission_times_csv_inside_a_zip_is_read_and_reported_as_used(tmp_path):
+    """Issue 26, item 4: the times file was reported as "ignored", and inside a zip it was not used at all."""
+    folder = tmp_path / "download"
+    put(folder, "alice.ipynb")
+    put(folder, "notes.txt", b"x")
+    put(folder, "submission_times.csv", b"student,submitted_at\nalice,2027-02-01T10:00:00Z\n")
+    from autograder.late import submission_times
+
+    for path in (folder, zip_folder(folder, tmp_path / "download.zip")):
+        with find_submissions(path, A1) as result:
+            assert any("submission times read from submission_times.csv" in n for n in result.notes)
+            assert not any("submission_times.csv" in n for n in result.notes if n.startswith("ignored"))
+            times = submission_times(result.root, result.submissions)
+            assert times["alice"]["submitted_at"].startswith("2027-02-01T10:00")
 
 
 def test_moodle_download_folders_and_flat_files(tmp_path):
@@ -341,10 +371,10 @@ def test_unusable_names_are_renamed_and_graded_never_crash(tmp_path):
 def test_student_ids_are_safe_folder_names_and_stable(name):
     sid = student_id(name)
     assert sid == student_id(sid)
-    assert 0 < len(sid) <= intake.MAX_ID_LENGTH
+    assert 0 < len(sid) <= safe_text.MAX_ID_LENGTH
     assert sid not in (".", "..") and "/" not in sid and "\\" not in sid and "\x00" not in sid
     assert not sid.startswith((".", "-")) and not sid.endswith((".", " "))
-    assert sid.casefold() not in intake.RESERVED_IDS
+    assert sid.casefold() not in out_folder.RESERVED_NAMES
     sid.encode("utf-8")  # never a lone surrogate
 
 
@@ -488,3 +518,64 @@ def test_ctrl_c_writes_what_finished_says_incomplete_and_the_next_run_resumes(tm
     with (out / "grades.csv").open() as handle:
         rows = {r["student"]: r["status"] for r in csv.DictReader(handle)}
     assert rows == {"a_bad1": "invalid-notebook", "a_bad2": "invalid-notebook", "z_slow1": "ok", "z_slow2": "ok"}
+
+
+# --------------------------------------------------------------------------- zips that break extraction (issue 23, class 6)
+
+
+@pytest.mark.parametrize("entries", [
+    ["bob", "bob/a1.ipynb"],  # a file, then a folder of the same name
+    ["bob/a1.ipynb", "bob"],  # a folder, then a file of the same name
+    ["/".join(["d" * 250] * 17) + "/a1.ipynb"],  # every name short enough, the path over 4096 bytes
+])
+def test_a_zip_whose_entries_cannot_be_extracted_stops_mdl_grade_with_one_line(tmp_path, entries):
+    archive = tmp_path / "subs.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("alice.ipynb", NOTEBOOK)
+        for name in entries:
+            z.writestr(name, NOTEBOOK)
+    run = subprocess.run([sys.executable, "-m", "autograder", "grade", "a1", str(archive), "--out", str(tmp_path / "out")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mdl grade: error: ") and "cannot be extracted" in lines[0], lines
+    assert "refused, nothing graded" in lines[0] and len(lines[0]) < 600
+    assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+# --------------------------------------------------------------------------- names that fold or look alike (issue 23, class 7)
+
+
+def test_names_that_only_a_loose_case_folding_merges_are_two_students(tmp_path):
+    """casefold() makes ß "ss": Strauß and Strauss were one id, a duplicate, and neither was graded."""
+    put(tmp_path, "Strauß.ipynb")
+    put(tmp_path, "Strauss.ipynb")
+    put(tmp_path, "Casey.ipynb")
+    put(tmp_path, "casey.ipynb")  # what a case-blind disk merges is still one id
+    subs = found(tmp_path)
+    assert subs["Strauß"].status == "" and subs["Strauss"].status == ""
+    assert subs["Strauß"].path.name == "Strauß.ipynb" and subs["Strauss"].path.name == "Strauss.ipynb"
+    assert {s.status for name, s in subs.items() if name.lower().startswith("casey")} == {"duplicate"}
+    assert safe_text.fold_case("Strauß") != safe_text.fold_case("Strauss")
+    assert safe_text.fold_case("CASEY") == safe_text.fold_case("casey")
+    assert safe_text.fold_case("Jose\u0301") == safe_text.fold_case("Jos\u00e9")
+
+
+def test_ids_that_look_alike_are_both_graded_and_flagged(tmp_path):
+    put(tmp_path, "\u0430lice.ipynb")  # Cyrillic а
+    put(tmp_path, "alice.ipynb")
+    put(tmp_path, "\u041delen.ipynb")  # Cyrillic Н
+    put(tmp_path, "Helen.ipynb")
+    put(tmp_path, "bob.ipynb")
+    with find_submissions(tmp_path, A1) as result:
+        subs = {s.student: s for s in result.submissions}
+        notes = result.notes
+    assert set(subs) == {"\u0430lice", "alice", "\u041delen", "Helen", "bob"}
+    assert all(s.status == "" and s.path is not None for s in subs.values())
+    alike = [n for n in notes if n.startswith("ids that look alike")]
+    assert len(alike) == 2
+    assert "'\u0430lice' (Cyrillic \u0430)" in " ".join(alike) and "'alice'" in " ".join(alike)
+    for sid in ("\u0430lice", "alice", "\u041delen", "Helen"):
+        assert "looks like another student's id" in subs[sid].note, sid
+    assert "Cyrillic \u0430" in subs["\u0430lice"].note and "alice" not in subs["\u0430lice"].note.replace("\u0430lice", "")
+    assert subs["bob"].note == ""

@@ -16,7 +16,9 @@ from autograder.build import BuildError, check_release_for_leaks, generate_relea
 from autograder.compile_tests import compile_notebook, write_bundle
 from autograder.export import export
 from autograder.manual import MANUAL_GRADES, read_manual_grades, read_nbgrader_manual, sync_to_nbgrader
-from autograder.report import load_records, save_record, write_gradebook
+from autograder.batch import keep_record
+from autograder.gradebook import write_gradebook
+from autograder.records import load_records
 from autograder.totals import totals
 
 FIXTURE = grading_config.PATHS.root / "tests" / "fixtures" / "manual_source.ipynb"
@@ -89,7 +91,7 @@ def test_a_manual_cell_without_points_is_a_build_error_naming_it(tmp_path):
 def test_gradebook_shows_awaiting_then_the_csv_grade_and_export_combines_them(tmp_path, capsys):
     out = tmp_path / "out"
     for record in (_record("ana", 2.0), _record("ben", 1.0)):
-        save_record(record, out)
+        keep_record(record, out)
     from autograder.manual import write_grading_sheets
 
     write_grading_sheets(list(load_records(out).values()), out)
@@ -125,7 +127,7 @@ def test_formgrader_route_nbgrader_gradebook_holds_one_combined_grade(tmp_path):
     out, course = tmp_path / "out", tmp_path / "nbgrader-course"
     records = [_record("ana", 2.0), _record("ben", 1.0)]
     for record in records:
-        save_record(record, out)
+        keep_record(record, out)
     notebook = tmp_path / "ana.ipynb"
     shutil.copy(FIXTURE, notebook)
     db = sync_to_nbgrader("toy", "toy.ipynb", records, FIXTURE, course, {"ana": notebook})
@@ -177,3 +179,110 @@ def test_a1s_manual_question_is_awaiting_for_every_example_student(graded_class)
     sheet = list(csv.DictReader(io.StringIO((graded.out / MANUAL_GRADES).read_text())))
     assert {(r["student"], r["grade_id"]) for r in sheet} == {(s, "q9_projection_proof") for s in graded.expected}
     assert (graded.out / "manual" / "q9_projection_proof.html").exists()
+
+
+@pytest.mark.parametrize("row, why", [
+    ("ana,q2_explain,1,5", "looks like the decimal 1,5"),  # a decimal comma: 1 point and the comment "5"?
+    ("ana,q2_explain,1,5,good", "5 fields where the header has 4"),
+    ("ana,q2_explain,1_5,", "not a number like 2 or 1.5"),  # Python reads 15
+    ("ana,q2_explain,1e0,", "not a number like 2 or 1.5"),
+    ("ana,q2_explain,nan,", "not a number like 2 or 1.5"),
+    ("ana,q2_explain,-0,", "not a number like 2 or 1.5"),
+])
+def test_a_manual_grade_whose_fields_or_number_are_doubtful_is_refused_naming_file_and_line(tmp_path, row, why):
+    sheet = tmp_path / MANUAL_GRADES
+    sheet.write_text(f"student,grade_id,score,comment\nben,q2_explain,2,fine\n{row}\n")
+    with pytest.raises(ValueError, match=f"{MANUAL_GRADES} line 3: .*{why}"):
+        read_manual_grades(sheet, {"q2_explain": 3.0})
+
+
+def test_plain_scores_and_quoted_comments_with_commas_are_read(tmp_path):
+    sheet = tmp_path / MANUAL_GRADES
+    sheet.write_text('student,grade_id,score,comment\nana,q2_explain,1.5,"good, but see (b)"\n'
+                     'ben,q2_explain,.5,\ncy,q2_explain,2,see 3\n')
+    assert read_manual_grades(sheet, {"q2_explain": 3.0}) == {
+        ("ana", "q2_explain"): (1.5, "good, but see (b)"), ("ben", "q2_explain"): (0.5, ""),
+        ("cy", "q2_explain"): (2.0, "see 3")}
+
+
+@pytest.mark.slow
+def test_formgrader_gets_notebooks_whose_stored_outputs_and_cells_run_nothing(tmp_path):
+    """Issue 23, class 8: formgrader renders submissions in the instructor's Jupyter session; a stored script
+    output (the corpus's stored_active_outputs: each script sets the title to PWNED) must arrive inert."""
+    import re
+
+    from nbconvert import HTMLExporter
+
+    a1 = grading_config.assignment("a1")
+    corpus = grading_config.PATHS.root / "tests" / "adversarial" / "submissions" / "stored_active_outputs.ipynb"
+    record = {"student": "mallory", "assignment": "a1", "scores": {"q1_affine": 4.0}}
+    sync_to_nbgrader("a1", a1.notebook, [record], grading_config.PATHS.source / "a1" / a1.notebook,
+                     tmp_path / "course", {"mallory": corpus})
+    copied = tmp_path / "course" / "autograded" / "mallory" / "a1" / a1.notebook
+    text = copied.read_text()
+    assert "PWNED" in corpus.read_text()
+    for active in ("<script", "onerror", "javascript:"):
+        assert active not in text, active
+    nb = nbformat.reads(text, as_version=4)
+    passive = {"text/plain", "image/png", "image/jpeg", "image/gif", "text/html", "text/markdown", "text/latex"}
+    assert all(set(o.get("data", {})) <= passive for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "widgets" not in nb.metadata and all("raw_mimetype" not in c.metadata for c in nb.cells)
+    assert all(m != "image/svg+xml" for c in nb.cells for item in c.get("attachments", {}).values() for m in item)
+    kept = nbformat.read(corpus, as_version=4)
+    assert [c.source for c in nb.cells if c.cell_type == "code"] == [c.source for c in kept.cells if c.cell_type == "code"]
+    outputs = next(c for c in nb.cells if c.get("id") == "active-outputs").outputs
+    assert [sorted(o.data) for o in outputs] == [["text/plain"], ["text/html", "text/plain"], ["text/plain"],
+                                                 ["text/plain"], ["text/latex"]]
+    assert "<b>table</b>" in outputs[1].data["text/html"] and "My notes" in text
+    page, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)  # as formgrader renders it
+    scripts = " ".join(re.findall(r"(?is)<script\b.*?</script>", page))
+    assert "PWNED" not in scripts
+    assert not re.search(r"(?i)\bon\w+\s*=\s*[\"']?[^\"'>]*PWNED", page) and "javascript:document" not in page
+
+
+def test_the_nbgrader_gradebook_is_remembered_so_report_and_export_need_no_option(tmp_path):
+    """Issue 26, item 5: without --nbgrader-db every time, formgrader's grades went back to 'awaiting'."""
+    from autograder.manual import _gradebook
+    from autograder.totals import remember_nbgrader_db
+
+    out, course = tmp_path / "out", tmp_path / "nbgrader-course"
+    records = [_record("ana", 2.0)]
+    for record in records:
+        keep_record(record, out)
+    db = sync_to_nbgrader("toy", "toy.ipynb", records, FIXTURE, course)
+    with _gradebook(db) as gb:
+        manual = gb.find_grade("q2_explain", "toy", "toy", "ana")
+        manual.manual_score, manual.needs_manual_grade = 3.0, False
+        gb.db.commit()
+    assert totals(records, out)[0].awaiting == ["q2_explain"]  # nothing remembered yet
+    remember_nbgrader_db(out, db)
+    assert totals(records, out)[0].final == 5.0 and totals(records, out)[0].awaiting == []
+    db.rename(db.with_name("moved.db"))  # a gradebook that is gone stops the run, naming it
+    with pytest.raises(ValueError, match="nbgrader_db.txt names nbgrader's gradebook .*gradebook.db, which is not there"):
+        totals(records, out)
+
+
+def test_the_manual_page_draws_latex_as_mathml_and_shows_the_model_answer_and_the_rubric(tmp_path):
+    """Issue 26, item 5: the page showed LaTeX raw (its CSP blocks MathJax) and no model answer."""
+    from autograder.manual import write_grading_sheets
+
+    answer = ("Since $\\mathbf P^2 = \\mathbf P$, it is a projection.\n$$\\frac{a}{b}$$\n"
+              "$\\href{javascript:alert(1)}{x}$ and $\\text{<script>alert(2)</script>}$ and $\\notacommand{$")
+    record = {**_record("ana", 2.0), "assignment": "a1",
+              "manual": {"q9_projection_proof": {"points": 2.0, "answer": answer}}}
+    write_grading_sheets([record], tmp_path)
+    page = (tmp_path / "manual" / "q9_projection_proof.html").read_text()
+    student = page.split("<h2>Answers</h2>")[1]
+    assert student.count("<math") == 4 and "<mfrac>" in student and "$$" not in student
+    assert "<script" not in page and "javascript:" not in page and "href" not in page
+    assert "default-src 'none'" in page
+    model = page.split("<h2>Model answer</h2>")[1].split("<h2>Answers</h2>")[0]
+    assert "<math" in model and "invertible" in model  # A1's Q9 solution, from the source notebook
+
+
+def test_a_rubric_paragraph_of_the_solution_is_shown_apart_from_the_model_answer():
+    from autograder.manual import model_answers
+
+    models = model_answers("a3")
+    model, rubric = models["q4_sigmoid_with_cross_entropy"]
+    assert rubric.startswith("**Rubric (2 points).**") and "Rubric" not in model and model

@@ -8,7 +8,7 @@ import pytest
 import grading_config
 from autograder.class_report import write_report
 from autograder.cli import main
-from autograder.report import grades_csv
+from autograder.gradebook import grades_csv
 from fixtures.ops_records import QUESTIONS, make_record, write_records
 
 DUE = grading_config.assignment("a1").due

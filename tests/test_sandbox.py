@@ -107,7 +107,9 @@ def test_kernel_sees_no_grading_flags_tokens_or_instructor_paths(monkeypatch):
         run_ok(k, "import os\nenv = dict(os.environ)")
         env = value(k, "env")
     assert "GITHUB_TOKEN" not in env and "MDL_SECRET" not in env
-    assert not [key for key in env if key.startswith("MDL_")]
+    # MDL_LANG alone: the run's language (en or es) for the checks' messages, nothing of the grader's
+    assert not [key for key in env if key.startswith("MDL_") and key != "MDL_LANG"]
+    assert env["MDL_LANG"] in ("en", "es")
     assert "ghp_fake_token_for_the_test" not in json.dumps(env)
     for private in (PATHS.source, PATHS.build):
         assert str(private) not in json.dumps(env)
@@ -176,10 +178,11 @@ def test_file_size_limit_applies_in_the_workdir_and_in_tmp(kernel):
 
 def test_huge_output_is_cut_not_stored(kernel):
     started = time.monotonic()
-    reply = run_ok(kernel, "print('x' * (100 * 2**20))", 30)
+    reply = run_ok(kernel, "print('x' * (100 * 2**20))", 30)  # ok: done within the cell's 30 s
     assert len(reply["output"]) <= FAST.max_output_kb * 1024
     assert reply["output_dropped"] >= 100 * 2**20 - FAST.max_output_kb * 1024
-    assert time.monotonic() - started < 10
+    # A deadline, not a speed goal (benchmarks/bench_guards.py times it): the grader does not hang on it
+    assert time.monotonic() - started < 60
 
 
 def test_an_answer_over_the_bridge_limit_stops_the_kernel_not_the_grader(kernel):
@@ -278,11 +281,16 @@ def test_a_fork_bomb_still_running_when_the_kernel_stops_leaves_no_process():
     kernel.start()
     try:
         uid = kernel.uid
+        before = len(_live_processes_of(uid))  # the kernel's own processes, before any bomb
         try:
             kernel.run_cell(FORK_BOMB_IN_BACKGROUND, 3)
         except (KernelTimeout, KernelDied):
             pass  # starved by its own bomb, the kernel may miss its deadline: it is stopped, which is the point
-        running = len(_live_processes_of(uid))
+        deadline = time.monotonic() + 20
+        while (running := len(_live_processes_of(uid))) < before + 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # otherwise "leaves no process" below would pass with nothing to clean up
+        assert running >= before + 5, f"the fork bomb did not start ({before} processes before it, {running} after)"
     finally:
         kernel.close()
     assert _live_processes_of(uid) == [], f"processes of the sandbox user outlived the kernel ({running} before it stopped)"
@@ -482,7 +490,7 @@ def test_student_cannot_read_other_submissions_or_the_gradebook(tmp_path):
 
 @needs_bubblewrap
 def test_the_submission_is_read_only_and_the_course_code_too(kernel):
-    for path in ("a1.ipynb", str(ROOT / "student" / "mdl_student" / "checks.py")):
+    for path in ("a1.ipynb", str(ROOT / "student" / "mdl_student" / "checks" / "numeric.py")):
         reply = kernel.run_cell(f"open({path!r}, 'a').write('# tampered')", 5)
         assert not reply["ok"] and reply["error_type"] in ("OSError", "PermissionError"), reply
 

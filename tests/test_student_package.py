@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from grading_config import ASSIGNMENTS, LIMITS, PATHS, ROOT
-from autograder.compile_tests import is_skipped_cell, is_solution_cell
+from autograder.notebook_meta import is_skipped_cell, is_solution_cell
 from autograder.sandbox import Kernel, isolation
 
 STUDENT_PACKAGE = ROOT / "student" / "mdl_student"

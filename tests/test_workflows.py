@@ -67,8 +67,67 @@ def test_grade_workflow_shards_then_merges_and_uploads_grades_feedback_and_repor
     uploads = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     names = {s["with"]["name"] for s in uploads}
     assert names == {"grades", "feedback", "report"}
-    paths = "\n".join(s["with"]["path"] for s in uploads)
-    assert "grades.csv" in paths and "feedback.html" in paths and "/report" in paths
+    pack = next(s["run"] for s in merge["steps"] if "ci_artifact.sh pack" in str(s.get("run", "")))
+    assert "grades.csv" in pack and "feedback.html" in pack and "/report" in pack
+
+
+def _uploads(workflow):
+    return [(job, s) for job, body in workflow["jobs"].items() for s in body["steps"]
+            if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+
+
+def test_grade_workflow_never_uploads_submissions_or_records_readable_from_a_public_repository():
+    """Issue 26, item 7: every submission and every record.json was an artifact anyone could download."""
+    workflow = _load("grade.yml")
+    text = (WORKFLOWS[0].parent / "grade.yml").read_text()
+    assert "ARTIFACT_KEY: ${{ secrets.ARTIFACT_KEY }}" in text
+    first = workflow["jobs"]["collect"]["steps"][0]["run"]
+    assert "visibility" in first and "public" in first and "ARTIFACT_KEY" in first and "exit 1" in first
+    for job, step in _uploads(workflow):
+        # only packed files (encrypted when ARTIFACT_KEY is set), never a folder of submissions or records
+        assert step["with"]["path"].strip().endswith(".tgz*"), (job, step["with"]["path"])
+    for job, body in workflow["jobs"].items():
+        for step in body["steps"]:
+            run = str(step.get("run", ""))
+            assert "record.json" not in run and "results.json" not in run
+    assert "geekyeggo/delete-artifact" in _steps_text(workflow["jobs"]["merge"])
+
+
+def test_ci_artifacts_are_encrypted_with_the_key_and_unpack_again(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ci_artifact.sh"
+    (tmp_path / "graded").mkdir()
+    (tmp_path / "graded" / "grades.csv").write_text("student,score\nana,30\n")
+    env = {"PATH": "/usr/bin:/bin", "ARTIFACT_KEY": "a course secret"}
+    subprocess.run(["bash", str(script), "pack", "grades.tgz", "graded"], cwd=tmp_path, env=env, check=True)
+    packed = tmp_path / "grades.tgz.enc"
+    assert packed.exists() and not (tmp_path / "grades.tgz").exists()
+    assert b"ana,30" not in packed.read_bytes()
+    (tmp_path / "art").mkdir()
+    packed.rename(tmp_path / "art" / packed.name)
+    subprocess.run(["bash", str(script), "unpack", "art", "out"], cwd=tmp_path, env=env, check=True)
+    assert (tmp_path / "out" / "graded" / "grades.csv").read_text() == "student,score\nana,30\n"
+    wrong = subprocess.run(["bash", str(script), "unpack", "art", "out2"], cwd=tmp_path,
+                           env={**env, "ARTIFACT_KEY": "guess"}, capture_output=True)
+    assert not (tmp_path / "out2" / "graded" / "grades.csv").exists() or wrong.returncode != 0
+
+
+def test_grade_workflow_caches_pip_and_installs_torch_only_for_the_capstone():
+    workflow = _load("grade.yml")
+    for job in ("grade", "merge"):
+        setup = next(s for s in workflow["jobs"][job]["steps"] if "setup-python" in str(s.get("uses", "")))
+        assert setup["with"]["cache"] == "pip"
+    assert "STUDENT_EXTRAS=" in _steps_text(workflow["jobs"]["grade"])
+    plan = next(s["run"] for s in workflow["jobs"]["collect"]["steps"] if s.get("id") == "plan")
+    assert ".capstone" in plan and "[capstone]" in plan
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "STUDENT_EXTRAS ?= [capstone]" in makefile and "./student$(STUDENT_EXTRAS)" in makefile
+
+
+def test_classroom_times_are_githubs_push_record_not_the_commit_date():
+    """Issue 23, class 5: the commit date is the student's clock; the folders stripped a1- from a1-bob."""
+    collect = _steps_text(_load("grade.yml")["jobs"]["collect"])
+    assert "pushedAt" in collect and "%cI" not in collect and "git log" not in collect
+    assert 'dest="collected/${PREFIX}submissions"' in collect and '"$dest/${repo}"' in collect
 
 
 def test_capstone_gpu_sets_up_python_and_the_sandbox_itself():

@@ -4,9 +4,14 @@ Everything the student's kernel sends to the grader is decoded here, and this
 module is the whole of what the grader trusts about that data:
 
 * plain data (None, bool, int, float, complex, str, list, tuple, dict, set)
-  travels as tagged JSON;
+  travels as tagged JSON; so do the other numbers of the standard library:
+  ``fractions.Fraction`` exactly (numerator and denominator), ``decimal.Decimal``
+  as its text, and any other ``numbers.Number`` as the int, float or complex
+  it converts to;
 * numpy arrays and scalars travel as ``.npy`` bytes, loaded with
-  ``allow_pickle=False`` (object arrays are refused);
+  ``allow_pickle=False``; an array of Python objects (dtype=object) travels
+  only when its items are numbers or sympy objects, each encoded on its own
+  (never pickled);
 * torch tensors travel as arrays with their dtype name and are rebuilt as
   tensors (bfloat16 goes as float32 and is cast back);
 * sympy objects travel as ``srepr`` text, rebuilt by the whitelisting parser
@@ -94,8 +99,7 @@ def encode_value(value: Any, _depth: int = 0, *, allow_functions: bool = False) 
 
         if isinstance(value, np.ndarray):
             if value.dtype.hasobject:
-                raise CodecError("numpy arrays of Python objects (dtype=object, such as an array of sympy numbers) "
-                                 "cannot be graded: use an array of floats, or a sympy Matrix for exact values")
+                return _encode_object_array(value, _depth)
             return {"$ndarray": _npy_bytes(value)}
         if isinstance(value, np.generic):
             return {"$npscalar": _npy_bytes(np.asarray(value))}
@@ -111,6 +115,9 @@ def encode_value(value: Any, _depth: int = 0, *, allow_functions: bool = False) 
         import sympy
 
         return {"$sympy": sympy.srepr(value)}
+    number = _encode_other_number(value)
+    if number is not None:
+        return number
     if callable(value) and allow_functions:
         return encode_function(value)
     if callable(value):
@@ -122,6 +129,76 @@ def encode_value(value: Any, _depth: int = 0, *, allow_functions: bool = False) 
         f"a value of type {type(value).__name__} cannot be sent to the grader; "
         "answers must be numbers, arrays, lists, dicts, strings or sympy objects"
     )
+
+
+def _encode_object_array(array: Any, depth: int) -> dict[str, Any]:
+    """An array of Python objects whose items are numbers or sympy objects (Fractions, sympy Rationals), item by item."""
+    import numbers
+
+    items = []
+    for item in array.ravel().tolist():
+        if isinstance(item, bool) or not (isinstance(item, numbers.Number) or _is_sympy(item)):
+            raise CodecError("numpy arrays of Python objects (dtype=object) can be graded only when they hold numbers "
+                             f"or sympy objects, and this one holds {type(item).__name__}: use an array of floats, "
+                             "or a sympy Matrix for exact values")
+        items.append(encode_value(item, depth + 1))
+    return {"$objects": {"shape": [int(n) for n in array.shape], "items": items}}
+
+
+def _decode_object_array(body: Any, recurse: Callable[[Any], Any]) -> Any:
+    import math
+
+    import numpy as np
+
+    if not isinstance(body, dict) or not isinstance(body.get("shape"), list) or not isinstance(body.get("items"), list):
+        raise CodecError("malformed object array payload")
+    shape = body["shape"]
+    if len(shape) > 32 or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_ITEMS for n in shape) \
+            or math.prod(shape) != len(body["items"]):
+        raise CodecError("malformed object array payload (its shape does not match its items)")
+    out = np.empty(len(body["items"]), dtype=object)
+    for index, item in enumerate(body["items"]):
+        value = recurse(item)
+        if isinstance(value, (list, tuple, dict, set, np.ndarray)):
+            raise CodecError("malformed object array payload (an item is a container)")
+        out[index] = value
+    return out.reshape(shape)
+
+
+def _encode_other_number(value: Any) -> dict[str, Any] | None:
+    """A number of another type (Fraction, Decimal, a numbers.Number of a library) as tagged JSON, or None.
+
+    Called after numpy, torch and sympy (whose numbers register as numbers.Number too) had their turn.
+    """
+    import decimal
+    import fractions
+    import numbers
+
+    if isinstance(value, fractions.Fraction):
+        return {"$fraction": [str(value.numerator), str(value.denominator)]}
+    if isinstance(value, decimal.Decimal):
+        return {"$decimal": str(value)}
+    if not isinstance(value, numbers.Number):
+        return None
+    try:  # a number type we do not know: by the most exact builtin it converts to
+        if isinstance(value, numbers.Integral):
+            return {"$int": str(int(value))}
+        if isinstance(value, numbers.Real):
+            return {"$float": repr(float(value))}
+        if isinstance(value, numbers.Complex):
+            return {"$complex": [repr(complex(value).real), repr(complex(value).imag)]}
+    except (TypeError, ValueError, OverflowError, ArithmeticError) as err:
+        raise CodecError(f"the number of type {type(value).__name__} could not be converted: {err}") from None
+    return None
+
+
+def _integer_text(text: Any, what: str) -> int:
+    if not isinstance(text, str) or len(text) > 5000:
+        raise CodecError(f"malformed or oversized {what} payload")
+    try:
+        return int(text)
+    except ValueError as err:
+        raise CodecError(f"malformed {what} payload") from err
 
 
 def encode_function(fn: Callable[..., Any]) -> dict[str, str]:
@@ -197,6 +274,24 @@ def decode_value(
             raise CodecError("malformed integer payload") from err
     if tag == "$float":
         return _float(body)
+    if tag == "$fraction":
+        import fractions
+
+        if not isinstance(body, list) or len(body) != 2:
+            raise CodecError("malformed fraction payload")
+        numerator, denominator = _integer_text(body[0], "fraction"), _integer_text(body[1], "fraction")
+        if denominator == 0:
+            raise CodecError("malformed fraction payload (a zero denominator)")
+        return fractions.Fraction(numerator, denominator)
+    if tag == "$decimal":
+        import decimal
+
+        if not isinstance(body, str) or len(body) > 5000:
+            raise CodecError("malformed or oversized decimal payload")
+        try:
+            return decimal.Decimal(body)
+        except decimal.InvalidOperation as err:
+            raise CodecError("malformed decimal payload") from err
     if tag == "$bytes":
         try:
             return base64.b64decode(str(body).encode("ascii"), validate=True)
@@ -237,6 +332,8 @@ def decode_value(
         return out
     if tag == "$ndarray":
         return _load_npy(body)
+    if tag == "$objects":
+        return _decode_object_array(body, recurse)
     if tag == "$npscalar":
         return _load_npy(body)[()]
     if tag == "$tensor":

@@ -272,10 +272,12 @@ ATTACKS: list[dict[str, Any]] = []
 
 def attack(name: str, build: Callable[[], nbformat.NotebookNode] | None, *, status: str, score: float,
            message: str, description: str, requires: str | None = None, layout: str = "flat",
-           raw: bytes | None = None, absent: tuple[str, ...] = ()) -> None:
-    """One corpus entry; ``absent`` lists texts that must appear in none of the student's files."""
+           raw: bytes | None = None, absent: tuple[str, ...] = (), hidden_detail: tuple[str, ...] = ()) -> None:
+    """One corpus entry; ``absent`` lists texts that must appear in none of the student's files, ``hidden_detail``
+    texts of hidden messages that the instructor's record.json keeps and no file a student reads shows."""
     ATTACKS.append(dict(name=name, build=build, raw=raw, status=status, score=score, message=message,
-                        description=description, requires=requires, layout=layout, absent=list(absent)))
+                        description=description, requires=requires, layout=layout, absent=list(absent),
+                        hidden_detail=list(hidden_detail)))
 
 
 def corpus() -> None:
@@ -386,6 +388,7 @@ def corpus() -> None:
     attack("deep_json", None, raw=b"[" * 200_000 + b"]" * 200_000, status="invalid-notebook", score=0.0,
            message="not valid notebook JSON", description="200,000 nested JSON lists (recursion bomb for parsers)")
     hardening_attacks()
+    third_round_attacks()
 
 
 # --------------------------------------------------------------------------- second round (issue 10)
@@ -521,11 +524,117 @@ raise ValueError("bad \\ud800 text")
 """
 
 
+# Issue 23, class 1: a student function keeps the arguments of every call the grader makes to it, and a
+# later visible test quotes them (Q1 runs first; its first three calls are its visible ones, so a quoted
+# later call, "seen: call ...", and Q1's hidden input [1.0, -1.0, 0.5] could only come from a hidden test).
+RECORDING_AFFINE = """\
+import numpy as np
+
+SEEN = []  # the beta of every call, in order
+
+def affine(beta, Omega, X):
+    SEEN.append(np.asarray(beta).tolist())
+    return np.asarray(beta, dtype=float)[:, None] + np.asarray(Omega) @ np.asarray(X)
+
+def seen_beyond_the_visible_calls():
+    # Q1's visible test calls affine three times: every later call is a hidden one (newest first,
+    # since a message may cut long text)
+    later = [f"call {k}: {beta}" for k, beta in enumerate(SEEN)][3:][::-1]
+    return "seen: " + (" | ".join(later) or "only the visible calls")
+"""
+
+QUOTE_IN_FUNCTION = """\
+def n_linear_regions(Di, D):
+    # text, not a number: Q7's visible test fails and its message quotes what this returns
+    return seen_beyond_the_visible_calls()
+"""
+
+QUOTE_IN_ANSWER = """\
+# y_example (Q2) is read after Q1 is graded: a tampered agent answers with what affine has seen so far.
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Agent" and hasattr(obj, "send"):
+        def send(message, _send=obj.send):
+            names = message.get("names")
+            if isinstance(names, dict) and "y_example" in names:
+                names["y_example"] = {"kind": "value", "value": seen_beyond_the_visible_calls()}
+            _send(message)
+        obj.send = send
+"""
+
+
+WRONG_SHAPE_PROJECTION = """\
+def projection_matrix(A):
+    A = np.asarray(A, dtype=float)
+    return np.eye(A.shape[0] + 1)
+"""
+
+
+def _recording(quote_answer: str, code: str) -> nbformat.NotebookNode:
+    """The partial answers, with an affine that records its arguments and ``code`` in ``quote_answer``'s cell."""
+    nb = _with_answer("affine_answer", RECORDING_AFFINE)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == quote_answer:
+            cell.source = code if quote_answer != "affine_answer" else cell.source + "\n" + code
+    return nb
+
+
+def _stored_active_outputs() -> nbformat.NotebookNode:
+    """The partial answers, with outputs and cells that run script when an instructor's tool renders them
+    (issue 23, class 8). Each script would set the page's title to PWNED; none of it is run by grading."""
+    nb = release_with("partial")
+    script = "document.title = 'PWNED'"
+    scratch = nbformat.v4.new_code_cell("print('my scratch work')", id="active-outputs")
+    scratch.outputs = [
+        nbformat.v4.new_output("display_data", data={"application/javascript": script, "text/plain": "<IPython.Javascript>"}),
+        nbformat.v4.new_output("execute_result", execution_count=1, data={
+            "text/html": f"<b>table</b><script>{script}</script><img src=x onerror=\"{script}\">",
+            "text/plain": "table"}),
+        nbformat.v4.new_output("display_data", data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "PWNED", "version_major": 2, "version_minor": 0},
+            "text/plain": "Button()"}),
+        nbformat.v4.new_output("display_data", data={"image/svg+xml": f"<svg onload=\"{script}\"></svg>"}),
+        nbformat.v4.new_output("display_data", data={"text/latex": "$\\href{javascript:document.title='PWNED'}{x}$"}),
+    ]
+    markdown = nbformat.v4.new_markdown_cell(f"My notes <script>{script}</script> and [a link](javascript:{script}) "
+                                             f"<img src=x onerror=\"{script}\"", id="active-markdown")
+    markdown.attachments = {"x.svg": {"image/svg+xml": "PHN2ZyBvbmxvYWQ9ImRvY3VtZW50LnRpdGxlPSdQV05FRCciPjwvc3ZnPg=="}}
+    raw = nbformat.v4.new_raw_cell(f"<script>{script}</script>", id="active-raw", metadata={"raw_mimetype": "text/html"})
+    nb.cells[_setup_index(nb) + 1: _setup_index(nb) + 1] = [scratch, markdown, raw]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"PWNED": {}}, "version_major": 2}}
+    return nb
+
+
+def third_round_attacks() -> None:
+    """Issue 23: hidden inputs (recorded by a student function, or named by a hidden check) reach no file a student
+    reads; stored outputs that run script are graded as usual (and made inert for an instructor's tool)."""
+    attack("function_quotes_earlier_hidden_inputs",
+           lambda: _recording("n_linear_regions_answer", QUOTE_IN_FUNCTION), status="ok", score=PARTIAL - 4,
+           message="seen:", absent=("seen: call", "[1.0, -1.0, 0.5]"),
+           description="affine (Q1) records every argument; n_linear_regions (Q7) returns them as text, so Q7's "
+           "visible failure message quoted Q1's hidden inputs")
+    attack("answer_quotes_earlier_hidden_inputs",
+           lambda: _recording("affine_answer", QUOTE_IN_ANSWER), status="ok", score=PARTIAL - 2,
+           message="seen:", absent=("seen: call", "[1.0, -1.0, 0.5]"),
+           description="affine (Q1) records every argument; a tampered agent answers y_example (Q2) with them, so "
+           "Q2's visible failure message quoted Q1's hidden inputs")
+    attack("stored_active_outputs", _stored_active_outputs, status="ok", score=PARTIAL, message="",
+           description="stored outputs and cells that run script where rendered (application/javascript, "
+           "<script> and onerror in HTML, a widget, SVG, a LaTeX javascript: link, a raw HTML cell): graded as usual; "
+           "mdl formgrader hands the instructor's Jupyter an inert copy (tests/test_manual.py)")
+    attack("hidden_message_names_a_shape",
+           lambda: _with_answer("projection_matrix_answer", WRONG_SHAPE_PROJECTION), status="ok", score=PARTIAL,
+           message="", hidden_detail=("the expected shape is (4, 4)",),
+           description="projection_matrix returns a matrix one row and column too large: the hidden check's message "
+           "names the hidden input's shape, which results.json (shown by Gradescope) used to carry")
+
+
 def hardening_attacks() -> None:
     """Issue 10, items 1-7 and 11: the grader's own process, verdicts, isolation, the size of what is kept."""
-    attack("decode_bomb", lambda: with_cell(DECODE_BOMB, "full", "middle"), status="ok", score=FULL - 4,
+    attack("decode_bomb", lambda: with_cell(DECODE_BOMB, "full", "middle"), status="ok", score=FULL - 2,
            message="", description="det_L's srepr is an Integral of 14 Piecewise (1.6 KB): rebuilt by sympy's "
-           "constructor it folds into 2**14 pieces; it used to hang the whole grader")
+           "constructor it folds into 2**14 pieces; it used to hang the whole grader (it costs q3's det_L case "
+           "only: L_inv, a hidden case of its own, is right)")
     attack("million_empty_lists", lambda: with_cell(MILLION_EMPTY_LISTS), status="ok",
            score=PARTIAL - 2, message="over the limit",
            description="y_example (Q2) arrives as 1.5 million empty lists (20 MB of JSON; 4 million took 1.3 GB "
@@ -555,10 +664,10 @@ def hardening_attacks() -> None:
            "no sample point used to fall; the visible point is below, so only the hidden half is lost")
     attack("exception_quotes_hidden_inputs",
            lambda: _with_answer("n_linear_regions_answer", HIDDEN_INPUTS_IN_EXCEPTIONS), status="ok",
-           score=PARTIAL - 2, message="its message is not shown",
+           score=PARTIAL - 4, message="its message is not shown",
            absent=("SECRET", "PRINTED", "LeakDi"),
-           description="n_linear_regions right on the visible inputs; on hidden ones it prints them and raises an "
-           "exception whose class name and message quote them")
+           description="n_linear_regions right on the visible inputs (which carry no points); on hidden ones it "
+           "prints them and raises an exception whose class name and message quote them")
     attack("keyring_leave_answers", lambda: with_cell(KEYRING_LEAVE, "full"), status="ok", score=FULL,
            message="Function not implemented",
            description="stores its answers in the kernel's user, session and persistent keyrings (they outlive "
@@ -757,6 +866,35 @@ for cell in json.load(open({str(full_path)!r}))["cells"]:
                                           description="opens another student's notebook of the same batch by its absolute path")
     generate_name_and_link_attacks(folder, expected)
     generate_many_failing_cells(folder, expected)
+    generate_parser_bombs(folder, expected)
+
+
+def generate_parser_bombs(folder: Path, expected: dict[str, Any]) -> None:
+    """Notebooks whose parsing costs the parser's process far more than their size (issue 23, class 3)."""
+    nb = release_with("full")
+    nb.cells.append(nbformat.v4.new_code_cell(HUGE_CELL))
+    nb.cells.append(nbformat.v4.new_code_cell("while True:\n    pass"))  # a sure timeout: the status does not hang on speed
+    for k, cell in enumerate(nb.cells[-2:]):
+        cell.id = f"huge-{k}"
+    nbformat.write(nb, folder / "huge_cell.ipynb")
+    expected["huge_cell"] = dict(
+        status="timeout", score=FULL, message="too long to be read for the feedback", requires=None,
+        description="a 4 MB code cell of 700,000 short lines after the answers (parsing it for the feedback's cell "
+                    "numbers took the grader's own process 1.7 GB and a minute)")
+    (folder / "json_object_flood.ipynb").write_text(json_object_flood())
+    expected["json_object_flood"] = dict(
+        status="invalid-notebook", score=0.0, message="went past the grader's limits", requires=None,
+        description="the full answers with 6 million empty JSON objects in a cell's metadata (17 MB, under the "
+                    "20 MB limit; reading it took the grader's own process 3.5 GB and 70 s)")
+
+
+HUGE_CELL = "a = 1\n" * (4 * 2**20 // 6)
+
+
+def json_object_flood() -> str:
+    """The full answers, with 6 million empty JSON objects in the first cell's metadata."""
+    text = nbformat.writes(release_with("full"))
+    return text.replace('"metadata": {}', '"metadata": {"junk": [' + "{}," * 6_000_000 + "{}]}", 1)
 
 
 # What a collection step can hand the grader (issue 10, items 8-10): links, names that collide or
@@ -764,7 +902,7 @@ for cell in json.load(open({str(full_path)!r}))["cells"]:
 # are the ids the grader gives (autograder.intake.student_id): the row and the output folder.
 NAME_AND_LINK_ATTACKS = ["link_to_source", "link_to_student", "linked_folder", "collide", "collide.dup2", "twice",
                          "twice.dup2", "_grades.csv", "caf_", "_cmd_-C_calc_A0", "control_full_30_of_30_ok",
-                         "ansi_exception"]
+                         "ansi_exception", "Strau\u00df", "Strauss", "\u0441ontrol_partial"]
 FAKE_LINE = "\x1b[2K\r\x1b[32mcontrol_full   30/30   ok\x1b[0m"
 
 
@@ -805,6 +943,14 @@ def generate_name_and_link_attacks(folder: Path, expected: dict[str, Any]) -> No
                    folder / "ansi_exception.ipynb")
     expect("ansi_exception", "ok", PARTIAL, "ValueError",
            "a cell raising an exception whose message holds escape sequences, a carriage return and a newline")
+    for name in ("Strau\u00df", "Strauss"):  # issue 23, class 7
+        nbformat.write(release_with("partial"), folder / f"{name}.ipynb")
+        expect(name, "ok", PARTIAL, "", f"{name}.ipynb: str.casefold made Strau\u00df and Strauss one id, a duplicate, "
+               "and neither was graded; a case-blind disk keeps them apart, so both are graded")
+    nbformat.write(release_with("partial"), folder / "\u0441ontrol_partial.ipynb")
+    expect("\u0441ontrol_partial", "ok", PARTIAL, "looks like another student's id",
+           "control_partial with a Cyrillic \u0441: graded, and flagged (here and in the terminal) as looking like "
+           "control_partial's id")
 
 
 # --------------------------------------------------------------------------- write
@@ -833,8 +979,9 @@ def write_corpus() -> None:
             else:
                 nbformat.write(built, path)
         expected[a["name"]] = {k: a[k] for k in ("status", "score", "message", "requires", "description")}
-        if a["absent"]:
-            expected[a["name"]]["absent"] = a["absent"]
+        for key in ("absent", "hidden_detail"):
+            if a[key]:
+                expected[a["name"]][key] = a[key]
     EXPECTED.write_text(json.dumps(expected, indent=2) + "\n")
     big = [p for p in SUBMISSIONS.rglob("*") if p.is_file() and p.stat().st_size > 1_000_000]
     assert not big, f"corpus files over 1 MB: {big}"

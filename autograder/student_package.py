@@ -1,0 +1,155 @@
+"""``mdl student-package --out DIR``: what a course publishes for students, apart from the private course repository.
+
+The course repository holds ``source/`` (solutions, hidden tests) and the grader, so students cannot
+be given read access to it. This writes what they need and nothing else:
+
+* ``DIR/dist/mdl_student-<version>-py3-none-any.whl``: the student package as a wheel;
+* ``DIR/repo/``: a repository to publish (public, or shared with the class): ``student/`` (the
+  package's source, so ``pip install "mdl-student @ git+https://.../<repo>#subdirectory=student"``
+  works), ``release/`` (every assignment's release folder) and a README with the install commands.
+  Each published release gets, after its first cell, a Colab-ready code cell (tagged
+  ``skip-when-grading``, a no-op where the package is importable) that installs the package, and
+  for the capstone PyTorch's CPU build first.
+
+Every release notebook in ``DIR/repo`` gets the course's install URL (``grading_config.STUDENT_PACKAGE_URL``,
+or ``--url``) in place of the token ``{{STUDENT_PACKAGE_URL}}`` and of the older placeholders
+``git+https://github.com/<org>/<course>#subdirectory=student`` (and ``<org>/<repo>``). Nothing of
+``source/``, ``build/``, ``solutions/``, the grader or its tests is copied, and the copy is refused
+if any file in it still holds a solution or hidden-test marker.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import grading_config
+from grading_config import ASSIGNMENTS, PATHS, ROOT
+
+from autograder.out_folder import atomic_write_text
+
+TOKEN = "{{STUDENT_PACKAGE_URL}}"
+OLD_PLACEHOLDERS = ("git+https://github.com/<org>/<course>#subdirectory=student",
+                    "git+https://github.com/<org>/<repo>#subdirectory=student")
+PYTHON_VERSIONS = "3.11, 3.12 or 3.13"
+CPU_TORCH = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".ipynb_checkpoints")
+
+
+class PackageError(ValueError):
+    """The student package cannot be published as asked (one line)."""
+
+
+def fill_install_url(text: str, url: str) -> str:
+    """The text with the install URL in place of the token and the older placeholders."""
+    for placeholder in (TOKEN, *OLD_PLACEHOLDERS):
+        text = text.replace(placeholder, url)
+    return text
+
+
+SKIP_TAG = "skip-when-grading"  # autograder.notebook_meta.SKIP_TAG: the grader never runs such a cell
+
+
+def install_cell(url: str, capstone: bool) -> dict:
+    """A code cell that installs what the notebook needs where it is missing (Colab, a fresh Jupyter).
+
+    Tagged skip-when-grading, and a no-op where the package is importable (the grader's sandbox), so a
+    submission that lost the tag costs nothing either."""
+    lines = [f"# Python {PYTHON_VERSIONS}. In Colab, or a Jupyter without the course's student package, this cell",
+             "# installs what the notebook needs (once); where it is installed already, it does nothing.",
+             "import importlib.util", ""]
+    if capstone:
+        lines += ['if importlib.util.find_spec("torch") is None:  # PyTorch\'s CPU build (the default index serves CUDA)',
+                  f"    %pip install -q {CPU_TORCH.removeprefix('pip install ')}"]
+    extra = "[capstone]" if capstone else ""
+    lines += ['if importlib.util.find_spec("mdl_student") is None:', f'    %pip install -q "mdl-student{extra} @ {url}"']
+    return {"cell_type": "code", "execution_count": None, "metadata": {"tags": [SKIP_TAG]}, "outputs": [],
+            "source": "\n".join(lines)}
+
+
+def _filled_notebook(path: Path, url: str, capstone: bool = False) -> str:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        source = cell.get("source", "")
+        cell["source"] = fill_install_url(source if isinstance(source, str) else "".join(source), url)
+    nb["cells"].insert(1 if nb.get("cells") else 0, install_cell(url, capstone))
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def readme(url: str) -> str:
+    return f"""# Maths for Deep Learning: assignments and student package
+
+Python {PYTHON_VERSIONS}. Each assignment is a notebook in `release/<assignment>/`: download its folder,
+open the notebook in Jupyter (or upload it to Colab), and install the student package once
+into the environment your kernel uses (it runs the visible tests; it holds no solutions):
+
+```bash
+pip install "mdl-student @ {url}"
+```
+
+In Colab, or any notebook, run this in a code cell instead:
+
+```
+%pip install "mdl-student @ {url}"
+```
+
+The RLHF capstone also needs PyTorch and Hugging Face's libraries. Install PyTorch's CPU build first
+(the default index serves a multi-GB CUDA build), then the package's capstone extra:
+
+```bash
+{CPU_TORCH}
+pip install "mdl-student[capstone] @ {url}"
+```
+"""
+
+
+def _wheel(out: Path) -> Path:
+    dist = out / "dist"
+    dist.mkdir(parents=True, exist_ok=True)
+    with_tmp = out / ".wheel-build"
+    shutil.copytree(ROOT / "student", with_tmp, ignore=IGNORED, dirs_exist_ok=True)
+    try:
+        run = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                              "--disable-pip-version-check", "-w", str(dist), str(with_tmp)],
+                             capture_output=True, text=True)
+    finally:
+        shutil.rmtree(with_tmp, ignore_errors=True)
+    if run.returncode != 0:
+        raise PackageError(f"pip wheel ./student failed: {(run.stderr.strip().splitlines() or ['?'])[-1]}")
+    return sorted(dist.glob("mdl_student-*.whl"))[-1]
+
+
+def _refuse_secrets(repo: Path) -> None:
+    for path in repo.rglob("*"):
+        if path.is_file() and path.suffix in (".ipynb", ".py", ".md", ".txt", ".json"):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            found = [m for m in MARKERS if m in text]
+            if found:
+                raise PackageError(f"{path.relative_to(repo)} holds {found[0]!r}: nothing was published")
+
+
+def student_package(out: Path, url: str | None = None) -> dict[str, Path]:
+    """Write DIR/dist/<wheel> and DIR/repo/ (student/, release/, README.md); returns their paths."""
+    url = url or grading_config.STUDENT_PACKAGE_URL
+    repo = out / "repo"
+    if repo.exists():
+        shutil.rmtree(repo)
+    shutil.copytree(ROOT / "student", repo / "student", ignore=IGNORED)
+    for assignment in ASSIGNMENTS:
+        folder = PATHS.release / assignment.id
+        if not folder.is_dir():
+            continue
+        shutil.copytree(folder, repo / "release" / assignment.id, ignore=IGNORED)
+        for notebook in (repo / "release" / assignment.id).rglob("*.ipynb"):
+            atomic_write_text(notebook, _filled_notebook(notebook, url, assignment.capstone))
+    atomic_write_text(repo / "README.md", readme(url))
+    atomic_write_text(repo / ".gitignore", "__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\n")
+    _refuse_secrets(repo)
+    return {"wheel": _wheel(out), "repo": repo}
+
+
+__all__ = ["PackageError", "TOKEN", "fill_install_url", "student_package"]

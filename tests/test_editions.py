@@ -1,0 +1,152 @@
+"""Two editions from one source notebook (issue 22): English and Spanish releases share every cell but the text."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grading_config import LANGUAGES, LIMITS, PATHS, assignment
+from autograder.build import BuildError, check_source_cells, compare_releases, generate_releases
+from autograder.notebook_meta import cell_language, edition, languages_of, nbgrader_meta, release_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSLATED = [a for a in ("a1", "capstone")
+              if "es" in languages_of(nbformat.read(PATHS.source / a / assignment(a).notebook, as_version=4))]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _toy() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    locked = {"nbgrader": {"grade": False, "grade_id": "intro", "locked": True, "schema_version": 3, "solution": False}}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title", id="title", metadata=dict(locked)),
+        nbformat.v4.new_markdown_cell("Compute it.", id="prompt"),
+        nbformat.v4.new_code_cell("x = 1", id="code"),
+        nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nproof\n### END SOLUTION", id="answer",
+                                      metadata={"nbgrader": {"grade": True, "grade_id": "proof", "points": 1,
+                                                             "solution": True, "locked": False, "schema_version": 3}}),
+    ]
+    return nb
+
+
+def test_the_script_adds_tagged_twins_idempotently_and_leaves_changed_cells_shared():
+    add_edition = _script("add_edition").add_edition
+    nb = _toy()
+    translations = {"title": {"en": "# Title", "es": "# Título"},
+                    "prompt": {"en": "Compute this.", "es": "Calcúlelo."},  # the English changed since
+                    "answer": {"en": "proof", "es": "prueba"}}  # a student's answer: never translated
+    report = add_edition(nb, translations, "es")
+    assert report["translated"] == ["title"] and report["changed"] == ["prompt"]
+    assert [c.id for c in nb.cells] == ["title", "title-es", "prompt", "code", "answer"]
+    assert [cell_language(c) for c in nb.cells] == ["en", "es", None, None, None]
+    assert nbgrader_meta(nb.cells[1])["grade_id"] == "intro"  # the twin of a locked cell keeps its grade_id
+    once = nbformat.writes(nb)
+    add_edition(nb, translations, "es")
+    assert nbformat.writes(nb) == once
+    spanish, english = edition(nb, "es"), edition(nb, "en")
+    assert [c.source for c in spanish.cells][:2] == ["# Título", "Compute it."]  # untranslated: English in both
+    assert [c.source for c in english.cells][:2] == ["# Title", "Compute it."]
+    assert spanish.metadata["language_edition"] == "es" and "language_edition" not in english.metadata
+    assert all("tags" not in c.metadata for c in spanish.cells + english.cells)
+
+
+def test_twins_may_share_a_grade_id_but_one_edition_may_not_repeat_it(tmp_path):
+    add_edition = _script("add_edition").add_edition
+    nb = _toy()
+    add_edition(nb, {"title": {"en": "# Title", "es": "# Título"}}, "es")
+    nbformat.write(nb, tmp_path / "toy.ipynb")
+    check_source_cells(tmp_path / "toy.ipynb")  # intro twice, once per edition
+    nb.cells[2].metadata = json.loads(json.dumps(nb.cells[0].metadata))  # a shared cell with intro's grade_id
+    nb.cells[2].metadata.pop("tags", None)
+    nbformat.write(nb, tmp_path / "toy.ipynb")
+    with pytest.raises(BuildError, match="grade_id 'intro'"):
+        check_source_cells(tmp_path / "toy.ipynb")
+
+
+@pytest.mark.parametrize("assignment_id", TRANSLATED)
+def test_both_editions_share_code_tests_and_grade_ids(assignment_id):
+    a = assignment(assignment_id)
+    english = nbformat.read(release_dir(PATHS.release, a.id, "en") / a.notebook, as_version=4)
+    spanish = nbformat.read(release_dir(PATHS.release, a.id, "es") / a.notebook, as_version=4)
+    assert len(english.cells) == len(spanish.cells)
+    for en, es in zip(english.cells, spanish.cells):
+        assert (en.cell_type, nbgrader_meta(en).get("grade_id"), nbgrader_meta(en).get("points")) == \
+            (es.cell_type, nbgrader_meta(es).get("grade_id"), nbgrader_meta(es).get("points"))
+        if en.cell_type == "code":
+            assert en.source == es.source
+    translated = [es for en, es in zip(english.cells, spanish.cells) if en.source != es.source]
+    assert translated and all(c.cell_type == "markdown" for c in translated)
+    assert "UDL, capítulo" in "\n".join(c.source for c in translated)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment_id", TRANSLATED)
+def test_every_edition_is_fresh(assignment_id, tmp_path):
+    """What `mdl build --check` checks for both editions."""
+    a = assignment(assignment_id)
+    for lang in LANGUAGES:
+        out = tmp_path / lang
+        generate_releases([a], out, lang)
+        staged = tmp_path / "staged"
+        import shutil
+
+        shutil.copytree(out / a.id, release_dir(staged, a.id, lang), dirs_exist_ok=True)
+        assert compare_releases(staged, PATHS.release, [a], lang) == []
+
+
+@pytest.mark.slow
+def test_a_submission_grades_the_same_in_both_editions(tmp_path):
+    """The example students of A1 and their Spanish editions get identical scores, and the Spanish edition
+    of the source (every answer right) earns full marks: its visible tests pass with the student package."""
+    from autograder.grade import Bundle, Submission, grade_submission
+
+    in_edition = _script("edition_of_submission").in_edition
+    bundle = Bundle.load(assignment("a1"))
+    limits = type(LIMITS)(seconds_per_cell=10.0, seconds_per_notebook=90.0)
+    source_es = edition(nbformat.read(PATHS.source / "a1" / "a1.ipynb", as_version=4), "es")
+    cases = {"source_es": (None, source_es)}
+    for name in ("partial", "correct_alt_1"):
+        english = nbformat.read(PATHS.examples / "a1" / f"{name}.ipynb", as_version=4)
+        cases[name] = (english, in_edition(english, "a1", "es"))
+    for name, (english, spanish) in cases.items():
+        scores = {}
+        for lang, nb in (("en", english), ("es", spanish)):
+            if nb is None:
+                continue
+            path = tmp_path / lang / f"{name}.ipynb"
+            path.parent.mkdir(exist_ok=True)
+            nbformat.write(nb, path)
+            outcome = grade_submission(Submission(name, path), bundle, limits=limits)
+            scores[lang] = (outcome.status, outcome.scores)
+        if name == "source_es":
+            assert scores["es"][0] == "ok" and sum(scores["es"][1].values()) == bundle.manifest.max_score
+        else:
+            assert scores["es"] == scores["en"], name
+            assert sum(scores["en"][1].values()) > 0
+
+
+def test_the_spanish_example_submissions_are_the_english_ones_in_the_spanish_edition():
+    in_edition = _script("edition_of_submission").in_edition
+    for path in sorted((PATHS.examples / "a1-es").glob("*.ipynb")):
+        english = nbformat.read(PATHS.examples / "a1" / path.name, as_version=4)
+        assert nbformat.writes(in_edition(english, "a1", "es")) == nbformat.writes(nbformat.read(path, as_version=4))
+
+
+def test_a_language_the_source_lacks_is_a_one_line_error_saying_how_to_add_it(capsys):
+    from autograder.cli import main
+
+    untranslated = next(a.id for a in __import__("grading_config").ASSIGNMENTS if a.id not in TRANSLATED
+                        and (PATHS.source / a.id / a.notebook).exists())
+    assert main(["build", "--lang", "es", "--check", untranslated]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lang:es" in err and f"scripts/add_edition.py {untranslated} es" in err
