@@ -18,7 +18,7 @@ import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINE = "7b882a4"  # main before issue 20: TRL's DPOTrainer in the student's kernel
+BASELINE = "c865b79"  # main where issue 20 merged it (its new capstone notebook): TRL's DPOTrainer in the student's kernel
 
 
 def baseline_checkout(ref: str = BASELINE) -> Path:

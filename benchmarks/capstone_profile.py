@@ -1,6 +1,6 @@
 """Where one capstone grading's time goes: today's path (TRL in the student's kernel) and the lean one.
 
-    .venv/bin/python benchmarks/capstone_profile.py [--runs 3] [--baseline 7b882a4]
+    .venv/bin/python benchmarks/capstone_profile.py [--runs 3] [--baseline c865b79]
                                                     [--out benchmarks/results/capstone_profile.md]
 
 Two parts, each the median of ``--runs`` runs (with the smallest and largest):

@@ -1,6 +1,6 @@
 """The capstone at class scale: today's grader and this one on the same class, side by side, in one run.
 
-    .venv/bin/python benchmarks/capstone_throughput.py [--students 20] [--rounds 3] [--baseline 7b882a4]
+    .venv/bin/python benchmarks/capstone_throughput.py [--students 20] [--rounds 3] [--baseline c865b79]
                                                        [--quick] [--out benchmarks/results/capstone_throughput.md]
 
 * **The class**: N submissions made of the ten capstone examples in turn
