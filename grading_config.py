@@ -53,6 +53,9 @@ class SandboxLimits:
     # RLIMIT_DATA ("data") instead of RLIMIT_AS ("address-space"), which CUDA's reservations exceed.
     gpu: bool = False
     memory_limit: str = "address-space"
+    # Modules the kernel server imports once, before it forks this assignment's kernels (besides numpy,
+    # sympy, matplotlib and IPython), so that no kernel pays for them: the capstone's torch.
+    preload: tuple[str, ...] = ()
     # What is kept per submission (record.json, results.json): the rest is cut, saying how much.
     max_messages: int = 100
     max_message_chars: int = 2000
@@ -123,7 +126,7 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         due=dt.datetime(2027, 5, 14, 17, 0, tzinfo=dt.timezone.utc),
         capstone=True,
         # The graded DPO job runs inside the student's kernel during the tests: give it room.
-        limits=SandboxLimits(seconds_per_question=900.0, memory_mb=4096, checker_memory_mb=4096),
+        limits=SandboxLimits(seconds_per_question=900.0, memory_mb=4096, checker_memory_mb=4096, preload=("torch",)),
     ),
 )
 

@@ -3,36 +3,43 @@
 The capstone's test cells call the two ``assert_*`` functions below.  Under
 ``mdl grade`` the student's functions arrive as proxies handed over by the grader, each with a
 ``run_job(target, *args, seconds=..., **kwargs)`` method (the one interface between the two: this
-package imports nothing of ``autograder``); the heavy work then runs as a *job* inside the
-student's sandboxed kernel, next to their code:
+package imports nothing of ``autograder``); what needs their code runs as a *job* inside the
+student's sandboxed kernel, next to it (:mod:`mdl_student.capstone.jobs`, read afresh from the
+package for each job):
 
-* ``collect_outputs`` (:mod:`mdl_student.capstone.jobs`): the student's functions on the fixed
-  batches of the same module, values and gradients (gradients need autograd,
-  so they cannot be taken across the bridge);
-* ``train_checkpoints``: the reduced DPO job with the student's loss, one run
-  per graded beta, each policy returned as safetensors bytes.
+* ``collect_outputs``: the student's functions on the fixed batches of the
+  same module, values and gradients (gradients need autograd, so they cannot
+  be taken across the bridge);
+* ``dpo_gradients``: one step of the graded DPO training as far as the
+  student's functions take part: the step's loss and its gradient with
+  respect to the policies' logits.
 
-Only data comes back.  The comparison with ``losses.py`` and the evaluation
-of the checkpoints (held-out implicit-reward accuracy and margin, the beta
-sweep) happen in the grader's own process, against a reference model the
-grader rebuilds itself.  This module is the instructors' (it imports the reference losses): it is
-not in the student package, and the sandbox cannot import it.
+Only data comes back.  The training loop itself (model, batches, reference
+model, optimizer: :mod:`rlhf_capstone.lean_dpo`, the same updates as TRL's
+``DPOTrainer`` with the student's loss) runs here, in the grader, from inputs
+built once per course (:mod:`rlhf_capstone.job_inputs`); so does the
+comparison with ``losses.py`` and the evaluation of the trained policies.  No
+course code that trains a model runs where the student's cells could patch it.
+This module is the instructors' (it imports the reference losses): it is not
+in the student package, and the sandbox cannot import it.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Callable
 
 import torch
 
-from mdl_student.capstone.jobs import collect_outputs, train_checkpoints
+from mdl_student.capstone.jobs import collect_outputs, dpo_gradients
 
 from . import losses
 from .checks import Verdict, outcome_checks
 
 PROFILE_ENV = "MDL_CAPSTONE_PROFILE"  # set by `mdl grade --profile`; read in the grader only
-JOB_SECONDS_PER_RUN = 240.0
+STEP_SECONDS = 60.0  # one training step of the student's functions, in their kernel, for every graded beta
+JOB_SECONDS = 480.0  # all the steps together: the student's functions may not stretch the training past this
 
 
 def _is_proxy(fn: Any) -> bool:
@@ -113,70 +120,79 @@ def assert_matches_reference(which: str, fn: Callable[..., Any]) -> None:
 # --------------------------------------------------------------------------- the training outcome
 
 
-def _code_digest() -> str:
-    """Changes when the capstone's code changes, so a cached SFT model is never stale."""
-    import hashlib
-    from pathlib import Path
-
-    digest = hashlib.sha256()
-    from mdl_student import capstone
-
-    for folder in (Path(__file__).parent, Path(capstone.__file__).parent):
-        for path in sorted(folder.glob("*.py")):
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def reference_state(profile: Any, task: str, seed: int) -> dict[str, torch.Tensor]:
-    """The SFT reference, rebuilt by the grader (deterministic) and cached on disk under build/."""
-    from safetensors.torch import load_file, save_file
-
-    from grading_config import PATHS
-    from mdl_student.capstone import train
-
-    path = PATHS.build / "capstone-cache" / f"sft-{profile.name}-{task}-{seed}-{_code_digest()}.safetensors"
-    key = (profile, task, seed)
-    if key not in train._SFT_CACHE and path.exists():
-        train._SFT_CACHE[key] = load_file(str(path))
-    state = train.sft_state(profile, task, seed)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
-        os.replace(tmp, path)
-    return state
-
-
 def training_verdicts(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any],
                       profile_name: str | None = None, seed: int = 0) -> tuple[list[Verdict], dict[float, dict]]:
-    """Train with the student's functions (sandboxed when graded), evaluate here, apply the thresholds."""
-    from safetensors.torch import load
-
-    from grading_config import CAPSTONE
-
+    """Train with the student's functions (their part of each step in their sandbox when graded),
+    evaluate here, apply the thresholds."""
+    from grading_config import CAPSTONE, capstone_thresholds
     from mdl_student.capstone.config import get_profile
-    from mdl_student.capstone.evaluate import evaluate_policy
+
+    from .job_inputs import job_inputs
+    from .lean_dpo import train_lockstep
 
     if sequence_logprobs is None or dpo_loss is None:
         return [Verdict("training", False, "sequence_logprobs and dpo_loss must both be defined")], {}
-    from safetensors.torch import save
-
     profile = get_profile(profile_name or os.environ.get(PROFILE_ENV, "cpu"))
-    task, betas = CAPSTONE.graded_task, list(CAPSTONE.graded_betas)
-    reference = reference_state(profile, task, seed)  # rebuilt here, never taken from the student
-    checkpoints = _run(train_checkpoints, sequence_logprobs, dpo_loss, profile.name, task, seed, betas,
-                       reference=save({k: v.contiguous() for k, v in reference.items()}),
-                       seconds=JOB_SECONDS_PER_RUN * len(betas))
-    metrics = {}
-    for beta in betas:
-        payload = checkpoints.get(repr(float(beta)))
-        if not isinstance(payload, bytes):
-            return [Verdict("training", False, f"no checkpoint came back for beta={beta}")], {}
-        metrics[beta] = evaluate_policy(load(payload), profile, task, seed, beta, reference_state=reference,
-                                         sequence_logprobs=losses.sequence_logprobs).to_dict()
-    from grading_config import capstone_thresholds
+    task, betas = CAPSTONE.graded_task, [float(b) for b in CAPSTONE.graded_betas]
+    inputs = job_inputs(profile, task, seed)  # the grader's own SFT model and reference, never the student's
 
+    deadline = time.monotonic() + JOB_SECONDS
+
+    def step_gradients(step: int, batch: Any, logits: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TrainingStopped(f"training with your functions took longer than {JOB_SECONDS:.0f} s "
+                                  f"(stopped at step {step + 1} of {len(inputs.batches)})")
+        labels, mask = batch.labels_and_mask()
+        outputs = _run(dpo_gradients, sequence_logprobs, dpo_loss, [x.cpu() for x in logits],
+                       inputs.reference_logits[step], labels, mask, betas, seconds=min(STEP_SECONDS, left))
+        return _checked_gradients(outputs, logits, step)
+
+    try:
+        policies = train_lockstep(profile, seed, inputs.start, inputs.batches, betas, step_gradients)
+    except TrainingStopped as stopped:
+        return [Verdict("training", False, str(stopped))], {}
+    metrics = {beta: graded_metrics(policies[beta], inputs, profile, beta) for beta in betas}
     return outcome_checks(task, metrics, profile.beta, capstone_thresholds(profile.name)), metrics
+
+
+class TrainingStopped(Exception):
+    """What the student's functions gave a step cannot train a model; the message says why."""
+
+
+def _checked_gradients(outputs: Any, logits: list[torch.Tensor], step: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The job's reply (it comes from the student's kernel), or ``TrainingStopped`` saying what is wrong."""
+    if not (isinstance(outputs, (list, tuple)) and len(outputs) == len(logits)):
+        raise TrainingStopped(f"the training step {step + 1} returned no loss and gradient for every beta")
+    checked = []
+    for output, x in zip(outputs, logits):
+        gradient = output.get("gradient") if isinstance(output, dict) else None
+        loss = output.get("loss") if isinstance(output, dict) else None
+        if not (isinstance(gradient, torch.Tensor) and tuple(gradient.shape) == tuple(x.shape)
+                and gradient.is_floating_point() and isinstance(loss, torch.Tensor)):
+            raise TrainingStopped(f"the training step {step + 1} returned no gradient of the logits' shape")
+        if not torch.isfinite(gradient).all():
+            # TRL's trainer would go on and end with NaN weights, which no evaluation accepts.
+            raise TrainingStopped(f"at training step {step + 1} the gradient of your loss holds NaN or infinite values")
+        checked.append((loss, gradient))
+    return checked
+
+
+def graded_metrics(policy_state: dict[str, torch.Tensor], inputs: Any, profile: Any, beta: float) -> dict[str, float]:
+    """What the thresholds read: held-out implicit-reward accuracy and margin of one trained policy.
+
+    The same numbers as ``evaluate.evaluate_policy`` (same encoding, same forward pass, the
+    instructors' ``sequence_logprobs``), without the sampled completions that no threshold reads.
+    """
+    from mdl_student.capstone.evaluate import encoded_pair_logprobs, preference_metrics
+    from mdl_student.capstone.model import model_from_state
+    from mdl_student.capstone.train import configure_torch
+
+    configure_torch(profile, 0)
+    device = profile.resolved_device()
+    policy = model_from_state(profile, policy_state).to(device).eval()  # refuses NaN weights, with a message
+    chosen, rejected = encoded_pair_logprobs(policy, inputs.heldout, device, losses.sequence_logprobs)
+    return preference_metrics(chosen, rejected, *inputs.reference_heldout, beta)
 
 
 def assert_training_outcome(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any]) -> None:

@@ -89,13 +89,14 @@ class ForkedKernel:
 class KernelServer:
     """A sandbox whose process imported the release notebooks' libraries once and forks a fresh kernel per request."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: tuple[str, ...] = ()) -> None:
         self.owner = os.getpid()
+        self.preload = preload  # modules imported besides the usual ones (an assignment's SandboxLimits.preload)
         self.socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         kernel = kernel_python()
         server = [
             kernel.executable, "-I", "-c", kernel.agent_import("kernel_server"),
-            str(theirs.fileno()),
+            str(theirs.fileno()), *preload,
         ]  # fmt: skip
         seccomp_fd = os.memfd_create("mdl-seccomp")
         os.write(seccomp_fd, seccomp_filter())
@@ -192,15 +193,16 @@ _SERVER: KernelServer | None = None
 _SERVER_FAILED_IN: int | None = None  # the process in which the server could not start: not tried again there
 
 
-def kernel_server() -> KernelServer | None:
-    """This process's kernel server, started on first use (a forked worker starts its own)."""
+def kernel_server(preload: tuple[str, ...] = ()) -> KernelServer | None:
+    """This process's kernel server, started on first use (a forked worker starts its own); one that
+    preloaded other modules is replaced."""
     global _SERVER, _SERVER_FAILED_IN
-    if _SERVER is not None and (_SERVER.owner != os.getpid() or not _SERVER.alive()):
+    if _SERVER is not None and (_SERVER.owner != os.getpid() or not _SERVER.alive() or _SERVER.preload != preload):
         _SERVER.close()
         _SERVER = None
     if _SERVER is None and _SERVER_FAILED_IN != os.getpid():
         try:
-            _SERVER = KernelServer()
+            _SERVER = KernelServer(preload)
         except (OSError, KernelServerError, subprocess.SubprocessError):
             _SERVER_FAILED_IN = os.getpid()
     return _SERVER
@@ -210,7 +212,7 @@ def _forked_kernel(files: dict[str, Path], limits: SandboxLimits, config: dict[s
                    pipes: tuple[int, int]) -> ForkedKernel | None:
     """A kernel from this process's kernel server; None where there is none (start one the usual way)."""
     global _SERVER
-    server = kernel_server()
+    server = kernel_server(tuple(getattr(limits, "preload", ())))
     if server is None:
         return None
     try:

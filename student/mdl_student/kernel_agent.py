@@ -8,7 +8,9 @@ grader over a pipe (8-byte length, then a JSON object):
 ``run``     execute one cell in an IPython shell (magics work, errors are caught);
 ``lookup``  describe names in the student's namespace: a value (encoded by
             :mod:`mdl_student.codec`), a function, or missing;
-``call``    call a student function with decoded arguments, return the result.
+``call``    call a student function with decoded arguments, return the result;
+``job``     run a course function of the student package (read afresh from its file) next to the
+            student's functions, e.g. a step of the capstone's DPO training.
 
 It has no access to tests or expected values, so whatever it answers is only
 "the student's answer": a student who tampers with this process changes their
@@ -192,6 +194,9 @@ class Agent:
         self.write_fd = write_fd
         self.config = config
         self.stdout = BoundedText(config["max_output_chars"])
+        # Where course jobs are read from, found before any student code runs (see _fresh_module).
+        self.package_root = os.path.dirname(os.path.abspath(__file__))
+        self.job_code: dict[str, Any] = {}
         from IPython.core.interactiveshell import InteractiveShell
 
         self.shell = InteractiveShell.instance(colors="NoColor")
@@ -319,17 +324,34 @@ class Agent:
             self.stdout.take()
 
     def job(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Run a trusted course function next to the student's code (e.g. the capstone's training)."""
-        import importlib
-
+        """Run a trusted course function next to the student's code (e.g. a step of the capstone's training)."""
         module_name, _, attr = request["target"].partition(":")
-        if not module_name.startswith("mdl_student."):
+        if not (module_name.startswith("mdl_student.") and all(p.isidentifier() for p in module_name.split("."))):
             return {"ok": False, "error": "only course functions can run as jobs"}
-        fn = getattr(importlib.import_module(module_name), attr)
+        fn = getattr(self._fresh_module(module_name), attr)
         namespace = self.shell.user_ns
         args = decode_value(request["args"], allow_functions=True, namespace=namespace)
         kwargs = decode_value(request["kwargs"], allow_functions=True, namespace=namespace)
         return self._call_guarded(lambda: fn(*args, **kwargs), request["seconds"])
+
+    def _fresh_module(self, module_name: str) -> Any:
+        """The course module as the package's file holds it, executed anew for this job.
+
+        Not the module the student's cells may have imported and changed (``jobs.step_loss = ...``):
+        the file is read from the package folder found when the agent started, before any student
+        code ran, and its code runs in a module object of its own, in no ``sys.modules`` entry.
+        """
+        import types
+
+        path = os.path.join(self.package_root, *module_name.split(".")[1:]) + ".py"
+        code = self.job_code.get(path)
+        if code is None:
+            with open(path, encoding="utf-8") as handle:
+                code = self.job_code[path] = compile(handle.read(), path, "exec")
+        module = types.ModuleType(module_name)
+        module.__file__, module.__package__ = path, module_name.rpartition(".")[0]
+        exec(code, module.__dict__)  # noqa: S102  (course code from the read-only package)
+        return module
 
     def serve(self) -> None:
         handlers = {"run": self.run, "lookup": self.lookup, "call": self.call, "job": self.job}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 TASKS: tuple[str, ...] = ("arithmetic", "sentiment")
 LOSSES: tuple[str, ...] = ("reference", "trl", "student")
+IGNORE_INDEX = -100  # label of a position that no loss counts (the convention of torch and TRL)
 
 
 @dataclass(frozen=True)

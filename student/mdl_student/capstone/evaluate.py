@@ -82,10 +82,29 @@ def encode_pairs(pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tenso
 def pair_logprobs(model, pairs: list[PreferencePair], device: str,
                   sequence_logprobs: SequenceLogprobs) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed completion log-probs of the chosen and of the rejected completions."""
-    input_ids, attention_mask, mask = (t.to(device) for t in encode_pairs(pairs))
+    return encoded_pair_logprobs(model, encode_pairs(pairs), device, sequence_logprobs)
+
+
+@torch.no_grad()
+def encoded_pair_logprobs(model, encoded: tuple[torch.Tensor, torch.Tensor, torch.Tensor], device: str,
+                          sequence_logprobs: SequenceLogprobs) -> tuple[torch.Tensor, torch.Tensor]:
+    """``pair_logprobs`` of pairs already encoded by ``encode_pairs`` (the grader keeps them encoded)."""
+    input_ids, attention_mask, mask = (t.to(device) for t in encoded)
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
     logps = sequence_logprobs(logits.double(), input_ids, mask).cpu()
-    return logps[: len(pairs)], logps[len(pairs) :]
+    n = len(input_ids) // 2
+    return logps[:n], logps[n:]
+
+
+def preference_metrics(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, reference_chosen: torch.Tensor,
+                       reference_rejected: torch.Tensor, beta: float) -> dict[str, float]:
+    """Implicit-reward accuracy and margin, and the policy's own preference accuracy, from log-probs."""
+    margins = beta * ((policy_chosen - reference_chosen) - (policy_rejected - reference_rejected))
+    return {
+        "reward_accuracy": float((margins > 0).double().mean()),
+        "reward_margin": float(margins.mean()),
+        "preference_accuracy": float((policy_chosen > policy_rejected).double().mean()),
+    }
 
 
 # --- generation -------------------------------------------------------------------
@@ -203,14 +222,8 @@ def evaluate_policy(
     logprobs = sequence_logprobs or reference_losses().sequence_logprobs
     pol_c, pol_r = pair_logprobs(policy, data.heldout_pairs, device, logprobs)
     ref_c, ref_r = pair_logprobs(reference, data.heldout_pairs, device, logprobs)
-    margins = beta * ((pol_c - ref_c) - (pol_r - ref_r))
     generated = generation_metrics(policy, reference, task, data.heldout_prompts, profile, seed, device)
-    return Metrics(
-        reward_accuracy=float((margins > 0).double().mean()),
-        reward_margin=float(margins.mean()),
-        preference_accuracy=float((pol_c > pol_r).double().mean()),
-        **generated,
-    )
+    return Metrics(**preference_metrics(pol_c, pol_r, ref_c, ref_r, beta), **generated)
 
 
 def evaluate_checkpoint(path: str | Path, profile: Profile | None = None) -> dict:

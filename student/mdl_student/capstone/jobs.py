@@ -4,11 +4,17 @@ Two jobs, each called by the grader with your functions:
 
 * ``collect_outputs``: your function on the fixed batches below, values and gradients (gradients
   need autograd next to your code, so they cannot be taken across the grader's bridge);
-* ``train_checkpoints``: the reduced DPO job with your loss, one run per graded beta, each policy
-  returned as safetensors bytes.
+* ``dpo_gradients``: one step of the graded DPO training, as far as your functions take part in it:
+  the loss of the step and its gradient with respect to the policy's logits, for each graded beta.
+  The model, the data, the optimizer and the reference model stay in the grader, which runs the
+  training loop (the same updates as TRL's DPOTrainer with your loss, see ``train.py``) and sends
+  each step's logits here.
 
 Only data goes back; the comparison with the instructors' reference and the evaluation of the
-checkpoints happen in the grader's own process.  Nothing here knows a right answer.
+trained policies happen in the grader's own process.  Nothing here knows a right answer.  This file
+imports nothing of the course but a constant: the kernel reads it afresh from the package for each
+job (``kernel_agent.Agent._fresh_module``), so what runs is what the package holds, whatever your
+cells did to the modules they imported.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .train import IGNORE_INDEX
+from .config import IGNORE_INDEX
 
 PAIR_BETAS = (0.1, 0.5)
 GRADIENT_BETA = 0.2
@@ -111,24 +117,69 @@ def collect_outputs(which: str, fn: Callable[..., Any]) -> dict[str, Any]:
     return out
 
 
-def train_checkpoints(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any],
-                      profile_name: str, task: str, seed: int, betas: list[float],
-                      reference: bytes | None = None) -> dict[str, bytes]:
-    """JOB (runs next to the student's code): the reduced DPO job per beta, policies as safetensors.
+# --- one step of DPO, shared by TRL's trainer (train.py) and the grader's training loop -------------
 
-    ``reference`` is the grader's SFT model (safetensors), so the kernel does not retrain it; the
-    grader evaluates against its own copy, whatever happens to this one.
+
+def labels_and_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    completion_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the trainer passes to ``sequence_logprobs`` for a collated batch (chosen rows, then rejected).
+
+    The labels are the sequence itself with -100 on the padding; the mask is 0 on the prompt (and 1 on
+    the padding): so a function that ignores the mask counts the prompt, and one that ignores -100
+    counts the padding.
     """
-    from safetensors.torch import load, save
+    labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
+    not_prompt = (completion_mask.cumsum(dim=1) > 0).long()
+    return labels, not_prompt
 
-    from . import train
-    from .config import get_profile
-    from .train import train_policy
 
-    if reference is not None:
-        train._SFT_CACHE[(get_profile(profile_name), task, seed)] = load(reference)
-    checkpoints = {}
-    for beta in betas:
-        state = train_policy(profile_name, task, (sequence_logprobs, dpo_loss), seed, beta)
-        checkpoints[repr(float(beta))] = save({k: v.detach().contiguous().cpu() for k, v in state.items()})
-    return checkpoints
+def check_loss_output(output: object, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A loss function's result, or an error that says what was expected."""
+    if not (isinstance(output, tuple | list) and len(output) == 3):
+        raise TypeError("the loss function must return a tuple (loss, chosen_rewards, rejected_rewards)")
+    loss, chosen_rewards, rejected_rewards = output
+    if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
+        raise TypeError("the loss must be a scalar tensor (the mean over the batch)")
+    if not loss.requires_grad:
+        raise ValueError("the loss carries no gradient: it must be computed from the policy log-probs")
+    for name, rewards in (("chosen_rewards", chosen_rewards), ("rejected_rewards", rejected_rewards)):
+        if not (isinstance(rewards, torch.Tensor) and tuple(rewards.shape) == (batch_size,)):
+            raise TypeError(f"{name} must be a tensor of shape ({batch_size},)")
+    return loss, chosen_rewards, rejected_rewards
+
+
+def step_loss(sequence_logprobs: Callable[..., Any], objective: Callable[..., Any], policy_logits: torch.Tensor,
+              reference_logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+              beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step's loss from your functions: ``sequence_logprobs`` on the policy's logits, then (without
+    gradient) on the reference's, then the objective (``dpo_loss``) on the halves of the batch.
+
+    Each call gets its own copy of the labels and the mask, so a function that writes into its inputs
+    changes nothing for the next call.
+    """
+    policy_logps = sequence_logprobs(policy_logits, labels.clone(), mask.clone())
+    with torch.no_grad():
+        reference_logps = sequence_logprobs(reference_logits, labels.clone(), mask.clone())
+    n = labels.shape[0] // 2
+    output = objective(policy_logps[:n], policy_logps[n:], reference_logps[:n], reference_logps[n:], beta)
+    return check_loss_output(output, n)
+
+
+def dpo_gradients(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any],
+                  policy_logits: list[torch.Tensor], reference_logits: torch.Tensor, labels: torch.Tensor,
+                  mask: torch.Tensor, betas: list[float]) -> list[dict[str, torch.Tensor]]:
+    """JOB (runs next to the student's code): one DPO step for each beta, the policies' logits given.
+
+    For each beta: the loss (``step_loss``) and its gradient with respect to that policy's logits,
+    which the grader carries back through its model.  The logits arrive as plain tensors and leave
+    again as numbers: nothing here can reach a model's weights.
+    """
+    outputs = []
+    for logits, beta in zip(policy_logits, betas):
+        leaf = logits.detach().requires_grad_()
+        # a copy, as a model's output is (not a leaf): a function may then write into it, as in TRL's trainer
+        loss, _, _ = step_loss(sequence_logprobs, dpo_loss, leaf.clone(), reference_logits.clone(), labels, mask, beta)
+        loss.backward()
+        gradient = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)  # a loss that ignores the policy
+        outputs.append({"loss": loss.detach(), "gradient": gradient})
+    return outputs

@@ -9,11 +9,13 @@
                          "trl"        TRL's own built-in sigmoid loss, untouched
                    --> the policy's state dict
 
-The grader needs two things from this file: ``train_policy`` (run inside the
-sandbox with a student's functions as plain callables; returns tensors only)
-and ``sft_state`` (run in the grader's own process to rebuild the reference
+The grader uses ``sft_state`` (run in its own process to rebuild the reference
 model from (profile, task, seed), so a reference sent by a student is never
-trusted).
+trusted).  Its graded DPO runs do not go through TRL: a lean loop on the
+grader's side (``rlhf_capstone/lean_dpo.py``) makes the very updates that
+``run_dpo`` makes with the same loss on the same batches (a test compares them
+bit for bit), and calls the student's functions in their sandbox once per step
+(``jobs.dpo_gradients``).  Both compute each step's loss with ``jobs.step_loss``.
 
 Why the reference model cannot be trained by mistake here: it is a separate
 module whose parameters have ``requires_grad=False``, it runs under
@@ -38,13 +40,13 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .config import Profile, get_profile
+from .config import IGNORE_INDEX, Profile, get_profile  # noqa: F401  (IGNORE_INDEX: imported from here elsewhere)
 from .data import PreferencePair, make_task_data
+from .jobs import labels_and_mask, step_loss
 from .model import build_model, model_from_state
 from .tokenizer import build_tokenizer, encode_example, pad_batch
 
 StateDict = dict[str, torch.Tensor]
-IGNORE_INDEX = -100  # label of a position that no loss counts (the convention of torch and TRL)
 
 
 @dataclass(frozen=True)
@@ -225,21 +227,6 @@ def dpo_config(profile: Profile, seed: int, beta: float, output_dir: str, object
     )
 
 
-def _check_loss_output(output: object, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A loss function's result, or an error that says what was expected."""
-    if not (isinstance(output, tuple | list) and len(output) == 3):
-        raise TypeError("the loss function must return a tuple (loss, chosen_rewards, rejected_rewards)")
-    loss, chosen_rewards, rejected_rewards = output
-    if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
-        raise TypeError("the loss must be a scalar tensor (the mean over the batch)")
-    if not loss.requires_grad:
-        raise ValueError("the loss carries no gradient: it must be computed from the policy log-probs")
-    for name, rewards in (("chosen_rewards", chosen_rewards), ("rejected_rewards", rejected_rewards)):
-        if not (isinstance(rewards, torch.Tensor) and tuple(rewards.shape) == (batch_size,)):
-            raise TypeError(f"{name} must be a tensor of shape ({batch_size},)")
-    return loss, chosen_rewards, rejected_rewards
-
-
 def _pluggable_trainer_class():
     """DPOTrainer with our compute_loss (TRL 1.16 has no dpo_loss hook to override)."""
     from trl import DPOTrainer
@@ -272,19 +259,14 @@ def _pluggable_trainer_class():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
-            labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
-            not_prompt = (inputs["completion_mask"].cumsum(dim=1) > 0).long()
-            seq_logps = self.loss_fns.sequence_logprobs
-
+            labels, not_prompt = labels_and_mask(input_ids, attention_mask, inputs["completion_mask"])
             logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-            policy_logps = seq_logps(logits, labels, not_prompt)
             with torch.no_grad():
                 ref_logits = self._reference_logits(model, input_ids, attention_mask)
-                ref_logps = seq_logps(ref_logits, labels, not_prompt)
-
-            n = input_ids.shape[0] // 2
-            output = self.objective_fn(policy_logps[:n], policy_logps[n:], ref_logps[:n], ref_logps[n:], self.beta)
-            loss, chosen_rewards, rejected_rewards = _check_loss_output(output, n)
+            # The same function as the grader's training job (jobs.step_loss): the same loss, step by step.
+            loss, chosen_rewards, rejected_rewards = step_loss(
+                self.loss_fns.sequence_logprobs, self.objective_fn, logits, ref_logits, labels, not_prompt, self.beta
+            )
             if model.training:
                 margins = (chosen_rewards - rejected_rewards).detach()
                 self.history.append(
