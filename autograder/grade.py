@@ -267,11 +267,11 @@ class NotebookRunner:
     def _run_one(self, index: int, code: str) -> None:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            self.runs[index] = CellRun(index, False, "not run: the notebook's time limit was reached", "timeout")
+            self.runs[index] = CellRun(index, False, _("not run: the notebook's time limit was reached"), "timeout")
             return
         if self.kernel is None:
             if not self._restart():
-                self.runs[index] = CellRun(index, False, "not run: the kernel could not be restarted", "crashed")
+                self.runs[index] = CellRun(index, False, _("not run: the kernel could not be restarted"), "crashed")
                 return
         seconds = min(self.limits.seconds_per_cell, remaining)
         try:
@@ -283,7 +283,7 @@ class NotebookRunner:
             return
         except KernelDied as err:
             self.kernel = None
-            kind = "memory" if "out of memory" in str(err) else "crashed"
+            kind = "memory" if err.out_of_memory else "crashed"
             self.runs[index] = CellRun(index, False, str(err), kind)
             return
         if reply.get("output_dropped"):

@@ -31,7 +31,10 @@ STUDENT_FACING = sorted((PACKAGE / "checks").glob("*.py")) + [
     PACKAGE / "safe_sympy" / "srepr.py",
 ] + [ROOT / "autograder" / f"{name}.py" for name in (
     "batch", "bridge", "cell_map", "class_report", "feedback", "grade", "gradebook", "intake", "safe_zip", "late", "records",
-    "scoring")]
+    "scoring",
+    # the sandbox's reasons a student reads in a record's notes (a kernel that died or ran out of time,
+    # a check stopped at its limit); the kernel server's own errors never reach one (a fresh kernel is started instead)
+    "sandbox/kernel", "sandbox/forked_check", "sandbox/users")]
 
 # Calls that make a message a student reads: every argument is a message or part of one.
 MESSAGE_CALLS = {"_fail", "CheckFailure", "UnreadableAnswer", "_Unusable", "_Ragged", "_Unreadable",

@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from autograder.i18n import _
+
+
 class ChildStopped(Exception):
     """Trusted work given to :func:`run_in_child` did not finish: out of time or memory, or it died."""
 
@@ -43,7 +46,7 @@ def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int, mem
             try:
                 payload = {"value": work()}
             except MemoryError:
-                payload = {"error": f"checking it needed more than {memory_mb} MB"}
+                payload = {"out_of_memory": True}  # worded by the parent: this process has just run out of memory
             except Exception as err:  # noqa: BLE001  (a fault of the grader itself: reported as such)
                 payload = {"crash": f"{type(err).__name__}: {err}"}
             data = json.dumps(payload).encode()
@@ -61,9 +64,9 @@ def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int, mem
     deadline = time.monotonic() + seconds
     try:
         while True:
-            ready, _, _ = select.select([read_fd], [], [], max(deadline - time.monotonic(), 0))
+            ready = select.select([read_fd], [], [], max(deadline - time.monotonic(), 0))[0]  # `_` is the catalog
             if not ready:
-                stopped = f"checking it took longer than {seconds:.0f} s"
+                stopped = _("checking it took longer than {seconds} s").format(seconds=f"{seconds:.0f}")
                 break
             chunk = os.read(read_fd, 1 << 16)
             if not chunk:
@@ -74,18 +77,19 @@ def run_in_child(work: Callable[[], Any], *, seconds: float, memory_mb: int, mem
         for kill in (os.killpg, os.kill):  # the child's group (every helper it started), and the child itself
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 kill(pid, signal.SIGKILL)
-        _, wait_status = os.waitpid(pid, 0)
+        wait_status = os.waitpid(pid, 0)[1]
     if stopped:
         raise ChildStopped(stopped)
     try:
         reply = json.loads(b"".join(chunks))
     except ValueError:
         signum = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else 0
-        raise ChildStopped(f"checking it stopped the checker ({signal.Signals(signum).name if signum else 'no result'})") from None
+        raise ChildStopped(_("checking it stopped the checker ({cause})").format(
+            cause=signal.Signals(signum).name if signum else _("no result"))) from None
     if "crash" in reply:
         raise RuntimeError(f"the grader's own code failed in its child process: {reply['crash']}")
-    if "error" in reply:
-        raise ChildStopped(str(reply["error"]))
+    if "out_of_memory" in reply:
+        raise ChildStopped(_("checking it needed more than {memory} MB").format(memory=memory_mb))
     return reply["value"]
 
 

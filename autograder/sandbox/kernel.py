@@ -18,6 +18,7 @@ from typing import Any
 from grading_config import LIMITS, SandboxLimits
 from mdl_student.codec import MAX_ITEMS, CodecError, dumps, loads
 
+from autograder.i18n import _
 from autograder.sandbox.bubblewrap import _bwrap_command, _kernel_env
 from autograder.sandbox.isolation_probe import Isolation, isolation, kernel_python
 from autograder.sandbox.kernel_errors import KernelDied, KernelProtocolError, KernelTimeout
@@ -178,7 +179,7 @@ class Kernel:
         }
         if not clean["ok"]:
             clean["error_type"] = _text(reply.get("error_type"), 100)
-            clean["error"] = _text(reply.get("error"), 500) or "error"
+            clean["error"] = _text(reply.get("error"), 500) or _("error")
             clean["traceback"] = _text(reply.get("traceback"), 2000)
         return clean
 
@@ -188,7 +189,7 @@ class Kernel:
         found = reply.get("names")
         if not isinstance(found, dict) or not all(isinstance(v, dict) for v in found.values()):
             self.close()
-            raise KernelProtocolError("the kernel sent a malformed answer to a lookup and was stopped")
+            raise KernelProtocolError(_("the kernel sent a malformed answer to a lookup and was stopped"))
         return found
 
     def call(self, name: str, args: Any, kwargs: Any) -> dict[str, Any]:
@@ -196,16 +197,16 @@ class Kernel:
         reply = self.request({"op": "call", "name": name, "args": args, "kwargs": kwargs, "seconds": seconds}, seconds)
         if reply.get("ok") is not True:
             return {"ok": False, "error_type": _text(reply.get("error_type"), 100),
-                    "error": _text(reply.get("error"), 500) or "an error"}  # fmt: skip
+                    "error": _text(reply.get("error"), 500) or _("an error")}  # fmt: skip
         return reply
 
     def job(self, target: str, args: Any, kwargs: Any, seconds: float) -> dict[str, Any]:
         """Run a trusted course function (``"package.module:function"``) inside the kernel."""
-        message = {"op": "job", "target": target, "args": args, "kwargs": kwargs, "seconds": seconds}
-        reply = self.request(message, seconds)
+        job_request = {"op": "job", "target": target, "args": args, "kwargs": kwargs, "seconds": seconds}
+        reply = self.request(job_request, seconds)
         if reply.get("ok") is not True:
             return {"ok": False, "error_type": _text(reply.get("error_type"), 100),
-                    "error": _text(reply.get("error"), 500) or "an error"}  # fmt: skip
+                    "error": _text(reply.get("error"), 500) or _("an error")}  # fmt: skip
         return reply
 
     def request(self, message: dict[str, Any], seconds: float, *, max_items: int = MAX_ITEMS,
@@ -215,7 +216,7 @@ class Kernel:
         A reply of more than ``max_items`` values or ``max_bytes`` bytes stops the kernel.
         """
         if self.process is None:
-            raise KernelDied("the kernel is not running")
+            raise KernelDied(_("the kernel is not running"))
         payload = dumps(message)
         deadline = time.monotonic() + seconds + HARD_GRACE_S
         self._mid_request[0] = 1
@@ -229,17 +230,17 @@ class Kernel:
         view = memoryview(data)
         while view:
             remaining = deadline - time.monotonic()
-            _, ready, _ = select.select([], [self._write_fd], [], max(remaining, 0))
+            ready = select.select([], [self._write_fd], [], max(remaining, 0))[1]  # `_` is the catalog
             if not ready:
                 self.close()
-                raise KernelTimeout("the kernel stopped reading requests and was stopped")
+                raise KernelTimeout(_("the kernel stopped reading requests and was stopped"))
             try:
                 written = os.write(self._write_fd, view[: 1 << 16])
             except BlockingIOError:
                 continue
             except OSError as err:
                 self._died()
-                raise KernelDied(f"the kernel stopped listening ({err.strerror})") from err
+                raise KernelDied(_("the kernel stopped listening ({error})").format(error=err.strerror)) from err
             view = view[written:]
 
     def _receive(self, deadline: float, *, max_items: int, max_bytes: int | None = None) -> dict[str, Any]:
@@ -248,7 +249,8 @@ class Kernel:
         limit = self.limits.max_bridge_message_mb * 1024 * 1024
         if size > min(limit, max_bytes or limit):
             self.close()
-            raise KernelDied(f"the kernel sent a {size / 2**20:.0f} MB message, over the bridge's limit")
+            raise KernelDied(_("the kernel sent a {size} MB message, over the bridge's limit").format(
+                size=f"{size / 2**20:.0f}"))
         try:
             return loads(self._read_exact(size, deadline), max_items=max_items)
         except CodecError as err:
@@ -259,14 +261,15 @@ class Kernel:
         chunks: list[bytes] = []
         while n:
             remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([self._read_fd], [], [], max(remaining, 0))
+            ready = select.select([self._read_fd], [], [], max(remaining, 0))[0]
             if not ready:
                 self.close()
-                raise KernelTimeout("the kernel did not answer in time and was stopped")
+                raise KernelTimeout(_("the kernel did not answer in time and was stopped"))
             chunk = os.read(self._read_fd, min(n, 1 << 20))
             if not chunk:
                 self._died()
-                raise KernelDied(self._death_reason())
+                reason, out_of_memory = self._death_reason()
+                raise KernelDied(reason, out_of_memory=out_of_memory)
             chunks.append(chunk)
             n -= len(chunk)
         return b"".join(chunks)
@@ -280,17 +283,18 @@ class Kernel:
             self._returncode = self.process.returncode
         self.close()
 
-    def _death_reason(self) -> str:
+    def _death_reason(self) -> tuple[str, bool]:
+        """Why the kernel ended, in the run's language, and whether the out-of-memory killer ended it."""
         code = getattr(self, "_returncode", None)
         if code is None:
-            return "the kernel stopped unexpectedly"
+            return _("the kernel stopped unexpectedly"), False
         # bubblewrap reports a child killed by signal N as exit status 128 + N
         signum = -code if code < 0 else code - 128 if code > 128 and code - 128 in signal.valid_signals() else 0
         if signum == signal.SIGKILL and _oom_kills() > self._oom_kills_at_start:
-            return "the kernel ran out of memory (killed by the system's out-of-memory killer)"
+            return _("the kernel ran out of memory (killed by the system's out-of-memory killer)"), True
         if signum:
-            return f"the kernel was killed by signal {signal.Signals(signum).name}"
-        return f"the kernel exited with status {code}"
+            return _("the kernel was killed by signal {signal}").format(signal=signal.Signals(signum).name), False
+        return _("the kernel exited with status {code}").format(code=code), False
 
 
 def _oom_kills() -> int:

@@ -12,7 +12,15 @@ class KernelTimeout(KernelError):
 
 
 class KernelDied(KernelError):
-    """The kernel process ended (crash, ``os._exit``, killed for memory ...)."""
+    """The kernel process ended (crash, ``os._exit``, killed for memory ...).
+
+    ``out_of_memory`` says the system's out-of-memory killer ended it: the grader classifies the
+    cell by this flag, never by the message's words (which are in the run's language).
+    """
+
+    def __init__(self, message: str = "", *, out_of_memory: bool = False) -> None:
+        super().__init__(message)
+        self.out_of_memory = out_of_memory
 
 
 class KernelProtocolError(KernelDied):

@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from autograder.i18n import _
 from autograder.sandbox.kernel_errors import KernelError
 
 BASE_UID = 61000  # sandbox users are BASE_UID, BASE_UID + 1, ... (slot k tries BASE_UID + k first)
@@ -35,4 +36,4 @@ def _claim_uid(slot: int) -> tuple[int, int]:
             os.close(fd)
             continue
         return BASE_UID + k, fd
-    raise KernelError(f"all {UID_COUNT} sandbox user ids are in use")
+    raise KernelError(_("all {count} sandbox user ids are in use").format(count=UID_COUNT))
