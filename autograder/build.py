@@ -30,6 +30,7 @@ import nbformat
 import grading_config
 from grading_config import ASSIGNMENTS, LANGUAGES, PATHS, Assignment
 
+from autograder.i18n import _
 from autograder.compile_tests import (
     BUNDLE_FORMAT, END_HIDDEN, BEGIN_HIDDEN, Manifest, python_source, split_hidden, write_bundle)
 from autograder.install_url import fill_notebook
@@ -89,7 +90,8 @@ def generate_releases(assignments: list[Assignment], release_root: Path, lang: s
             result = api.generate_assignment(a.id, force=True, create=True)
             if not result.get("success"):
                 log = (result.get("error") or "") + (result.get("log") or "")
-                raise BuildError(f"nbgrader could not generate the release of {a.id}: {_nbgrader_reason(log)}")
+                raise BuildError(_("nbgrader could not generate the release of {assignment}: {reason}").format(
+                    assignment=a.id, reason=_nbgrader_reason(log)))
 
 
 def _nbgrader_reason(log: str) -> str:
@@ -97,7 +99,7 @@ def _nbgrader_reason(log: str) -> str:
     lines = [line.strip().removeprefix("[ERROR]").strip() for line in log.splitlines() if line.strip()]
     raised = [line for line in lines if re.match(r"^[\w.]*(Error|Exception): ", line)]
     said = [line for line in lines if not line.startswith(("Traceback", "File ", "^", "raise "))]
-    return (raised or said or ["no reason given"])[-1][:300]
+    return (raised or said or [_("no reason given")])[-1][:300]
 
 
 def check_source_cells(path: Path) -> None:
@@ -114,19 +116,21 @@ def check_source_cells(path: Path) -> None:
                 continue
             meta = nbgrader_meta(cell)
             grade_id = meta.get("grade_id")
-            where = f"{path.name} cell {index}" + (f" ({grade_id})" if grade_id else "")
+            where = _("{notebook} cell {index}").format(notebook=path.name, index=index) + (f" ({grade_id})" if grade_id else "")
             _check_region(cell.source, where, BEGIN_SOLUTION, END_SOLUTION)
             _check_region(cell.source, where, BEGIN_HIDDEN, END_HIDDEN)
             if not (meta.get("grade") or meta.get("solution") or meta.get("locked")):
                 continue
             if not grade_id:
-                raise BuildError(f"{where}: a cell with nbgrader metadata needs a grade_id")
+                raise BuildError(_("{where}: a cell with nbgrader metadata needs a grade_id").format(where=where))
             if grade_id in used:
-                raise BuildError(f"{where}: grade_id {grade_id!r} is also the grade_id of cell {used[grade_id]}; each cell needs its own")
+                raise BuildError(_("{where}: grade_id {grade_id} is also the grade_id of cell {other}; each cell needs its own").format(
+                    where=where, grade_id=repr(grade_id), other=used[grade_id]))
             used[grade_id] = index
             points = meta.get("points")
             if meta.get("grade") and (isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0):
-                raise BuildError(f"{where}: a graded cell needs points (nbgrader metadata \"points\": a number above 0), got {points!r}")
+                raise BuildError(_("{where}: a graded cell needs points (nbgrader metadata \"points\": a number above 0), got {points}").format(
+                    where=where, points=repr(points)))
 
 
 def _check_region(source: str, where: str, begin: str, end: str) -> None:
@@ -134,14 +138,14 @@ def _check_region(source: str, where: str, begin: str, end: str) -> None:
     for line in source.splitlines():
         if line.strip() == begin:
             if inside:
-                raise BuildError(f"{where}: {begin} inside another {begin}")
+                raise BuildError(_("{where}: {begin} inside another {begin}").format(where=where, begin=begin))
             inside = True
         elif line.strip() == end:
             if not inside:
-                raise BuildError(f"{where}: {end} without {begin} before it")
+                raise BuildError(_("{where}: {end} without {begin} before it").format(where=where, end=end, begin=begin))
             inside = False
     if inside:
-        raise BuildError(f"{where}: {begin} has no {end}")
+        raise BuildError(_("{where}: {begin} has no {end}").format(where=where, begin=begin, end=end))
 
 
 def _secret_lines(source_nb: nbformat.NotebookNode) -> dict[str, str]:
@@ -181,19 +185,19 @@ def check_release_for_leaks(source_path: Path, release_path: Path) -> None:
     secrets = _secret_lines(source_nb)
     markers = (BEGIN_HIDDEN, END_HIDDEN, BEGIN_SOLUTION, END_SOLUTION)
     for index, cell in enumerate(release_nb.cells):
-        where = f"{release_path} cell {index + 1} ({nbgrader_meta(cell).get('grade_id', cell.cell_type)})"
+        where = _("{notebook} cell {index}").format(notebook=release_path, index=index + 1) + \
+            f" ({nbgrader_meta(cell).get('grade_id', cell.cell_type)})"
         for line in cell.source.splitlines():
             stripped = line.strip()
             if any(m.strip("# ") in stripped for m in markers):
-                raise BuildError(f"{where}: the release still contains the marker {stripped!r}")
+                raise BuildError(_("{where}: the release still contains the marker {marker}").format(where=where, marker=repr(stripped)))
             if stripped in secrets:
-                raise BuildError(
-                    f"{where}: the release contains a line of the solution or hidden tests of "
-                    f"{secrets[stripped]!r}: {stripped[:80]!r}. Move it inside the solution or hidden region, "
-                    "or out of it on purpose."
-                )
+                raise BuildError(_(
+                    "{where}: the release contains a line of the solution or hidden tests of {grade_id}: {line}. "
+                    "Move it inside the solution or hidden region, or out of it on purpose.").format(
+                        where=where, grade_id=repr(secrets[stripped]), line=repr(stripped[:80])))
         if cell.cell_type == "code" and cell.get("outputs"):
-            raise BuildError(f"{where}: the release keeps outputs; clear the source notebook's outputs")
+            raise BuildError(_("{where}: the release keeps outputs; clear the source notebook's outputs").format(where=where))
 
 
 def _normalised(path: Path) -> object:
@@ -235,11 +239,12 @@ def _editions(a: Assignment, lang: str | None) -> list[str]:
     if lang is None:
         return [code for code in LANGUAGES if code in has]
     if lang not in LANGUAGES:
-        raise BuildError(f"unknown language {lang!r}; the course's languages: {', '.join(LANGUAGES)} "
-                         "(grading_config.py, LANGUAGES)")
+        raise BuildError(_("unknown language {lang}; the course's languages: {languages} "
+                           "(grading_config.py, LANGUAGES)").format(lang=repr(lang), languages=", ".join(LANGUAGES)))
     if lang not in has:
-        raise BuildError(f"source/{a.id}/{a.notebook} has no cells tagged lang:{lang}: add its translation "
-                         f"(python scripts/add_edition.py {a.id} {lang}; README, 'The course in Spanish')")
+        raise BuildError(_("{source} has no cells tagged lang:{lang}: add its translation "
+                           "(python scripts/add_edition.py {assignment} {lang}; README, 'The course in Spanish')").format(
+            source=f"source/{a.id}/{a.notebook}", lang=lang, assignment=a.id))
     return [lang]
 
 
@@ -262,18 +267,21 @@ def build(assignment_ids: list[str] | None = None, *, check: bool = False,
     unknown = set(assignment_ids or []) - {a.id for a in assignments}
     if unknown:
         known = ", ".join(a.id for a in ASSIGNMENTS)
-        raise BuildError(f"unknown assignment(s): {', '.join(sorted(unknown))}; known: {known} "
-                         "(assignments are registered in grading_config.py, ASSIGNMENTS)")
+        raise BuildError(_("unknown assignment(s): {unknown}; known: {known} "
+                           "(assignments are registered in grading_config.py, ASSIGNMENTS)").format(
+            unknown=", ".join(sorted(unknown)), known=known))
     missing = [a for a in assignments if not (PATHS.source / a.id / a.notebook).exists()]
     if missing:
-        raise BuildError("no source notebook for: " + ", ".join(f"source/{a.id}/{a.notebook}" for a in missing))
+        raise BuildError(_("no source notebook for: {notebooks}").format(
+            notebooks=", ".join(f"source/{a.id}/{a.notebook}" for a in missing)))
     for a in assignments:
         check_source_cells(PATHS.source / a.id / a.notebook)
     if lang and not assignment_ids:  # `mdl build --lang es`: every assignment that has a Spanish edition
         assignments = [a for a in assignments
                        if lang in languages_of(nbformat.read(PATHS.source / a.id / a.notebook, as_version=4))]
         if not assignments:
-            raise BuildError(f"no source notebook has cells tagged lang:{lang} yet (README, 'The course in Spanish')")
+            raise BuildError(_("no source notebook has cells tagged lang:{lang} yet (README, 'The course in Spanish')").format(
+                lang=lang))
     editions = {a.id: _editions(a, lang) for a in assignments}
     with tempfile.TemporaryDirectory(prefix="mdl-release-") as tmp:
         staged = Path(tmp) / "release"
@@ -298,9 +306,8 @@ def build(assignment_ids: list[str] | None = None, *, check: bool = False,
                      for name in compare_releases(staged, PATHS.release,
                                                   [a for a in assignments if code in editions[a.id]], code)]
             if stale:
-                raise BuildError(
-                    "release/ is out of date with source/ (run `mdl build` and commit): " + ", ".join(stale)
-                )
+                raise BuildError(_("release/ is out of date with source/ (run `mdl build` and commit): {files}").format(
+                    files=", ".join(stale)))
             return results
         for a in assignments:
             for code in editions[a.id]:

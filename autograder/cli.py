@@ -15,9 +15,9 @@ def _at_least_one(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(_("must be a whole number, got {text}").format(text=repr(text))) from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(_("must be at least 1, got {value}").format(value=value))
     return value
 
 
@@ -39,9 +39,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     results = build(args.assignments or None, check=args.check, lang=args.lang)
     for r in results:
         questions = len(r.manifest.questions)
-        verb = "is up to date" if args.check else "written"
-        print(f"{r.assignment} ({r.lang}): release {r.release.relative_to(grading_config.ROOT)} {verb}; "
-              f"{questions} questions, {r.manifest.max_score:g} points compiled to build/{r.assignment}/tests/")
+        line = (_("{assignment} ({lang}): release {release} is up to date; {questions} questions, {points} points "
+                  "compiled to {tests}") if args.check else
+                _("{assignment} ({lang}): release {release} written; {questions} questions, {points} points "
+                  "compiled to {tests}"))
+        print(line.format(assignment=r.assignment, lang=r.lang, release=r.release.relative_to(grading_config.ROOT),
+                          questions=questions, points=f"{r.manifest.max_score:g}", tests=f"build/{r.assignment}/tests/"))
     return 0
 
 
@@ -110,6 +113,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from autograder.export import export
     from autograder.roster import load_roster
 
+    _use_language(args)  # the Feedback column students read in the LMS, as their feedback pages are written
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
     path, rows = export(Path(args.dir), args.format, Path(args.out) if args.out else None,
                         Path(args.nbgrader_db) if args.nbgrader_db else None,
@@ -117,9 +121,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                         canvas_assignment_id=args.canvas_assignment_id, warn=warn)
     awaiting = sum(bool(t.awaiting) for t in rows)
     if awaiting:
-        print(f"warning: {awaiting} student(s) have manual questions awaiting a grade; their totals lack those points",
-              file=sys.stderr)
-    print(f"{len(rows)} row(s) for {args.format}: {path}")
+        print(_("warning: {count} student(s) have manual questions awaiting a grade; their totals lack those "
+                "points").format(count=awaiting), file=sys.stderr)
+    print(_("{count} row(s) for {format}: {path}").format(count=len(rows), format=args.format, path=path))
     return 0
 
 
@@ -127,9 +131,11 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     from autograder.feedback_export import feedback_export
     from autograder.roster import load_roster
 
+    _use_language(args)
+
     path, count = feedback_export(Path(args.dir), args.format, load_roster(Path(args.roster) if args.roster else None),
                                   warn=lambda line: print(line, file=sys.stderr))
-    print(f"{count} student(s) for {args.format}: {path}")
+    print(_("{count} student(s) for {format}: {path}").format(count=count, format=args.format, path=path))
     return 0
 
 
@@ -138,11 +144,11 @@ def cmd_student_package(args: argparse.Namespace) -> int:
 
     written = student_package(Path(args.out), args.url)
     url = args.url or grading_config.STUDENT_PACKAGE_URL
-    print(f"wheel: {written['wheel']}\nrepository to publish (student/, release/, README.md): {written['repo']}\n"
-          f"install URL in every release: {url}")
+    print(_("wheel: {wheel}\nrepository to publish (student/, release/, README.md): {repo}\n"
+            "install URL in every release: {url}").format(wheel=written["wheel"], repo=written["repo"], url=url))
     if "<org>" in url:
-        print("warning: the install URL is still a placeholder: set STUDENT_PACKAGE_URL in grading_config.py "
-              "(or pass --url)", file=sys.stderr)
+        print(_("warning: the install URL is still a placeholder: set STUDENT_PACKAGE_URL in grading_config.py "
+                "(or pass --url)"), file=sys.stderr)
     return 0
 
 
@@ -150,7 +156,8 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
     from autograder.gradescope import write_zip
 
     out = write_zip(grading_config.assignment(args.assignment), Path(args.out))
-    print(f"{args.assignment}: Gradescope autograder written to {out} (holds hidden tests: instructors only)")
+    print(_("{assignment}: Gradescope autograder written to {path} (holds hidden tests: instructors only)").format(
+        assignment=args.assignment, path=out))
     return 0
 
 
@@ -162,16 +169,17 @@ def cmd_formgrader(args: argparse.Namespace) -> int:
     a = grading_config.assignment(args.assignment)
     records = list(load_records(Path(args.dir)).values())
     if not records:
-        raise FileNotFoundError(f"no graded submissions in {args.dir}")
+        raise FileNotFoundError(_("no graded submissions in {folder}").format(folder=args.dir))
     notebooks = {s.student: s.path for s in find_submissions(Path(args.submissions), a).submissions} if args.submissions else {}
     db = sync_to_nbgrader(a.id, a.notebook, records, grading_config.PATHS.source / a.id / a.notebook,
                           Path(args.course), notebooks)
     from autograder.totals import remember_nbgrader_db
 
     remembered = remember_nbgrader_db(Path(args.dir), db)
-    print(f"{len(records)} submission(s) written to nbgrader's gradebook {db} (remembered in {remembered}: "
-          f"`mdl report {args.dir}` and `mdl export {args.dir}` read its manual grades).\n"
-          f"Start formgrader: cd {args.course} && jupyter lab  (then Nbgrader > Formgrader > Manual Grading)")
+    print(_("{count} submission(s) written to nbgrader's gradebook {db} (remembered in {remembered}: "
+            "`mdl report {dir}` and `mdl export {dir}` read its manual grades).\n"
+            "Start formgrader: cd {course} && jupyter lab  (then Nbgrader > Formgrader > Manual Grading)").format(
+        count=len(records), db=db, remembered=remembered, dir=args.dir, course=args.course))
     return 0
 
 

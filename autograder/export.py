@@ -44,6 +44,7 @@ import grading_config
 
 import datetime as dt
 
+from autograder.i18n import _
 from autograder.out_folder import HANDED_IN_NAME, atomic_write_text
 from autograder.safe_text import csv_cell
 from autograder.totals import Total, class_records, totals
@@ -60,11 +61,15 @@ def safe_cell(value: Any) -> str:
 
 
 def _feedback_line(total: Total) -> str:
-    parts = [f"autograded {total.record['score']:g}/{total.record['max_score']:g} ({total.record['status']})"]
+    """The feedback cell a student reads in the LMS, in the run's language (the status stays a code)."""
+    parts = [_("autograded {score}/{max_score} ({status})").format(
+        score=f"{total.record['score']:g}", max_score=f"{total.record['max_score']:g}", status=total.record["status"])]
     for grade_id, points in total.manual_max.items():
-        parts.append(f"{grade_id} {total.manual[grade_id]:g}/{points:g}" if grade_id in total.manual else f"{grade_id} awaiting a grade")
+        parts.append(f"{grade_id} {total.manual[grade_id]:g}/{points:g}" if grade_id in total.manual
+                     else _("{grade_id} awaiting a grade").format(grade_id=grade_id))
     if total.lateness.late:
-        parts.append(f"late {total.lateness.days_late} day(s): -{total.lateness.penalty_percent:g}%")
+        parts.append(_("late {days} day(s): -{penalty}%").format(
+            days=total.lateness.days_late, penalty=f"{total.lateness.penalty_percent:g}"))
     return "; ".join(parts)
 
 
@@ -107,8 +112,8 @@ def canvas_rows(rows: list[Total], column: str, who: Identities) -> list[list[An
         sis_login = ids.get("sis_login_id") or ("" if canvas_id or sis_user else t.student)
         name = (student.name if student and student.name else "") or t.student
         if not (canvas_id or sis_user):
-            who.skipped.append(f"{t.student}: no Canvas user id (roster canvas_id or a Canvas download's file name); "
-                               "Canvas will match the row by SIS Login ID or the exact name only")
+            who.skipped.append(_("{student}: no Canvas user id (roster canvas_id or a Canvas download's file name); "
+                                 "Canvas will match the row by SIS Login ID or the exact name only").format(student=t.student))
         body.append([name, canvas_id, sis_user, sis_login, "", t.final])
     return [header, points] + body
 
@@ -119,8 +124,8 @@ def moodle_rows(rows: list[Total], title: str, who: Identities) -> list[list[Any
     for t in rows:
         student = who.row(t.student)
         if who.roster is not None and student is None:
-            who.skipped.append(f"{t.student}: not in {who.roster.source.name}, left out (Moodle's import stops at "
-                               "a user it does not know)")
+            who.skipped.append(_("{student}: not in {roster}, left out (Moodle's import stops at a user it does "
+                                 "not know)").format(student=t.student, roster=who.roster.source.name))
             continue
         ids = student.ids if student else {}
         body.append([ids.get("idnumber") or ids.get("sis_id", ""), student.email if student else "",
@@ -141,8 +146,8 @@ def moodle_worksheet_rows(rows: list[Total], title: str, who: Identities) -> lis
         student, lms = who.row(t.student), who.lms_number(t.student)
         number = lms[1] if lms else None
         if number is None:
-            who.skipped.append(f"{t.student}: no Moodle participant number (only a Moodle download's folder "
-                               "names carry it), left out of the worksheet")
+            who.skipped.append(_("{student}: no Moodle participant number (only a Moodle download's folder names "
+                                 "carry it), left out of the worksheet").format(student=t.student))
             continue
         name = (student.name if student and student.name else "") or lms[0].replace("_", " ")  # Jane_Roe: Jane Roe
         body.append([f"Participant {number}", name, student.email if student else "", "", t.final, t.max_score,
@@ -186,7 +191,8 @@ def export(out_dir: Path, fmt: str, target: Path | None = None, nbgrader_db: Pat
     one line per student the LMS's import would not match (left out, or matched by name only).
     """
     if fmt not in BUILDERS:
-        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise ValueError(_("--format must be one of {formats}, not {format}").format(formats=", ".join(FORMATS),
+                                                                                  format=repr(fmt)))
     records = class_records(out_dir)
     rows = totals(records, out_dir, nbgrader_db)
     assignment = grading_config.assignment(records[0]["assignment"])
@@ -197,5 +203,5 @@ def export(out_dir: Path, fmt: str, target: Path | None = None, nbgrader_db: Pat
     path = target or out_dir / f"export-{fmt}.csv"
     atomic_write_text(path, to_csv(BUILDERS[fmt](rows, column, who)))
     for line in who.skipped:
-        (warn or (lambda _: None))(f"warning: {line}")
+        (warn or (lambda text: None))(_("warning: {line}").format(line=line))
     return path, rows

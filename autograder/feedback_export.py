@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autograder.export import LMS_ID, read_handed_in_as
+from autograder.i18n import _
 from autograder.out_folder import FEEDBACK_NAME, atomic_write_text
 from autograder.records import student_folder
 from autograder.totals import class_records
@@ -91,8 +92,9 @@ def feedback_export(out_dir: Path, fmt: str, roster: Any = None,
                     warn: Callable[[str], None] | None = None) -> tuple[Path, int]:
     """Write the upload for ``fmt``; returns its path and how many students it carries."""
     if fmt not in FORMATS:
-        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    say = warn or (lambda _: None)
+        raise ValueError(_("--format must be one of {formats}, not {format}").format(formats=", ".join(FORMATS),
+                                                                                  format=repr(fmt)))
+    say = warn or (lambda text: None)
     pages = _pages(out_dir)
     handed = read_handed_in_as(out_dir)
     if fmt == "classroom":
@@ -106,8 +108,11 @@ def feedback_export(out_dir: Path, fmt: str, roster: Any = None,
     for student, page in pages:
         found = _lms_id(student, handed, roster, key)
         if found is None or (fmt == "moodle" and ";" in found[1]):
-            say(f"warning: {student}: no {'Canvas user id' if fmt == 'canvas' else 'Moodle participant number'}"
-                " (from the download's file names or the roster): left out of the zip")
+            left_out = (_("warning: {student}: no Canvas user id (from the download's file names or the roster): "
+                          "left out of the zip") if fmt == "canvas" else
+                        _("warning: {student}: no Moodle participant number (from the download's file names or the "
+                          "roster): left out of the zip"))
+            say(left_out.format(student=student))
             continue
         name, number = found
         if fmt == "canvas":  # Canvas takes the first all-digit part of the name as the user id: the name has none

@@ -27,6 +27,7 @@ from typing import Callable
 from grading_config import ROOT
 
 from autograder.grade import Submission
+from autograder.i18n import _
 from autograder.safe_text import printable, student_id
 
 ROSTER_FILE = ROOT / "roster.csv"
@@ -98,21 +99,22 @@ def load_roster(path: Path | None = None) -> Roster | None:
     path = ROSTER_FILE if path is None else Path(path)
     if not path.is_file():
         if path != ROSTER_FILE:
-            raise ValueError(f"{path}: no such roster file")
+            raise ValueError(_("{path}: no such roster file").format(path=path))
         return None
     students: list[RosterStudent] = []
     seen: dict[str, int] = {}
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         if "login" not in (reader.fieldnames or []):
-            raise ValueError(f"{path}: the header needs a login column (and any of name, email, canvas_id, sis_id, "
-                             "moodle_participant)")
+            raise ValueError(_("{path}: the header needs a login column (and any of name, email, canvas_id, sis_id, "
+                               "moodle_participant)").format(path=path))
         for line, row in enumerate(reader, start=2):
             login = student_id((row.get("login") or "").strip()) if (row.get("login") or "").strip() else ""
             if not login:
-                raise ValueError(f"{path} line {line}: a row without a login")
+                raise ValueError(_("{path} line {line}: a row without a login").format(path=path, line=line))
             if login.casefold() in seen:
-                raise ValueError(f"{path} line {line}: login {login!r} is already on line {seen[login.casefold()]}")
+                raise ValueError(_("{path} line {line}: login {login} is already on line {first}").format(
+                    path=path, line=line, login=repr(login), first=seen[login.casefold()]))
             seen[login.casefold()] = line
             ids = {k: (v or "").strip() for k, v in row.items() if k and k not in ("login", "name", "email") and v}
             students.append(RosterStudent(login, (row.get("name") or "").strip(), (row.get("email") or "").strip(), ids))
@@ -126,8 +128,9 @@ def unknown_names(roster: Roster | None, submission_ids: list[str], named: dict[
     for file, names in named.items():
         for name in names:
             if _key(name) not in known and not (roster and roster.knows(name)):
-                where = "the roster or the submissions" if roster else "the submissions"
-                lines.append(f"warning: {file} names {printable(name, one_line=True)!r}, who is not in {where}")
+                unknown = (_("warning: {file} names {name}, who is not in the roster or the submissions") if roster
+                           else _("warning: {file} names {name}, who is not in the submissions"))
+                lines.append(unknown.format(file=file, name=repr(printable(name, one_line=True))))
     return lines
 
 
@@ -143,24 +146,24 @@ def apply_roster(roster: Roster, submissions: list[Submission],
     for sub in submissions:
         student = roster.match(sub.student)
         if student is None:
-            echo(f"warning: {printable(sub.student, one_line=True)!r} matches no student of {roster.source.name}: "
-                 "graded under that id")
+            echo(_("warning: {student} matches no student of {roster}: graded under that id").format(
+                student=repr(printable(sub.student, one_line=True)), roster=roster.source.name))
         elif student.login.casefold() in taken:
-            echo(f"warning: {printable(sub.student, one_line=True)!r} is a second submission of {student.login} "
-                 f"({roster.source.name}): graded under its own id")
+            echo(_("warning: {student} is a second submission of {login} ({roster}): graded under its own id").format(
+                student=repr(printable(sub.student, one_line=True)), login=student.login, roster=roster.source.name))
         else:
             taken.add(student.login.casefold())
             if student.login != sub.student:
                 aliases[sub.student] = student.login
-                note = "; ".join(filter(None, [f"handed in as {sub.student} ({roster.source.name}: {student.login})",
-                                               sub.note]))
+                note = "; ".join(filter(None, [_("handed in as {handed_in_as} ({roster}: {login})").format(
+                    handed_in_as=sub.student, roster=roster.source.name, login=student.login), sub.note]))
                 sub = Submission(student.login, sub.path, note, status=sub.status)
         result.append(sub)
     ids = {s.student.casefold() for s in result}
     for student in roster.students:
         if student.login.casefold() not in ids:
-            result.append(Submission(student.login, None, f"no submission was found for this student "
-                                     f"({roster.source.name})", status="missing"))
+            result.append(Submission(student.login, None, _("no submission was found for this student ({roster})").format(
+                roster=roster.source.name), status="missing"))
     return sorted(result, key=lambda s: s.student), aliases
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import grading_config
 from grading_config import ASSIGNMENTS, PATHS, ROOT
 
+from autograder.i18n import _
 from autograder.install_url import TOKEN, fill_install_url, fill_notebook
 from autograder.out_folder import atomic_write_text
 
@@ -108,7 +109,8 @@ def _wheel(out: Path) -> Path:
     finally:
         shutil.rmtree(with_tmp, ignore_errors=True)
     if run.returncode != 0:
-        raise PackageError(f"pip wheel ./student failed: {(run.stderr.strip().splitlines() or ['?'])[-1]}")
+        raise PackageError(_("pip wheel ./student failed: {error}").format(
+            error=(run.stderr.strip().splitlines() or ["?"])[-1]))
     return sorted(dist.glob("mdl_student-*.whl"))[-1]
 
 
@@ -118,7 +120,8 @@ def _refuse_secrets(repo: Path) -> None:
             text = path.read_text(encoding="utf-8", errors="replace")
             found = [m for m in MARKERS if m in text]
             if found:
-                raise PackageError(f"{path.relative_to(repo)} holds {found[0]!r}: nothing was published")
+                raise PackageError(_("{path} holds {marker}: nothing was published").format(
+                    path=path.relative_to(repo), marker=repr(found[0])))
 
 
 def student_package(out: Path, url: str | None = None) -> dict[str, Path]:

@@ -34,7 +34,9 @@ STUDENT_FACING = sorted((PACKAGE / "checks").glob("*.py")) + [
     "scoring",
     # the sandbox's reasons a student reads in a record's notes (a kernel that died or ran out of time,
     # a check stopped at its limit); the kernel server's own errors never reach one (a fresh kernel is started instead)
-    "sandbox/kernel", "sandbox/forked_check", "sandbox/users")]
+    "sandbox/kernel", "sandbox/forked_check", "sandbox/users",
+    # what `mdl build/export/feedback-export/roster/student-package` print for a TA (CSV column names stay English)
+    "cli", "build", "export", "feedback_export", "roster", "student_package")]
 
 # Calls that make a message a student reads: every argument is a message or part of one.
 MESSAGE_CALLS = {"_fail", "CheckFailure", "UnreadableAnswer", "_Unusable", "_Ragged", "_Unreadable",
@@ -59,6 +61,8 @@ NOT_PROSE = {
     "lambda", "await", "yield",  # Python keywords, named as the student wrote them
     # otter's markers on a test case's message, which feedback.py recognises and words itself
     "❌ Test case failed\n", "❌ Hidden test failed: ", "❌ ",
+    "grades.csv", "source/{}/{}",  # a file's name and a path (source/<assignment>/<notebook>), the same in every language
+    "NFC", "replace",  # a Unicode normal form and a decoding error handler, passed to Python, never shown
 } | set(STATUS_EXPLAINED)  # the statuses ("invalid-notebook"): codes, explained in words on the feedback page
 
 

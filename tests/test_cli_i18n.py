@@ -1,0 +1,127 @@
+"""What `mdl build`, `export`, `feedback-export`, `student-package` and the roster say, in the run's language (issue 22).
+
+Each test runs one real path of the command twice, with MDL_LANG=es and MDL_LANG=en: the Spanish run
+prints Spanish, the English run prints what it always printed, and the files an LMS or a script
+reads keep their English column names in both.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+
+import nbformat
+import pytest
+
+import grading_config
+from grading_config import PATHS
+from autograder.cli import main
+from autograder.grade import Submission
+from autograder.notebook_meta import edition
+from autograder.roster import apply_roster, load_roster
+from fixtures.ops_records import make_record, write_records
+
+DUE = grading_config.assignment("a1").due
+
+
+@pytest.fixture(autouse=True)
+def _no_course_extensions(monkeypatch, tmp_path):
+    monkeypatch.setattr("autograder.totals.LATE", grading_config.LatePolicy(extensions_file=tmp_path / "none.csv"))
+
+
+@pytest.mark.parametrize("lang, unknown, missing_edition", [
+    ("es", "tarea(s) desconocida(s): nosuch; conocidas: a1", "no tiene celdas etiquetadas lang:es: agregue su traducción"),
+    ("en", "unknown assignment(s): nosuch; known: a1", "has no cells tagged lang:es: add its translation"),
+])
+def test_mdl_build_errors_are_in_the_run_language(monkeypatch, capsys, tmp_path, lang, unknown, missing_edition):
+    monkeypatch.setenv("MDL_LANG", lang)
+    assert main(["build", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mdl build: error: " + unknown), err
+    # an assignment without a Spanish edition (a toy made from A1's English edition)
+    import autograder.build
+
+    a1 = grading_config.assignment("a1")
+    toy = dataclasses.replace(a1, id="toy", notebook="toy.ipynb")
+    (tmp_path / "source" / "toy").mkdir(parents=True)
+    nbformat.write(edition(nbformat.read(PATHS.source / "a1" / a1.notebook, as_version=4), "en"),
+                   tmp_path / "source" / "toy" / "toy.ipynb")
+    monkeypatch.setattr(autograder.build, "ASSIGNMENTS", (toy,))
+    monkeypatch.setattr(autograder.build, "PATHS", dataclasses.replace(PATHS, source=tmp_path / "source"))
+    assert main(["build", "--lang", "es", "--check", "toy"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and missing_edition in err and "scripts/add_edition.py toy es" in err
+
+
+@pytest.mark.parametrize("lang, printed, warned, feedback", [
+    # mdl export counts the class (4), the student Moodle cannot match included, as it always has
+    ("es", "4 fila(s) para moodle:", "advertencia: mallory: no está en roster.csv, se omite",
+     "calificación automática 2/10 (ok); entrega tardía de 1 día(s): -10%"),
+    ("en", "4 row(s) for moodle:", "warning: mallory: not in roster.csv, left out",
+     "autograded 2/10 (ok); late 1 day(s): -10%"),
+])
+def test_mdl_export_prints_warns_and_fills_the_feedback_column_in_the_run_language(
+        monkeypatch, capsys, tmp_path, lang, printed, warned, feedback):
+    monkeypatch.setenv("MDL_LANG", lang)
+    late = DUE.replace(day=DUE.day + 1).isoformat()
+    out = write_records(tmp_path / "out", [make_record("ana", {"q1_affine": 4}), make_record("bo", {"q1_affine": 2},
+                                                                                         submitted_at=late),
+                                           make_record("cy", {}), make_record("mallory", {})])
+    roster = tmp_path / "roster.csv"
+    roster.write_text("login,name,email\nana,Ana,ana@uni.example\nbo,Bo,bo@uni.example\ncy,Cy,cy@uni.example\n")
+    assert main(["export", str(out), "--format", "moodle", "--roster", str(roster)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(printed) and warned in captured.err, captured
+    rows = list(csv.reader(io.StringIO((out / "export-moodle.csv").read_text())))
+    assert rows[0] == ["ID number", "Email address", "Username", "Applied linear algebra", "Feedback"]  # English: Moodle reads them
+    assert {r[2]: r[4] for r in rows[1:]}["bo"] == feedback
+
+
+@pytest.mark.parametrize("lang, printed, warned", [
+    ("es", "0 estudiante(s) para canvas:", "advertencia: ana: sin id de usuario de Canvas"),
+    ("en", "0 student(s) for canvas:", "warning: ana: no Canvas user id"),
+])
+def test_mdl_feedback_export_warns_in_the_run_language(monkeypatch, capsys, tmp_path, lang, printed, warned):
+    monkeypatch.setenv("MDL_LANG", lang)
+    out = write_records(tmp_path / "out", [make_record("ana", {"q1_affine": 4})])
+    assert main(["report", str(out), "--lang", lang]) == 0  # the feedback pages the export carries
+    capsys.readouterr()
+    assert main(["feedback-export", str(out), "--format", "canvas"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(printed) and captured.err.startswith(warned), captured
+
+
+@pytest.mark.parametrize("lang, handed_in, missing, stranger, bad_roster", [
+    ("es", "entregado como doejohn_12345 (roster.csv: jdoe)", "no se encontró ninguna entrega de este estudiante",
+     "advertencia: 'mallory' no corresponde a ningún estudiante de roster.csv", "línea 3: una fila sin login"),
+    ("en", "handed in as doejohn_12345 (roster.csv: jdoe)", "no submission was found for this student",
+     "warning: 'mallory' matches no student of roster.csv", "line 3: a row without a login"),
+])
+def test_the_roster_notes_and_warnings_are_in_the_run_language(monkeypatch, tmp_path, lang, handed_in, missing,
+                                                               stranger, bad_roster):
+    monkeypatch.setenv("MDL_LANG", lang)
+    path = tmp_path / "roster.csv"
+    path.write_text("login,name,canvas_id\njdoe,\"Doe, John\",12345\nali,Ali Khan,\n")
+    warnings: list[str] = []
+    rows, _ = apply_roster(load_roster(path), [Submission("doejohn_12345", tmp_path / "a.ipynb"),
+                                               Submission("mallory", tmp_path / "b.ipynb")], warnings.append)
+    notes = {r.student: r.note for r in rows}
+    assert notes["jdoe"] == handed_in and notes["ali"].startswith(missing)  # the notes a student reads
+    assert warnings == [stranger + (": se califica con ese id" if lang == "es" else ": graded under that id")]
+    path.write_text("login,name\njdoe,John\n,Nobody\n")
+    with pytest.raises(ValueError, match=bad_roster):
+        load_roster(path)
+
+
+@pytest.mark.parametrize("lang, printed, warned", [
+    ("es", "repositorio para publicar", "advertencia: la URL de instalación sigue siendo un marcador de posición"),
+    ("en", "repository to publish", "warning: the install URL is still a placeholder"),
+])
+def test_mdl_student_package_speaks_the_run_language(monkeypatch, capsys, tmp_path, lang, printed, warned):
+    monkeypatch.setenv("MDL_LANG", lang)
+    monkeypatch.setattr("grading_config.STUDENT_PACKAGE_URL",
+                        "git+https://github.com/<org>/<course>-student#subdirectory=student")
+    assert main(["student-package", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert printed in captured.out and captured.err.startswith(warned), captured
