@@ -102,8 +102,10 @@ def _answer(request: Any, label: str, failed: Callable[[str], str] | str) -> Any
         raise _student_error(_("calling {label}: {error}").format(label=label, error=err),
                              _("calling {label} stopped the kernel").format(label=label)) from err
     if not reply.get("ok"):
-        raise _student_error(failed(reply["error"] if "error" in reply else _("an error")),
-                             _neutral_failure(failed, label, reply.get("error_type")))
+        error = reply["error"] if "error" in reply else _("an error")
+        if reply.get("error_type") == "CellTimeout":  # the kernel's agent words it in English: said here in the run's language
+            error = _("the call ran past its time limit")
+        raise _student_error(failed(error), _neutral_failure(failed, label, reply.get("error_type")))
     try:
         return decode_value(reply.get("value"))
     except CodecError as err:

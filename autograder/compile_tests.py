@@ -28,6 +28,7 @@ from typing import Any
 
 import nbformat
 
+from autograder.i18n import _
 from autograder.notebook_meta import SOURCE_LANGUAGE, edition, languages_of
 from autograder.notebook_meta import (
     is_skipped_cell, is_solution_cell, is_test_cell, manual_questions, nbgrader_meta, question_titles)
@@ -128,16 +129,16 @@ def split_hidden(source: str, where: str) -> tuple[str, str]:
         marker = line.strip()
         if marker == BEGIN_HIDDEN:
             if inside:
-                raise CompileError(f"{where}: nested {BEGIN_HIDDEN}")
+                raise CompileError(_("{where}: nested {begin}").format(where=where, begin=BEGIN_HIDDEN))
             inside = True
         elif marker == END_HIDDEN:
             if not inside:
-                raise CompileError(f"{where}: {END_HIDDEN} without {BEGIN_HIDDEN}")
+                raise CompileError(_("{where}: {end} without {begin}").format(where=where, end=END_HIDDEN, begin=BEGIN_HIDDEN))
             inside = False
         else:
             (hidden if inside else visible).append(line)
     if inside:
-        raise CompileError(f"{where}: {BEGIN_HIDDEN} is never closed")
+        raise CompileError(_("{where}: {begin} is never closed").format(where=where, begin=BEGIN_HIDDEN))
     return "\n".join(visible), "\n".join(hidden)
 
 
@@ -145,7 +146,7 @@ def _parse(code: str, where: str) -> ast.Module:
     try:
         return ast.parse(code)
     except SyntaxError as err:
-        raise CompileError(f"{where}: syntax error on line {err.lineno}: {err.msg}") from err
+        raise CompileError(_("{where}: syntax error on line {line}: {error}").format(where=where, line=err.lineno, error=err.msg)) from err
 
 
 def _import_names(node: ast.Import | ast.ImportFrom) -> list[str]:
@@ -212,22 +213,25 @@ def compile_question(
     meta = nbgrader_meta(cell)
     grade_id = str(meta.get("grade_id") or "")
     if not grade_id.isidentifier():
-        raise CompileError(f"{where}: test cell needs a grade_id that is a Python identifier, got {grade_id!r}")
+        raise CompileError(_("{where}: test cell needs a grade_id that is a Python identifier, got {grade_id}").format(
+            where=where, grade_id=repr(grade_id)))
     points = meta.get("points")
     if not isinstance(points, (int, float)) or points <= 0:
-        raise CompileError(f"{where} ({grade_id}): test cell needs positive nbgrader points, got {points!r}")
+        raise CompileError(_("{where}: test cell needs positive nbgrader points, got {points}").format(
+            where=f"{where} ({grade_id})", points=repr(points)))
     visible_src, hidden_src = split_hidden(python_source(cell["source"]), f"{where} ({grade_id})")
-    visible_tree = _parse(visible_src, f"{where} ({grade_id}) visible tests")
-    _parse(hidden_src, f"{where} ({grade_id}) hidden tests")  # the whole region parses (names its line)
+    visible_tree = _parse(visible_src, _("{where} visible tests").format(where=f"{where} ({grade_id})"))
+    _parse(hidden_src, _("{where} hidden tests").format(where=f"{where} ({grade_id})"))  # the whole region parses (names its line)
     cell_imports_v, visible = _strip_imports(visible_tree)
     cases, cell_imports_h = [], []
     for k, case_src in enumerate(split_cases(hidden_src), start=1):
-        case_imports, case = _strip_imports(_parse(case_src, f"{where} ({grade_id}) hidden case {k}"))
+        case_imports, case = _strip_imports(_parse(case_src, _("{where} hidden case {k}").format(where=f"{where} ({grade_id})", k=k)))
         cell_imports_h += case_imports
         cases.append(case)
     if not any(case.strip() for case in cases):
-        raise CompileError(f"{where} ({grade_id}): the test cell has no hidden tests; every point is earned on "
-                           f"inputs the student has not seen, so add a {BEGIN_HIDDEN} region (README, 'Authoring')")
+        raise CompileError(_("{where}: the test cell has no hidden tests; every point is earned on inputs the student "
+                             "has not seen, so add a {begin} region (README, 'Authoring')").format(
+            where=f"{where} ({grade_id})", begin=BEGIN_HIDDEN))
     hidden = "\n".join(cases)
     imports = list(dict.fromkeys(cell_imports_v + cell_imports_h))
     imported = {name for stmt in imports for name in _import_names(ast.parse(stmt).body[0])}  # type: ignore[arg-type]
@@ -243,10 +247,10 @@ def compile_question(
             elif name in notebook_names:
                 params.append(name)
             else:
-                raise CompileError(
-                    f"{where} ({grade_id}) {part} tests use `{name}`, which no cell of the notebook defines"
-                    + (" (hidden tests cannot use variables of the visible part)" if part == "hidden" else "")
-                )
+                unknown = (_("{where} hidden tests use `{name}`, which no cell of the notebook defines (hidden tests "
+                             "cannot use variables of the visible part)") if part == "hidden" else
+                           _("{where} visible tests use `{name}`, which no cell of the notebook defines"))
+                raise CompileError(unknown.format(where=f"{where} ({grade_id})", name=name))
         return params
 
     question = Question(grade_id, float(points), imports, visible, hidden, hidden_cases=cases)
@@ -281,10 +285,10 @@ def render_test_file(question: Question, source_name: str) -> str:
             "",
         ]
     for k, case in enumerate(question.hidden_cases, start=1):  # the points, shared equally
-        label = "hidden" if len(question.hidden_cases) == 1 else f"hidden {k}"
+        kind = "hidden" if len(question.hidden_cases) == 1 else f"hidden {k}"  # part of the case's name: a key, not words
         lines += [
             "",
-            f'@test_case(name="{question.grade_id} ({label})", hidden=True)',
+            f'@test_case(name="{question.grade_id} ({kind})", hidden=True)',
             f"def hidden_tests_{k}({', '.join(question.hidden_params)}):",
             "    with concealed():",
             textwrap.indent(case, "        "),
@@ -303,20 +307,23 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
     notebook_names: set[str] = set()
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and not is_test_cell(cell):
-            imports, names = top_level_bindings(_parse(python_source(cell.source), f"{path.name} cell {index + 1}"))
+            imports, names = top_level_bindings(_parse(python_source(cell.source),
+                                                        _("{notebook} cell {index}").format(notebook=path.name, index=index + 1)))
             notebook_imports.update(imports)
             notebook_names |= names
     questions, files = [], {}
     for index, cell in enumerate(nb.cells):
         if not is_test_cell(cell):
             continue
-        question = compile_question(cell, notebook_imports, notebook_names, f"{path.name} cell {index + 1}")
+        question = compile_question(cell, notebook_imports, notebook_names,
+                                    _("{notebook} cell {index}").format(notebook=path.name, index=index + 1))
         if question.grade_id in files:
-            raise CompileError(f"{path.name}: grade_id {question.grade_id!r} is used by two test cells")
+            raise CompileError(_("{notebook}: grade_id {grade_id} is used by two test cells").format(
+                notebook=path.name, grade_id=repr(question.grade_id)))
         files[f"{question.grade_id}.py"] = render_test_file(question, f"source/{assignment_id}/{path.name}")
         questions.append({"grade_id": question.grade_id, "points": question.points, "params": question.params})
     if not questions:
-        raise CompileError(f"{path}: no autograded test cells (nbgrader grade: true) found")
+        raise CompileError(_("{path}: no autograded test cells (nbgrader grade: true) found").format(path=path))
     manifest = Manifest(
         assignment=assignment_id,
         source_sha256=hashlib.sha256(raw).hexdigest(),

@@ -2,14 +2,19 @@
 
 Each test runs one real path of the command twice, with MDL_LANG=es and MDL_LANG=en: the Spanish run
 prints Spanish, the English run prints what it always printed, and the files an LMS or a script
-reads keep their English column names in both.
+reads keep their English column names in both.  The last test is the bridge's: a visible call stopped at
+its time limit, which the kernel's agent reports in English, reaches the student in the run's language.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
+import datetime as dt
 import io
+import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -125,3 +130,47 @@ def test_mdl_student_package_speaks_the_run_language(monkeypatch, capsys, tmp_pa
     assert main(["student-package", "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     assert printed in captured.out and captured.err.startswith(warned), captured
+
+
+TOY = json.loads((Path(__file__).parent / "fixtures" / "toy_source.ipynb").read_text())  # q1_double is cell 4
+
+
+@pytest.mark.parametrize("lang, no_hidden, end_alone", [
+    ("es", "toy.ipynb, celda 4 (q1_double): la celda de pruebas no tiene pruebas ocultas",
+     "toy.ipynb, celda 3 (double_answer): ### END SOLUTION sin un ### BEGIN SOLUTION antes"),
+    ("en", "toy.ipynb cell 4 (q1_double): the test cell has no hidden tests",
+     "toy.ipynb cell 3 (double_answer): ### END SOLUTION without ### BEGIN SOLUTION before it"),
+])
+def test_mdl_build_names_a_broken_source_cell_in_the_run_language(monkeypatch, capsys, tmp_path, lang, no_hidden,
+                                                                   end_alone):
+    import autograder.build
+
+    monkeypatch.setenv("MDL_LANG", lang)
+    paths = dataclasses.replace(PATHS, root=tmp_path, source=tmp_path / "source", release=tmp_path / "release",
+                                build=tmp_path / "build")
+    toy = grading_config.Assignment("toy", "Toy", "toy.ipynb", dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    monkeypatch.setattr(autograder.build, "PATHS", paths)
+    monkeypatch.setattr(autograder.build, "ASSIGNMENTS", (toy,))
+    source = tmp_path / "source" / "toy" / "toy.ipynb"
+    source.parent.mkdir(parents=True)
+    for edit, expected in ((lambda nb: nb["cells"][3].update(source="assert np.allclose(double(1.0), 2.0)\n"), no_hidden),
+                           (lambda nb: nb["cells"][2].update(source="def double(x):\n    ### END SOLUTION\n"), end_alone)):
+        nb = copy.deepcopy(TOY)
+        edit(nb)
+        source.write_text(json.dumps(nb))
+        assert main(["build", "toy"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("mdl build: error: " + expected) and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("lang, said", [("es", "la llamada superó su límite de tiempo"),
+                                        ("en", "the call ran past its time limit")])
+def test_a_visible_call_past_its_time_limit_is_said_in_the_run_language(monkeypatch, lang, said):
+    """The kernel's agent words a timed-out call in English; the grader says it again in the run's language."""
+    from autograder.bridge import StudentCodeError, _answer
+
+    monkeypatch.setenv("MDL_LANG", lang)
+    reply = {"ok": False, "error_type": "CellTimeout", "error": "the call ran past its time limit"}
+    with pytest.raises(StudentCodeError) as raised:
+        _answer(lambda: reply, "f", lambda error: f"f: {error}")
+    assert str(raised.value) == f"f: {said}"

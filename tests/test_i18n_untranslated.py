@@ -36,7 +36,7 @@ STUDENT_FACING = sorted((PACKAGE / "checks").glob("*.py")) + [
     # a check stopped at its limit); the kernel server's own errors never reach one (a fresh kernel is started instead)
     "sandbox/kernel", "sandbox/forked_check", "sandbox/users",
     # what `mdl build/export/feedback-export/roster/student-package` print for a TA (CSV column names stay English)
-    "cli", "build", "export", "feedback_export", "roster", "student_package")]
+    "cli", "build", "compile_tests", "export", "feedback_export", "roster", "student_package")]
 
 # Calls that make a message a student reads: every argument is a message or part of one.
 MESSAGE_CALLS = {"_fail", "CheckFailure", "UnreadableAnswer", "_Unusable", "_Ragged", "_Unreadable",
