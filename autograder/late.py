@@ -74,15 +74,16 @@ class Lateness:
             if self.source else ""
         penalty = f"{self.penalty_percent:g}"
         if self.marked_late:
-            return _("{due}; {source}: counted late by the policy's first step, {penalty}% of the points "
+            # "percent", not "%": gettext's checker reads "% o" as a %-format placeholder and refuses the catalog
+            return _("{due}; {source}: counted late by the policy's first step, {penalty} percent of the points "
                      "taken off").format(due=due, source=origin, penalty=penalty)
         if self.submitted_at is None:
             return _("{due}; no submission time was recorded, so no late penalty applies").format(due=due)
         if not self.late:
             return _("{due}; submitted {time}{source}: on time").format(
                 due=due, time=format_time(self.submitted_at), source=source)
-        return _("{due}; submitted {time}{source}: {hours} hours late ({days} day(s)), {penalty}% of the points "
-                 "taken off").format(due=due, time=format_time(self.submitted_at), source=source,
+        return _("{due}; submitted {time}{source}: {hours} hours late ({days} day(s)), {penalty} percent of the "
+                 "points taken off").format(due=due, time=format_time(self.submitted_at), source=source,
                                      hours=f"{self.minutes_late / 60:.1f}", days=self.days_late, penalty=penalty)
 
     def _own_word(self) -> str:

@@ -99,7 +99,7 @@ def test_late_and_manual_questions_appear_with_the_total():
     record = _record(submitted_at=(grading_config.assignment("a1").due.replace(day=6)).isoformat(),
                      manual={"q9_derivation": {"points": 2.0, "answer": "d/dx ..."}})
     page = feedback_html(record)
-    assert "hours late" in page and "10% of the points taken off" in page
+    assert "hours late" in page and "10 percent of the points taken off" in page
     assert "q9_derivation" in page and "awaiting a grade" in page
     assert "3.6 / 12" in page  # (4 autograded + 0 manual so far) * 0.9, out of 10 + 2
 
