@@ -79,3 +79,22 @@ def graded_class(tmp_path_factory) -> Callable[[str], GradedClass]:
         return cache[assignment_id]
 
     return grade
+
+
+@pytest.fixture
+def english_only_toy(monkeypatch, tmp_path) -> str:
+    """The id of a registered assignment without a Spanish edition (every course assignment has one now):
+    a toy made from A1's English edition, the only assignment `mdl build` knows while the test runs."""
+    import nbformat
+
+    import autograder.build
+    from autograder.notebook_meta import edition
+
+    a1 = assignment("a1")
+    toy = dataclasses.replace(a1, id="toy", notebook="toy.ipynb")
+    (tmp_path / "source" / "toy").mkdir(parents=True)
+    nbformat.write(edition(nbformat.read(PATHS.source / "a1" / a1.notebook, as_version=4), "en"),
+                   tmp_path / "source" / "toy" / "toy.ipynb")
+    monkeypatch.setattr(autograder.build, "ASSIGNMENTS", (toy,))
+    monkeypatch.setattr(autograder.build, "PATHS", dataclasses.replace(PATHS, source=tmp_path / "source"))
+    return toy.id

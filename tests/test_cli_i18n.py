@@ -16,14 +16,12 @@ import io
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
 
 import grading_config
 from grading_config import PATHS
 from autograder.cli import main
 from autograder.grade import Submission
-from autograder.notebook_meta import edition
 from autograder.roster import apply_roster, load_roster
 from fixtures.ops_records import make_record, write_records
 
@@ -36,27 +34,19 @@ def _no_course_extensions(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("lang, unknown, missing_edition", [
-    ("es", "tarea(s) desconocida(s): nosuch; conocidas: a1", "no tiene celdas etiquetadas lang:es: agregue su traducción"),
-    ("en", "unknown assignment(s): nosuch; known: a1", "has no cells tagged lang:es: add its translation"),
+    ("es", "tarea(s) desconocida(s): nosuch; conocidas: toy", "no tiene celdas etiquetadas lang:es: agregue su traducción"),
+    ("en", "unknown assignment(s): nosuch; known: toy", "has no cells tagged lang:es: add its translation"),
 ])
-def test_mdl_build_errors_are_in_the_run_language(monkeypatch, capsys, tmp_path, lang, unknown, missing_edition):
+def test_mdl_build_errors_are_in_the_run_language(monkeypatch, capsys, english_only_toy, lang, unknown,
+                                                   missing_edition):
     monkeypatch.setenv("MDL_LANG", lang)
     assert main(["build", "nosuch"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mdl build: error: " + unknown), err
-    # an assignment without a Spanish edition (a toy made from A1's English edition)
-    import autograder.build
-
-    a1 = grading_config.assignment("a1")
-    toy = dataclasses.replace(a1, id="toy", notebook="toy.ipynb")
-    (tmp_path / "source" / "toy").mkdir(parents=True)
-    nbformat.write(edition(nbformat.read(PATHS.source / "a1" / a1.notebook, as_version=4), "en"),
-                   tmp_path / "source" / "toy" / "toy.ipynb")
-    monkeypatch.setattr(autograder.build, "ASSIGNMENTS", (toy,))
-    monkeypatch.setattr(autograder.build, "PATHS", dataclasses.replace(PATHS, source=tmp_path / "source"))
-    assert main(["build", "--lang", "es", "--check", "toy"]) == 2
+    # an assignment without a Spanish edition
+    assert main(["build", "--lang", "es", "--check", english_only_toy]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and missing_edition in err and "scripts/add_edition.py toy es" in err
+    assert len(err.splitlines()) == 1 and missing_edition in err and f"scripts/add_edition.py {english_only_toy} es" in err
 
 
 @pytest.mark.parametrize("lang, printed, warned, feedback", [

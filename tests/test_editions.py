@@ -143,21 +143,9 @@ def test_the_spanish_example_submissions_are_the_english_ones_in_the_spanish_edi
         assert nbformat.writes(in_edition(english, "a1", "es")) == nbformat.writes(nbformat.read(path, as_version=4))
 
 
-def test_a_language_the_source_lacks_is_a_one_line_error_saying_how_to_add_it(capsys, monkeypatch, tmp_path):
-    """An assignment without lang:es cells (a toy made from A1's English edition, since every course
-    assignment has its Spanish edition now)."""
-    import dataclasses
-
-    import autograder.build
+def test_a_language_the_source_lacks_is_a_one_line_error_saying_how_to_add_it(capsys, english_only_toy):
     from autograder.cli import main
 
-    a1 = assignment("a1")
-    toy = dataclasses.replace(a1, id="toy", notebook="toy.ipynb")
-    (tmp_path / "source" / "toy").mkdir(parents=True)
-    nbformat.write(edition(nbformat.read(PATHS.source / "a1" / a1.notebook, as_version=4), "en"),
-                   tmp_path / "source" / "toy" / "toy.ipynb")
-    monkeypatch.setattr(autograder.build, "ASSIGNMENTS", (toy,))
-    monkeypatch.setattr(autograder.build, "PATHS", dataclasses.replace(PATHS, source=tmp_path / "source"))
-    assert main(["build", "--lang", "es", "--check", "toy"]) == 2
+    assert main(["build", "--lang", "es", "--check", english_only_toy]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "lang:es" in err and "scripts/add_edition.py toy es" in err
+    assert len(err.splitlines()) == 1 and "lang:es" in err and f"scripts/add_edition.py {english_only_toy} es" in err
