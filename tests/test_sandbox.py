@@ -332,9 +332,20 @@ def test_a_second_kernel_in_the_same_slot_starts_afresh():
 @needs_bubblewrap
 @needs_root
 def test_kernels_fork_from_the_kernel_server_unless_told_not_to(monkeypatch):
-    """The server has imported the release notebooks' libraries; MDL_FORK_SERVER=0 starts a sandbox per kernel."""
-    from autograder.sandbox import ForkedKernel
+    """The server has imported the release notebooks' libraries; MDL_FORK_SERVER=0 starts a sandbox per kernel.
 
+    A checkout or Python under /tmp is the documented exception (a forked kernel's fresh /tmp would hide
+    it): there every kernel starts in a sandbox of its own, and the first half is run with that server-less
+    path asserted instead (a clean clone under /tmp, as a TA may make one)."""
+    from autograder.sandbox import ForkedKernel
+    from autograder.sandbox.kernel_server_client import _kernel_server_wanted
+
+    if not _kernel_server_wanted(FAST):
+        assert str(Path(__file__).resolve()).startswith("/tmp/") or str(Path(sys.prefix).resolve()).startswith("/tmp/")
+        with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as k:
+            assert isinstance(k.process, subprocess.Popen)
+            run_ok(k, "x = 1")
+        return
     with Kernel({"a1.ipynb": RELEASE}, slot=0, limits=FAST) as k:
         assert isinstance(k.process, ForkedKernel)
         run_ok(k, "import sys, os\nloaded = ['sympy' in sys.modules, 'matplotlib.pyplot' in sys.modules]\n"
