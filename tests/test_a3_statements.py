@@ -25,6 +25,26 @@ def test_float64_limits_behind_the_sigmoid_and_logsumexp_traps():
     assert np.exp(-745.1) > 0 and np.exp(-745.2) == 0
 
 
+def test_q1_promises_sigmoid_accuracy_where_its_tests_look():
+    """Q1 promises relative accuracy 1e-9 for |z| <= 715, and its visible tests use z = +-715: the bound covers
+    them, and a stable float64 sigmoid (exp(z) / (1 + exp(z)) on the left) meets it there, while 1e-9 of the
+    value is still above float64's subnormal spacing (past about z = -723 no float64 formula can)."""
+    import json
+    from pathlib import Path
+
+    cells = json.loads((Path(__file__).parents[1] / "source" / "a3" / "a3.ipynb").read_text())["cells"]
+    prompt = next("".join(c["source"]) for c in cells
+                  if c["cell_type"] == "markdown" and "### Q1" in "".join(c["source"])
+                  and "lang:es" not in c.get("metadata", {}).get("tags", []))
+    bound = float(prompt.split("$|z| \\le ")[1].split("$")[0])
+    assert bound >= 715.0
+    for z in (-bound, -712.0, -700.0, -40.0):
+        exact = 1 / (1 + mpmath.exp(-mpmath.mpf(z)))
+        stable = np.exp(z) / (1 + np.exp(z))
+        assert abs(stable - float(exact)) <= 1e-9 * float(exact)
+    assert 1e-9 * float(1 / (1 + mpmath.exp(bound))) > 2.0**-1074
+
+
 def test_naive_binary_cross_entropy_fails_as_the_notebook_says():
     """Section 5: for f = 40 the sigmoid rounds to 1 (log(1 - 1) = -inf); for f = 1000, 0 * log 0 is nan."""
     assert 1 / (1 + np.exp(-40.0)) == 1.0
