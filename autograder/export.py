@@ -80,6 +80,7 @@ class Identities:
     roster: Any = None  # autograder.roster.Roster (loaded by the caller: the roster is this module's peer)
     handed_in_as: dict[str, str] = field(default_factory=dict)  # login -> id intake gave (doejane_1234)
     skipped: list[str] = field(default_factory=list)  # warnings: students an import would not match
+    left_out: set[str] = field(default_factory=set)  # students the file has no row for
 
     def row(self, student: str) -> Any:
         if self.roster is None:
@@ -126,6 +127,7 @@ def moodle_rows(rows: list[Total], title: str, who: Identities) -> list[list[Any
         if who.roster is not None and student is None:
             who.skipped.append(_("{student}: not in {roster}, left out (Moodle's import stops at a user it does "
                                  "not know)").format(student=t.student, roster=who.roster.source.name))
+            who.left_out.add(t.student)
             continue
         ids = student.ids if student else {}
         body.append([ids.get("idnumber") or ids.get("sis_id", ""), student.email if student else "",
@@ -148,6 +150,7 @@ def moodle_worksheet_rows(rows: list[Total], title: str, who: Identities) -> lis
         if number is None:
             who.skipped.append(_("{student}: no Moodle participant number (only a Moodle download's folder names "
                                  "carry it), left out of the worksheet").format(student=t.student))
+            who.left_out.add(t.student)
             continue
         name = (student.name if student and student.name else "") or lms[0].replace("_", " ")  # Jane_Roe: Jane Roe
         body.append([f"Participant {number}", name, student.email if student else "", "", t.final, t.max_score,
@@ -185,7 +188,8 @@ def to_csv(table: list[list[Any]]) -> str:
 def export(out_dir: Path, fmt: str, target: Path | None = None, nbgrader_db: Path | None = None, *,
            roster: Any = None, canvas_assignment_id: str | None = None,
            warn: Callable[[str], None] | None = None) -> tuple[Path, list[Total]]:
-    """Write DIR/export-<fmt>.csv (or ``target``); returns the path and the totals written.
+    """Write DIR/export-<fmt>.csv (or ``target``); returns the path and the totals written (a student the
+    format leaves out, such as one Moodle could not match, is not among them).
 
     ``roster``: the course roster (an ``autograder.roster.Roster``, or None); ``warn`` gets
     one line per student the LMS's import would not match (left out, or matched by name only).
@@ -204,4 +208,4 @@ def export(out_dir: Path, fmt: str, target: Path | None = None, nbgrader_db: Pat
     atomic_write_text(path, to_csv(BUILDERS[fmt](rows, column, who)))
     for line in who.skipped:
         (warn or (lambda text: None))(_("warning: {line}").format(line=line))
-    return path, rows
+    return path, [t for t in rows if t.student not in who.left_out]

@@ -223,3 +223,14 @@ def test_mdl_grade_keeps_the_download_ids_a_roster_renamed_so_the_worksheet_stil
     rows = _table(export(out, "moodle-worksheet", roster=load_roster(roster))[0].read_text())
     assert {(r["Identifier"], r["Full name"], r["Email address"]) for r in rows} == {
         ("Participant 871", "Jane Roe", "jane@uni.example"), ("Participant 872", "John Doe", "jdoe@uni.example")}
+
+
+def test_mdl_export_counts_the_rows_it_wrote_not_the_students_it_left_out(tmp_path, capsys):
+    """A student Moodle cannot match is left out with a warning; the summary line counts what the file holds."""
+    _write(tmp_path / "roster.csv", ROSTER)
+    out = _graded_class(tmp_path, ["jdoe", "jane", "ngcarol", "stranger"])
+    assert main(["export", str(out), "--format", "moodle", "--roster", str(tmp_path / "roster.csv")]) == 0
+    captured = capsys.readouterr()
+    assert len(_table((out / "export-moodle.csv").read_text())) == 3
+    assert "stranger" in captured.err
+    assert captured.out.startswith("3 row(s) for moodle")
