@@ -88,21 +88,37 @@ def question_title(record: dict[str, Any], grade_id: str) -> str:
     return str((record.get("titles") or {}).get(grade_id) or grade_id)
 
 
+def _hidden_row(cases: list[dict[str, Any]]) -> str:
+    """The question's hidden cases in one line: how many passed, and the neutral advice once if any failed."""
+    count, passed = len(cases), sum(bool(c["passed"]) for c in cases)
+    if count == 1:
+        text = _(NEUTRAL_HIDDEN_PASSED) if passed else _(NEUTRAL_HIDDEN_FAILED)
+    elif passed == count:
+        text = _("Hidden tests: all {count} passed.").format(count=count)
+    else:
+        text = _("Hidden tests: {passed} of {count} passed. They try your answer on inputs you have not seen; "
+                 "check that it holds in general, not only for the visible example.").format(passed=passed, count=count)
+    mark = "pass" if passed == count else "fail"
+    label = _("pass") if passed == count else (_("fail") if count == 1 else f"{passed}/{count}")
+    return f"<li class='{mark}'><span class='tag {mark}'>{_e(label)}</span> {_e(text)}</li>"
+
+
 def _case_rows(cases: list[dict[str, Any]]) -> str:
     rows = []
     for case in cases:
-        mark = "pass" if case["passed"] else "fail"
-        label = _e(_("pass") if case["passed"] else _("fail"))
         if case["hidden"]:
-            text = _(NEUTRAL_HIDDEN_PASSED) if case["passed"] else _(NEUTRAL_HIDDEN_FAILED)
-            rows.append(f"<li class='{mark}'><span class='tag {mark}'>{label}</span> {_e(text)}</li>")
-        elif case["passed"]:
+            continue
+        label = _e(_("pass") if case["passed"] else _("fail"))
+        if case["passed"]:
             text = _("Visible test: passed.")
             rows.append(f"<li class='pass'><span class='tag pass'>{label}</span> {_e(text)}</li>")
         else:
             text = _("Visible test: failed.")
             rows.append(f"<li class='fail'><span class='tag fail'>{label}</span> {_e(text)}"
                         f"<pre>{_e(visible_message(case['message']))}</pre></li>")
+    hidden = [case for case in cases if case["hidden"]]
+    if hidden:
+        rows.append(_hidden_row(hidden))
     return "<ul class='cases'>" + "".join(rows) + "</ul>"
 
 

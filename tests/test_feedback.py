@@ -51,6 +51,20 @@ def test_hidden_tests_say_passed_or_failed_with_a_neutral_line_only():
     assert NEUTRAL_HIDDEN_FAILED.split(".")[0] in page
 
 
+def test_a_questions_hidden_cases_are_one_line_counting_the_passed_ones():
+    """Three hidden cases, one passed: one line "1 of 3 passed" with the neutral advice once, not three lines."""
+    cases = {"q1_affine": [case("q1_affine", False, True), case("q1_affine", True, True),
+                           case("q1_affine", True, False, f"❌ Hidden test failed: {SECRET}"),
+                           case("q1_affine", True, False, "❌ Hidden test failed (AssertionError)")],
+             "q2_linear_example": [case("q2_linear_example", False, True), case("q2_linear_example", True, True),
+                                   case("q2_linear_example", True, True)]}
+    page = feedback_html(make_record("ana", {"q1_affine": 4 / 3, "q2_linear_example": 2}, cases=cases))
+    assert SECRET not in page and "AssertionError" not in page
+    assert page.count("Hidden tests: 1 of 3 passed.") == 1 and page.count("inputs you have not seen;") == 1
+    assert "Hidden tests: all 2 passed." in page and "Hidden test: failed" not in page
+    assert re.search(r"<span class='tag fail'>1/3</span> Hidden tests: 1 of 3", page)
+
+
 def test_cells_of_a_record_without_headings_keep_their_numbers():
     page = feedback_html(_record())
     assert "your answer: cell 3; its test: cell 4" in page
