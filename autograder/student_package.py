@@ -33,7 +33,8 @@ from autograder.i18n import _
 from autograder.install_url import TOKEN, fill_install_url, fill_notebook
 from autograder.out_folder import atomic_write_text
 
-PYTHON_VERSIONS = "3.11, 3.12 or 3.13"
+SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
+PYTHON_VERSIONS = f"{', '.join(SUPPORTED_PYTHONS[:-1])} or {SUPPORTED_PYTHONS[-1]}"  # the install cell's comment
 CPU_TORCH = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".ipynb_checkpoints")
@@ -70,25 +71,34 @@ def _filled_notebook(path: Path, url: str, capstone: bool = False) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
-def readme(url: str) -> str:
-    return f"""# Maths for Deep Learning: assignments and student package
+def readme(url: str, spanish_editions: bool = False) -> str:
+    """The published repository's README.md, in the run's language (MDL_LANG): install commands and where things are."""
+    versions = _("{versions} or {last}").format(versions=", ".join(SUPPORTED_PYTHONS[:-1]), last=SUPPORTED_PYTHONS[-1])
+    where = [_("Python {versions}. Each assignment is a notebook in `release/<assignment>/`: download its folder and\n"
+               "open the notebook in Jupyter (or upload it to Colab).").format(versions=versions)]
+    if spanish_editions:
+        where.append(_("The Spanish edition of each assignment is in `release/<assignment>/es/`."))
+    where.append(_("Install the student package once into the environment your kernel uses (it runs the visible\n"
+                   "tests; it holds no solutions):"))
+    title = _("Maths for Deep Learning: assignments and student package")
+    colab = _("In Colab, or any notebook, run this in a code cell instead:")
+    capstone = _("The RLHF capstone also needs PyTorch and Hugging Face's libraries. Install PyTorch's CPU build first\n"
+                 "(the default index serves a multi-GB CUDA build), then the package's capstone extra:")
+    return f"""# {title}
 
-Python {PYTHON_VERSIONS}. Each assignment is a notebook in `release/<assignment>/`: download its folder,
-open the notebook in Jupyter (or upload it to Colab), and install the student package once
-into the environment your kernel uses (it runs the visible tests; it holds no solutions):
+{chr(10).join(where)}
 
 ```bash
 pip install "mdl-student @ {url}"
 ```
 
-In Colab, or any notebook, run this in a code cell instead:
+{colab}
 
 ```
 %pip install "mdl-student @ {url}"
 ```
 
-The RLHF capstone also needs PyTorch and Hugging Face's libraries. Install PyTorch's CPU build first
-(the default index serves a multi-GB CUDA build), then the package's capstone extra:
+{capstone}
 
 ```bash
 {CPU_TORCH}
@@ -138,7 +148,7 @@ def student_package(out: Path, url: str | None = None) -> dict[str, Path]:
         shutil.copytree(folder, repo / "release" / assignment.id, ignore=IGNORED)
         for notebook in (repo / "release" / assignment.id).rglob("*.ipynb"):
             atomic_write_text(notebook, _filled_notebook(notebook, url, assignment.capstone))
-    atomic_write_text(repo / "README.md", readme(url))
+    atomic_write_text(repo / "README.md", readme(url, spanish_editions=any((repo / "release").glob("*/es/*.ipynb"))))
     atomic_write_text(repo / ".gitignore", "__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\n")
     _refuse_secrets(repo)
     return {"wheel": _wheel(out), "repo": repo}
