@@ -83,8 +83,8 @@ def _classroom_script(assignment: str, pages: list[tuple[str, Path]]) -> str:
                     "GitHub Classroom repository $ORG/$PREFIX<login>. Needs gh (logged in: gh auth login) and git.\n"
                     "Usage: ORG=my-org PREFIX=a1- sh push_feedback.sh").format(assignment=assignment)),
         "set -eu",
-        'if [ -z "${ORG:-}" ]; then echo ' + shlex.quote(_("ORG: set ORG to the Classroom organisation")) + " >&2; exit 2; fi",
-        'if [ -z "${PREFIX:-}" ]; then echo ' + shlex.quote(_("PREFIX: set PREFIX to the assignment prefix, e.g. a1-"))
+        'if [ -z "${ORG:-}" ]; then printf "%s\\n" ' + shlex.quote(_("ORG: set ORG to the Classroom organisation")) + " >&2; exit 2; fi",
+        'if [ -z "${PREFIX:-}" ]; then printf "%s\\n" ' + shlex.quote(_("PREFIX: set PREFIX to the assignment prefix, e.g. a1-"))
         + " >&2; exit 2; fi",
         f"branch={shlex.quote('feedback-' + assignment)}",
         "push() {  # " + _("login, page"),
@@ -97,7 +97,7 @@ def _classroom_script(assignment: str, pages: list[tuple[str, Path]]) -> str:
         + shlex.quote(_("Feedback on the assignment")),
         '  git -C "$work" push --quiet --force origin "$branch"',
         '  rm -rf "$work"',
-        f'  echo "{progress}"',
+        f'  printf "%s\\n" "{progress}"',  # printf: dash's echo would read a backslash in the words
         "}",
     ]
     lines += [f"push {shlex.quote(student)} {shlex.quote(str(page.resolve()))}" for student, page in pages]
