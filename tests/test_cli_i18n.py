@@ -419,3 +419,36 @@ def test_every_argparse_message_a_user_can_meet_is_in_the_catalog():
     assert len(looked_up) >= 30  # the lookups were found at all
     listed = set(ARGPARSE_MESSAGES) | {m for pair in ARGPARSE_PLURALS for m in pair}
     assert not looked_up - listed - for_the_author, "argparse messages missing from autograder/argparse_i18n.py"
+
+
+# -- the manual questions' pages and sheet --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang, heading, words, refused", [
+    ("es", "<h1>q9_projection_proof (2 puntos): todas las respuestas</h1>",
+     ("<html lang='es'>", "<h2>Respuesta modelo</h2>", "<h2>Respuestas</h2>", "<em>sin respuesta</em>",
+      "Califíquelas en <code>manual_grades.csv</code>", "ejecute <code>mdl report</code> para actualizar"),
+     "manual_grades.csv, línea 2: el puntaje 4 está fuera de 0..2 para q9_projection_proof"),
+    ("en", "<h1>q9_projection_proof (2 points): every answer</h1>",
+     ("<html lang='en'>", "<h2>Model answer</h2>", "<h2>Answers</h2>", "<em>no answer</em>",
+      "Grade them in <code>manual_grades.csv</code>", "then run <code>mdl report</code> to refresh"),
+     "manual_grades.csv line 2: score 4 is outside 0..2 for q9_projection_proof"),
+])
+def test_the_manual_grading_page_and_sheet_errors_are_in_the_run_language(monkeypatch, capsys, tmp_path, lang,
+                                                                           heading, words, refused):
+    from autograder.manual import MANUAL_GRADES
+
+    monkeypatch.setenv("MDL_LANG", lang)
+    manual = {"q9_projection_proof": {"points": 2.0, "answer": "Since $P^2 = P$, it is a projection."}}
+    out = write_records(tmp_path / "out", [make_record("ana", {"q1_affine": 4}, manual=manual),
+                                           make_record("ben", {}, manual={"q9_projection_proof": {"points": 2.0,
+                                                                                                    "answer": ""}})])
+    assert main(["report", str(out), "--lang", lang]) == 0  # writes the sheet and a page per manual question
+    capsys.readouterr()
+    page = (out / "manual" / "q9_projection_proof.html").read_text()
+    assert heading in page and all(w in page for w in words), page[:1500]
+    assert "<math" in page  # the answers themselves are shown as they were written
+    (out / MANUAL_GRADES).write_text("student,grade_id,score,comment\nana,q9_projection_proof,4,\n")
+    assert main(["report", str(out), "--lang", lang]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("mdl report: error: ") and err.endswith(refused), err

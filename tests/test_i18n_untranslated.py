@@ -38,7 +38,9 @@ STUDENT_FACING = sorted((PACKAGE / "checks").glob("*.py")) + [
     # what `mdl build/export/feedback-export/roster/student-package` print for a TA (CSV column names stay English)
     "cli", "build", "compile_tests", "export", "feedback_export", "roster", "student_package",
     # `mdl validate`'s table, problems and the generated students' notes; argparse's words for mdl's command line
-    "validate", "generated_students", "recording", "argparse_i18n")]
+    "validate", "generated_students", "recording", "argparse_i18n",
+    # the manual questions: the answers page per question, manual_grades.csv's errors, what formgrader shows
+    "manual")]
 
 # Calls that make a message a student reads: every argument is a message or part of one.
 MESSAGE_CALLS = {"_fail", "CheckFailure", "UnreadableAnswer", "_Unusable", "_Ragged", "_Unreadable",
