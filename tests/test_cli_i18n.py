@@ -1,8 +1,9 @@
-"""What `mdl build`, `export`, `feedback-export`, `student-package` and the roster say, in the run's language (issue 22).
+"""What `mdl build`, `export`, `feedback-export`, `student-package`, `validate`, the roster, argparse, the
+feedback page's title, push_feedback.sh and the manual grading pages say, in the run's language (issue 22).
 
 Each test runs one real path of the command twice, with MDL_LANG=es and MDL_LANG=en: the Spanish run
 prints Spanish, the English run prints what it always printed, and the files an LMS or a script
-reads keep their English column names in both.  The last test is the bridge's: a visible call stopped at
+reads keep their English column names in both.  One test is the bridge's: a visible call stopped at
 its time limit, which the kernel's agent reports in English, reaches the student in the run's language.
 """
 
