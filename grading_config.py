@@ -24,11 +24,18 @@ class Assignment:
     """One assignment: its id is also its folder under source/ and release/."""
 
     id: str
-    title: str
+    title: str  # in English, the source language (also the LMS's column name: mdl export)
     notebook: str  # file name inside source/<id>/ and release/<id>/
     due: dt.datetime
     capstone: bool = False
     limits: "SandboxLimits | None" = None  # None: the course-wide LIMITS below
+    # The title in each translated edition (language -> title), as that edition's first heading names the
+    # assignment: the feedback page's heading in that language (tests/test_feedback.py keeps the two alike).
+    translated_titles: dict[str, str] = field(default_factory=dict, hash=False)
+
+    def title_in(self, lang: str) -> str:
+        """The title in ``lang`` (the Spanish edition's for ``es``), else the English one."""
+        return self.translated_titles.get(lang) or self.title
 
 
 @dataclass(frozen=True)
@@ -74,54 +81,63 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
     Assignment(
         id="a1",
         title="Applied linear algebra",
+        translated_titles={"es": "Álgebra lineal aplicada"},
         notebook="a1.ipynb",
         due=dt.datetime(2027, 2, 5, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
         id="a2",
         title="Differential calculus",
+        translated_titles={"es": "Cálculo diferencial"},
         notebook="a2.ipynb",
         due=dt.datetime(2027, 2, 12, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
         id="a3",
         title="Activations and losses",
+        translated_titles={"es": "Funciones de activación y funciones de pérdida"},
         notebook="a3.ipynb",
         due=dt.datetime(2027, 2, 19, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
         id="a4",
         title="Optimisation",
+        translated_titles={"es": "Optimización"},
         notebook="a4.ipynb",
         due=dt.datetime(2027, 2, 26, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
         id="a5",
         title="Backpropagation",
+        translated_titles={"es": "Retropropagación"},
         notebook="a5.ipynb",
         due=dt.datetime(2027, 3, 5, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
         id="a6",
         title="Training simple models",
+        translated_titles={"es": "Entrenamiento de modelos sencillos"},
         notebook="a6.ipynb",
         due=dt.datetime(2027, 3, 12, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
         id="a7",
         title="Attention and language-model primitives",
+        translated_titles={"es": "Atención y primitivas de los modelos de lenguaje"},
         notebook="a7.ipynb",
         due=dt.datetime(2027, 3, 19, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
         id="a8",
         title="RLHF theory",
+        translated_titles={"es": "Teoría de RLHF"},
         notebook="a8.ipynb",
         due=dt.datetime(2027, 3, 26, 17, 0, tzinfo=dt.timezone.utc),
     ),
     Assignment(
         id="capstone",
         title="RLHF capstone: direct preference optimisation",
+        translated_titles={"es": "Proyecto final de RLHF: optimización directa de preferencias"},
         notebook="capstone.ipynb",
         due=dt.datetime(2027, 5, 14, 17, 0, tzinfo=dt.timezone.utc),
         capstone=True,

@@ -158,10 +158,10 @@ def grade_batch(
     manual_max = {q["grade_id"]: float(q["points"]) for q in bundle.manifest.manual_questions}
     check_instructor_files(out_dir, manual_max)
     iso = isolation()
-    echo(f"sandbox: {iso.describe()}")
+    echo(_("sandbox: {description}").format(description=iso.describe()))
     intake = find_submissions(folder, assignment, limits)  # a zip's extraction lives until this call returns
     for note in intake.notes:
-        echo(f"intake: {note}")
+        echo(_("intake: {note}").format(note=note))
     class_roster = load_roster(roster)
     aliases: dict[str, str] = {}
     if class_roster is not None:

@@ -184,97 +184,100 @@ def cmd_formgrader(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mdl", description="Maths for Deep Learning: build releases and grade submissions.")
+    p = argparse.ArgumentParser(prog="mdl", description=_("Maths for Deep Learning: build releases and grade submissions."))
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("build", help="write release/ with nbgrader and compile the tests into build/")
-    b.add_argument("assignments", nargs="*", help="assignment ids (default: all in grading_config.py)")
-    b.add_argument("--check", action="store_true", help="fail if the committed release/ is not what the build writes")
+    b = sub.add_parser("build", help=_("write release/ with nbgrader and compile the tests into build/"))
+    b.add_argument("assignments", nargs="*", help=_("assignment ids (default: all in grading_config.py)"))
+    b.add_argument("--check", action="store_true", help=_("fail if the committed release/ is not what the build writes"))
     b.add_argument("--lang", choices=list(grading_config.LANGUAGES),
-                   help="build one edition (en: release/<a>/, es: release/<a>/es/); default: every edition "
-                        "the source notebook has")
+                   help=_("build one edition (en: release/<a>/, es: release/<a>/es/); default: every edition "
+                          "the source notebook has"))
     b.set_defaults(func=cmd_build)
 
-    g = sub.add_parser("grade", help="grade a folder of submissions")
+    g = sub.add_parser("grade", help=_("grade a folder of submissions"))
     g.add_argument("assignment")
-    g.add_argument("path", help="submissions: a folder (nbgrader, flat, one folder per student, Canvas, Moodle), "
-                                "a .zip of one, or one notebook; see README, 'How PATH maps to students'")
-    g.add_argument("--out", required=True, help="output folder for grades.csv and <student>/results.json")
-    g.add_argument("--jobs", "-j", type=_at_least_one, default=None, help="kernels in parallel (default: one per core)")
-    g.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
-    g.add_argument("--shard", help="grade only shard i of n (i/n), for CI matrices")
-    g.add_argument("--profile", choices=["cpu", "gpu"], help="capstone training profile (default: cpu)")
-    g.add_argument("--student", help="regrade only this student (its id in grades.csv); every other row is kept")
-    g.add_argument("--roster", help="the course roster (login,name,email,canvas_id,...; default: roster.csv beside "
-                                    "grading_config.py, if any): ids by login, a missing row per non-submitter")
+    g.add_argument("path", help=_("submissions: a folder (nbgrader, flat, one folder per student, Canvas, Moodle), "
+                                  "a .zip of one, or one notebook; see README, 'How PATH maps to students'"))
+    g.add_argument("--out", required=True, help=_("output folder for grades.csv and <student>/results.json"))
+    g.add_argument("--jobs", "-j", type=_at_least_one, default=None, help=_("kernels in parallel (default: one per core)"))
+    g.add_argument("--force", action="store_true", help=_("regrade submissions already graded and unchanged"))
+    g.add_argument("--shard", help=_("grade only shard i of n (i/n), for CI matrices"))
+    g.add_argument("--profile", choices=["cpu", "gpu"], help=_("capstone training profile (default: cpu)"))
+    g.add_argument("--student", help=_("regrade only this student (its id in grades.csv); every other row is kept"))
+    g.add_argument("--roster", help=_("the course roster (login,name,email,canvas_id,...; default: roster.csv beside "
+                                      "grading_config.py, if any): ids by login, a missing row per non-submitter"))
     g.add_argument("--lang", choices=list(grading_config.LANGUAGES),
-                   help="language of the checks' messages (default: MDL_LANG, else grading_config.LANGUAGE); "
-                        "with --force to regrade submissions graded in another language")
+                   help=_("language of the checks' messages (default: MDL_LANG, else grading_config.LANGUAGE); "
+                          "with --force to regrade submissions graded in another language"))
     g.set_defaults(func=cmd_grade)
 
-    m = sub.add_parser("merge", help="join shard outputs into one gradebook")
+    m = sub.add_parser("merge", help=_("join shard outputs into one gradebook"))
     m.add_argument("assignment")
-    m.add_argument("shards", nargs="+", help="the shards' --out folders")
+    m.add_argument("shards", nargs="+", help=_("the shards' --out folders"))
     m.add_argument("--out", required=True)
     m.set_defaults(func=cmd_merge)
 
-    r = sub.add_parser("report", help="class report (DIR/report/index.html); refresh grades.csv and feedback pages")
-    r.add_argument("dir", help="an `mdl grade --out` folder")
-    r.add_argument("--nbgrader-db", help="also read manual grades from nbgrader's gradebook.db (see mdl formgrader)")
+    r = sub.add_parser("report", help=_("class report (DIR/report/index.html); refresh grades.csv and feedback pages"))
+    r.add_argument("dir", help=_("an `mdl grade --out` folder"))
+    r.add_argument("--nbgrader-db", help=_("also read manual grades from nbgrader's gradebook.db (see mdl formgrader)"))
     r.add_argument("--lang", choices=list(grading_config.LANGUAGES),
-                   help="language of the feedback pages (default: MDL_LANG, else grading_config.LANGUAGE)")
+                   help=_("language of the feedback pages (default: MDL_LANG, else grading_config.LANGUAGE)"))
     r.set_defaults(func=cmd_report)
 
-    e = sub.add_parser("export", help="totals in the columns an LMS imports (Canvas, Moodle) or a plain CSV")
-    e.add_argument("dir", help="an `mdl grade --out` folder")
+    e = sub.add_parser("export", help=_("totals in the columns an LMS imports (Canvas, Moodle) or a plain CSV"))
+    e.add_argument("dir", help=_("an `mdl grade --out` folder"))
     e.add_argument("--format", required=True, choices=["canvas", "moodle", "moodle-worksheet", "csv"],
-                   help="canvas: gradebook import; moodle: gradebook CSV import (by roster ids); moodle-worksheet: "
-                        "the assignment's offline grading worksheet (a Moodle download's participant numbers)")
-    e.add_argument("--roster", help="the course roster (default: roster.csv beside grading_config.py, if any)")
-    e.add_argument("--canvas-assignment-id", help="Canvas's id of the assignment (the number in its URL): the column "
-                   "becomes 'Title (id)' (default: canvas_id in grading_config's Assignment)")
-    e.add_argument("--out", help="file to write (default DIR/export-<format>.csv)")
-    e.add_argument("--nbgrader-db", help="also read manual grades from nbgrader's gradebook.db")
+                   help=_("canvas: gradebook import; moodle: gradebook CSV import (by roster ids); moodle-worksheet: "
+                          "the assignment's offline grading worksheet (a Moodle download's participant numbers)"))
+    e.add_argument("--roster", help=_("the course roster (default: roster.csv beside grading_config.py, if any)"))
+    e.add_argument("--canvas-assignment-id", help=_("Canvas's id of the assignment (the number in its URL): the column "
+                                                    "becomes 'Title (id)' (default: canvas_id in grading_config's Assignment)"))
+    e.add_argument("--out", help=_("file to write (default DIR/export-<format>.csv)"))
+    e.add_argument("--nbgrader-db", help=_("also read manual grades from nbgrader's gradebook.db"))
     e.set_defaults(func=cmd_export)
 
-    fe = sub.add_parser("feedback-export", help="the feedback pages laid out for the LMS's bulk feedback upload "
-                                                 "(Moodle, Canvas) or a script for Classroom repositories")
-    fe.add_argument("dir", help="an `mdl grade --out` folder")
+    fe = sub.add_parser("feedback-export", help=_("the feedback pages laid out for the LMS's bulk feedback upload "
+                                                  "(Moodle, Canvas) or a script for Classroom repositories"))
+    fe.add_argument("dir", help=_("an `mdl grade --out` folder"))
     fe.add_argument("--format", required=True, choices=["canvas", "moodle", "classroom"])
-    fe.add_argument("--roster", help="the course roster (default: roster.csv beside grading_config.py, if any)")
+    fe.add_argument("--roster", help=_("the course roster (default: roster.csv beside grading_config.py, if any)"))
     fe.set_defaults(func=cmd_feedback_export)
 
-    sp = sub.add_parser("student-package", help="what students get, apart from the private course repository: "
-                                               "a wheel of student/ and a repository of student/ and the releases")
-    sp.add_argument("--out", required=True, help="folder for dist/ (the wheel) and repo/ (to publish)")
-    sp.add_argument("--url", help="the install URL filled into every release (default: STUDENT_PACKAGE_URL in "
-                                  "grading_config.py)")
+    sp = sub.add_parser("student-package", help=_("what students get, apart from the private course repository: "
+                                                  "a wheel of student/ and a repository of student/ and the releases"))
+    sp.add_argument("--out", required=True, help=_("folder for dist/ (the wheel) and repo/ (to publish)"))
+    sp.add_argument("--url", help=_("the install URL filled into every release (default: STUDENT_PACKAGE_URL in "
+                                    "grading_config.py)"))
     sp.set_defaults(func=cmd_student_package)
 
-    gs = sub.add_parser("gradescope", help="write a Gradescope autograder zip for one assignment")
+    gs = sub.add_parser("gradescope", help=_("write a Gradescope autograder zip for one assignment"))
     gs.add_argument("assignment")
-    gs.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
+    gs.add_argument("--out", required=True, help=_("the zip to write, e.g. autograder.zip"))
     gs.set_defaults(func=cmd_gradescope)
 
-    f = sub.add_parser("formgrader", help="write autograded scores into nbgrader's gradebook for manual grading")
+    f = sub.add_parser("formgrader", help=_("write autograded scores into nbgrader's gradebook for manual grading"))
     f.add_argument("assignment")
-    f.add_argument("dir", help="an `mdl grade --out` folder")
-    f.add_argument("--course", required=True, help="nbgrader course folder (gradebook.db and autograded/ go there)")
-    f.add_argument("--submissions", help="the submissions folder, so formgrader can show each notebook")
+    f.add_argument("dir", help=_("an `mdl grade --out` folder"))
+    f.add_argument("--course", required=True, help=_("nbgrader course folder (gradebook.db and autograded/ go there)"))
+    f.add_argument("--submissions", help=_("the submissions folder, so formgrader can show each notebook"))
     f.set_defaults(func=cmd_formgrader)
 
-    v = sub.add_parser("validate", help="source earns full marks, untouched release and generated wrong students "
-                                            "zero, generated correct forms full marks")
+    v = sub.add_parser("validate", help=_("source earns full marks, untouched release and generated wrong students "
+                                          "zero, generated correct forms full marks"))
     v.add_argument("assignments", nargs="*")
-    v.add_argument("--no-generated", action="store_true", help="only the source and the release (the quick check)")
+    v.add_argument("--no-generated", action="store_true", help=_("only the source and the release (the quick check)"))
     v.add_argument("--jobs", "-j", type=_at_least_one, default=None,
-                   help="generated students graded in parallel (default: 2, or 1 on one core)")
+                   help=_("generated students graded in parallel (default: 2, or 1 on one core)"))
     v.set_defaults(func=cmd_validate)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    from autograder.argparse_i18n import in_run_language
+
+    with in_run_language():  # argparse's own words (usage, errors, --help) in MDL_LANG's language
+        args = parser().parse_args(argv)
     from autograder.build import BuildError
 
     from autograder.safe_text import printable

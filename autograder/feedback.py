@@ -194,8 +194,8 @@ def feedback_html(record: dict[str, Any], out_dir: Path | None = None) -> str:
     import grading_config
 
     total = _total(record, out_dir)
-    try:
-        title = grading_config.assignment(record["assignment"]).title
+    try:  # the assignment's title as the edition in the page's language names it (grading_config)
+        title = grading_config.assignment(record["assignment"]).title_in(current_language())
     except KeyError:
         title = record["assignment"]
     status = record["status"]

@@ -63,25 +63,41 @@ def _lms_id(student: str, handed: dict[str, str], roster: Any, key: str) -> tupl
     return None
 
 
+def _comment(text: str) -> list[str]:
+    """``text`` as shell comment lines (a translation may break a line where it likes)."""
+    return ["# " + line for line in text.splitlines()]
+
+
+def _in_double_quotes(text: str) -> str:
+    """Translated words made safe inside a shell word in double quotes: nothing in them is expanded."""
+    return "".join("\\" + ch if ch in '"$`\\' else ch for ch in text)
+
+
 def _classroom_script(assignment: str, pages: list[tuple[str, Path]]) -> str:
+    """push_feedback.sh: its comments, errors, progress lines and commit message in the run's language."""
+    progress = _in_double_quotes(_("{login}: {repository}, branch {branch}")).format(
+        login="$1", repository="$ORG/$PREFIX$1", branch="$branch")
     lines = [
         "#!/bin/sh",
-        f"# Puts each student's feedback page for {assignment} on a branch feedback-{assignment} of their",
-        "# GitHub Classroom repository $ORG/$PREFIX<login>. Needs gh (logged in: gh auth login) and git.",
-        "# Usage: ORG=my-org PREFIX=a1- sh push_feedback.sh",
+        *_comment(_("Puts each student's feedback page for {assignment} on a branch feedback-{assignment} of their\n"
+                    "GitHub Classroom repository $ORG/$PREFIX<login>. Needs gh (logged in: gh auth login) and git.\n"
+                    "Usage: ORG=my-org PREFIX=a1- sh push_feedback.sh").format(assignment=assignment)),
         "set -eu",
-        ': "${ORG:?set ORG to the Classroom organisation}" "${PREFIX:?set PREFIX to the assignment prefix, e.g. a1-}"',
+        'if [ -z "${ORG:-}" ]; then printf "%s\\n" ' + shlex.quote(_("ORG: set ORG to the Classroom organisation")) + " >&2; exit 2; fi",
+        'if [ -z "${PREFIX:-}" ]; then printf "%s\\n" ' + shlex.quote(_("PREFIX: set PREFIX to the assignment prefix, e.g. a1-"))
+        + " >&2; exit 2; fi",
         f"branch={shlex.quote('feedback-' + assignment)}",
-        "push() {  # login, page",
+        "push() {  # " + _("login, page"),
         '  work=$(mktemp -d)',
         '  gh repo clone "$ORG/$PREFIX$1" "$work" -- --quiet --depth 1',
         '  git -C "$work" switch --quiet -c "$branch"',
         '  cp "$2" "$work/$branch.html"',
         '  git -C "$work" add "$branch.html"',
-        '  git -C "$work" -c user.name="mdl feedback" -c user.email="feedback@invalid" commit --quiet -m "Feedback on the assignment"',
+        '  git -C "$work" -c user.name="mdl feedback" -c user.email="feedback@invalid" commit --quiet -m '
+        + shlex.quote(_("Feedback on the assignment")),
         '  git -C "$work" push --quiet --force origin "$branch"',
         '  rm -rf "$work"',
-        '  echo "$1: $ORG/$PREFIX$1, branch $branch"',
+        f'  printf "%s\\n" "{progress}"',  # printf: dash's echo would read a backslash in the words
         "}",
     ]
     lines += [f"push {shlex.quote(student)} {shlex.quote(str(page.resolve()))}" for student, page in pages]

@@ -22,6 +22,7 @@ from typing import Any
 import nbformat
 
 from autograder import answer_forms
+from autograder.i18n import N_, _
 from autograder.notebook_meta import is_solution_cell, nbgrader_meta
 
 PROBE_ID = "zz_validate_probe"  # the last question of a validation bundle: reads what the generated answers did
@@ -39,21 +40,21 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("memoriser", "memoriser", True, says="answers that reproduce what the visible tests check and nothing else"),
-    Kind("zeros", "zeros", True, says="zeros of the right shape and type (functions: of their results)"),
-    Kind("ones", "ones", True, says="ones of the right shape and type"),
-    Kind("random", "noise", True, says="random numbers of the right shape and dtype"),
-    Kind("input", "input", True, "function", says="each function returns its first input"),
-    Kind("constant", "constant", True, "symbolic", says="each symbolic answer is the number it takes at a visible point"),
-    Kind("float32", "float32", False, says="floats and arrays in float32 (functions: from float32 inputs)"),
-    Kind("lists", "lists", False, says="arrays as nested lists"),
-    Kind("Fraction", "fractions", False, says="floats as fractions.Fraction"),
-    Kind("sympy-num", "sympy_numbers", False, says="numbers as sympy numbers"),
-    Kind("expand", "expand", False, "symbolic", says="sympy expand"),
-    Kind("factor", "factor", False, "symbolic", says="sympy factor"),
-    Kind("exp", "rewrite_exp", False, "symbolic", says="sympy rewrite(exp)"),
-    Kind("simplify", "simplify", False, "symbolic", says="sympy simplify"),
-    Kind("redeclared", "redeclared", False, "symbolic", says="symbols declared again without assumptions"),
+    Kind("memoriser", "memoriser", True, says=N_("answers that reproduce what the visible tests check and nothing else")),
+    Kind("zeros", "zeros", True, says=N_("zeros of the right shape and type (functions: of their results)")),
+    Kind("ones", "ones", True, says=N_("ones of the right shape and type")),
+    Kind("random", "noise", True, says=N_("random numbers of the right shape and dtype")),
+    Kind("input", "input", True, "function", says=N_("each function returns its first input")),
+    Kind("constant", "constant", True, "symbolic", says=N_("each symbolic answer is the number it takes at a visible point")),
+    Kind("float32", "float32", False, says=N_("floats and arrays in float32 (functions: from float32 inputs)")),
+    Kind("lists", "lists", False, says=N_("arrays as nested lists")),
+    Kind("Fraction", "fractions", False, says=N_("floats as fractions.Fraction")),
+    Kind("sympy-num", "sympy_numbers", False, says=N_("numbers as sympy numbers")),
+    Kind("expand", "expand", False, "symbolic", says=N_("sympy expand")),
+    Kind("factor", "factor", False, "symbolic", says=N_("sympy factor")),
+    Kind("exp", "rewrite_exp", False, "symbolic", says=N_("sympy rewrite(exp)")),
+    Kind("simplify", "simplify", False, "symbolic", says=N_("sympy simplify")),
+    Kind("redeclared", "redeclared", False, "symbolic", says=N_("symbols declared again without assumptions")),
 )
 
 
@@ -96,13 +97,13 @@ def exemptions(test_cell_source: str) -> tuple[dict[str, str], list[str]]:
         match = EXEMPTION.match(line)
         if not match:
             continue
-        why = (match.group("why") or "").strip() or "no reason given"
+        why = (match.group("why") or "").strip() or _("no reason given")
         for name in (n.strip() for n in match.group("kinds").split(",")):
             if name in right:
                 found[name] = why
             else:
-                problems.append(f"'{line.strip()}': {name!r} is not a correct form that a question may refuse "
-                                f"(one of {', '.join(sorted(right))})")
+                problems.append(_("'{line}': {kind} is not a correct form that a question may refuse (one of {kinds})")
+                                .format(line=line.strip(), kind=repr(name), kinds=", ".join(sorted(right))))
     return found, problems
 
 
@@ -193,19 +194,21 @@ def applies_before_grading(kind: Kind, question: QuestionAnswers, recording: Rec
     return True if True in changes else None if None in changes else False
 
 
-def applies_after_grading(kind: Kind, question: QuestionAnswers, report: dict[str, Any]) -> tuple[bool, str]:
-    """Whether `kind` applied to `question`, from what the generated answers reported while it was graded; and why not."""
+def applies_after_grading(kind: Kind, question: QuestionAnswers, report: dict[str, Any]) -> tuple[bool, str, bool]:
+    """Whether `kind` applied to `question`, from what the generated answers reported while it was graded; why not;
+    and whether its answers could not be made at all (said below validate's table)."""
     entries = {n: report.get(n, {}) for n in question.names}
     errors = [f"{n}: {e['error']}" for n, e in entries.items() if e.get("error")]
     if errors:
-        return False, "could not be made (" + "; ".join(errors) + ")"
+        return False, _("could not be made ({errors})").format(errors="; ".join(errors)), True
     if kind.form == "memoriser":
-        return True, ""
+        return True, "", False
     changed = [bool(e.get("changed")) for e in entries.values()]
     if kind.wrong:
         still_right = [n for n, e in entries.items() if not e.get("changed") and ("calls" not in e or e["calls"])]
-        return (not still_right, f"{', '.join(still_right)} unchanged" if still_right else "")
-    return (any(changed), "" if any(changed) else "changes none of its answers")
+        return (not still_right, _("{names} unchanged").format(names=", ".join(still_right)) if still_right else "",
+                False)
+    return any(changed), "" if any(changed) else _("changes none of its answers"), False
 
 
 # --------------------------------------------------------------------------- the notebooks

@@ -22,6 +22,11 @@ def _(message: str) -> str:
     return translations(current_language(), DOMAIN, LOCALE_DIR).gettext(message)
 
 
+def gettext_in(lang: str, message: str) -> str:
+    """``message`` in ``lang`` whatever the run's language: for what a translated edition carries (its install cell)."""
+    return translations(lang, DOMAIN, LOCALE_DIR).gettext(message)
+
+
 def N_(message: str) -> str:
     """Marks a message for extraction where it is stored before it is shown; translated where shown."""
     return message

@@ -431,8 +431,8 @@ def flag_look_alikes(submissions: list[Submission]) -> tuple[list[Submission], l
     and a line for the terminal naming them. All are graded: they may be different students."""
     groups = look_alike_groups([s.student for s in submissions])
     alike = {sid for group in groups for sid in group}
-    notes = [f"ids that look alike: {printable(' and '.join(map(described, g)), one_line=True)}: check that they are "
-             "different students" for g in groups]
+    notes = [_("ids that look alike: {ids}: check that they are different students").format(
+        ids=printable(_(" and ").join(map(described, g)), one_line=True)) for g in groups]
     return [Submission(s.student, s.path, "; ".join(n for n in (s.note, look_alike_note(s.student)) if n), status=s.status)
             if s.student in alike else s for s in submissions], notes
 

@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from autograder.i18n import _
 from autograder.math_html import answer_html
 from autograder.notebook_meta import is_manual_cell, is_test_cell, nbgrader_meta
 
@@ -46,18 +47,22 @@ def read_manual_grades(path: Path, max_points: dict[str, float]) -> dict[tuple[s
         reader = csv.DictReader(handle, restkey=_EXTRA_FIELDS)
         missing = {"student", "grade_id", "score"} - set(reader.fieldnames or [])
         if missing:
-            raise ValueError(f"{path}: the header needs student,grade_id,score,comment (missing {', '.join(sorted(missing))})")
+            raise ValueError(_("{path}: the header needs student,grade_id,score,comment (missing {columns})").format(
+                path=path, columns=", ".join(sorted(missing))))
         for row in reader:
             line = reader.line_num  # the file's line where this row ends (a quoted comment may span lines)
+            where = _("{path} line {line}").format(path=path, line=line)
             text = (row.get("score") or "").strip()
             if not text:
                 continue  # not graded yet
             grade_id = (row.get("grade_id") or "").strip()
             if grade_id not in max_points:
-                raise ValueError(f"{path} line {line}: {grade_id!r} is not a manual question ({', '.join(max_points)})")
-            score = _score(text, row, len(reader.fieldnames or []), f"{path} line {line}")
+                raise ValueError(_("{where}: {grade_id} is not a manual question ({questions})").format(
+                    where=where, grade_id=repr(grade_id), questions=", ".join(max_points)))
+            score = _score(text, row, len(reader.fieldnames or []), where)
             if not 0 <= score <= max_points[grade_id]:
-                raise ValueError(f"{path} line {line}: score {score:g} is outside 0..{max_points[grade_id]:g} for {grade_id}")
+                raise ValueError(_("{where}: score {score} is outside 0..{points} for {grade_id}").format(
+                    where=where, score=f"{score:g}", points=f"{max_points[grade_id]:g}", grade_id=grade_id))
             grades[((row.get("student") or "").strip(), grade_id)] = (score, (row.get("comment") or "").strip())
     return grades
 
@@ -75,14 +80,17 @@ def _score(text: str, row: dict[str, Any], columns: int, where: str) -> float:
     """
     extra = row.get(_EXTRA_FIELDS)
     if extra:
-        raise ValueError(f"{where}: {columns + len(extra)} fields where the header has {columns}: a comma in a score "
-                         "or comment? Write decimals with a point (1.5) and put a comment with commas in double quotes")
+        raise ValueError(_("{where}: {fields} fields where the header has {columns}: a comma in a score or comment? "
+                           "Write decimals with a point (1.5) and put a comment with commas in double quotes").format(
+            where=where, fields=columns + len(extra), columns=columns))
     if not _PLAIN_NUMBER.fullmatch(text):
-        raise ValueError(f"{where}: score {text[:20]!r} is not a number like 2 or 1.5")
+        raise ValueError(_("{where}: score {score} is not a number like 2 or 1.5").format(where=where,
+                                                                                        score=repr(text[:20])))
     comment = (row.get("comment") or "").strip()
     if text.isdigit() and comment.isdigit():
-        raise ValueError(f"{where}: score {text} with the comment {comment[:20]!r} looks like the decimal {text},{comment} "
-                         f"split by its comma: write {text}.{comment}, or a comment in words")
+        raise ValueError(_("{where}: score {score} with the comment {comment} looks like the decimal {whole},{part} "
+                           "split by its comma: write {whole}.{part}, or a comment in words").format(
+            where=where, score=text, comment=repr(comment[:20]), whole=text, part=comment))
     return float(text)
 
 
@@ -142,14 +150,14 @@ def model_answers(assignment_id: str) -> dict[str, tuple[str, str]]:
     for cell in nb.cells:
         if not is_manual_cell(cell):
             continue
-        text = cell.source
-        if "### BEGIN SOLUTION" in text:
-            text = text.split("### BEGIN SOLUTION", 1)[1].split("### END SOLUTION", 1)[0]
+        model = cell.source
+        if "### BEGIN SOLUTION" in model:
+            model = model.split("### BEGIN SOLUTION", 1)[1].split("### END SOLUTION", 1)[0]
         rubric = str(cell.metadata.get("rubric") or "")
-        marked = _RUBRIC.search(text)
+        marked = _RUBRIC.search(model)
         if marked and not rubric:
-            text, rubric = text[:marked.start()], text[marked.start():]
-        found[nbgrader_meta(cell)["grade_id"]] = (text.strip(), rubric.strip())
+            model, rubric = model[:marked.start()], model[marked.start():]
+        found[nbgrader_meta(cell)["grade_id"]] = (model.strip(), rubric.strip())
     return found
 
 
@@ -162,24 +170,34 @@ def _answers_page(grade_id: str, points: float, records: list[dict[str, Any]],
                   model: tuple[str, str] | None = None) -> str:
     """Every student's answer to one manual question, escaped (it is untrusted text), with its LaTeX as MathML,
     after the model answer and the rubric."""
+    from mdl_student.i18n import current_language
+
+    no_answer = html.escape(_("no answer"))
     rows = []
     for record in sorted(records, key=lambda r: r["student"]):
         answer = (record.get("manual") or {}).get(grade_id, {}).get("answer", "")
-        body = answer_html(answer) if answer.strip() else "<em>no answer</em>"
+        body = answer_html(answer) if answer.strip() else f"<em>{no_answer}</em>"
         rows.append(f"<section><h2>{html.escape(record['student'])}</h2><div class='answer'>{body}</div></section>")
     reference = ""
     if model:
-        reference = (f"<h2>Model answer</h2><div class='answer model'>{answer_html(model[0])}</div>"
-                     + (f"<h2>Rubric</h2><div class='answer rubric'>{answer_html(model[1])}</div>" if model[1] else ""))
+        model_word, rubric_word = html.escape(_("Model answer")), html.escape(_("Rubric"))
+        reference = (f"<h2>{model_word}</h2><div class='answer model'>{answer_html(model[0])}</div>"
+                     + (f"<h2>{rubric_word}</h2><div class='answer rubric'>{answer_html(model[1])}</div>"
+                        if model[1] else ""))
+    title = html.escape(_("{grade_id}: answers").format(grade_id=grade_id))
+    heading = html.escape(_("{grade_id} ({points} points): every answer").format(grade_id=grade_id, points=f"{points:g}"))
+    # the file and the command in <code>, put into the (escaped) sentence after it is translated
+    how = html.escape(_("Grade them in {sheet} (student,grade_id,score,comment), then run {command} to refresh the "
+                        "gradebook and the feedback pages. Formulas are drawn by the browser (MathML, converted by "
+                        "the grader; no script runs here).")).format(sheet=f"<code>{MANUAL_GRADES}</code>",
+                                                                     command="<code>mdl report</code>")
+    answers = html.escape(_("Answers"))
     return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<!doctype html><html lang='{current_language()}'><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>{html.escape(grade_id)}: answers</title><style>{PAGE_STYLE}</style></head><body>"
-        f"<h1>{html.escape(grade_id)} ({points:g} points): every answer</h1>"
-        f"<p>Grade them in <code>{MANUAL_GRADES}</code> (student,grade_id,score,comment), then run "
-        "<code>mdl report</code> to refresh the gradebook and the feedback pages. Formulas are drawn by the "
-        "browser (MathML, converted by the grader; no script runs here).</p>"
-        + reference + "<h2>Answers</h2>" + "".join(rows) + "</body></html>\n"
+        f"<title>{title}</title><style>{PAGE_STYLE}</style></head><body>"
+        f"<h1>{heading}</h1><p>{how}</p>"
+        + reference + f"<h2>{answers}</h2>" + "".join(rows) + "</body></html>\n"
     )
 
 
@@ -318,21 +336,22 @@ def _inert_output(output: dict[str, Any]) -> dict[str, Any]:
     kept.update({m: _inert_markup(_text(v)) for m, v in data.items() if m in CLEANED_OUTPUTS})
     dropped = sorted(set(data) - set(kept))
     if dropped and "text/plain" not in kept:
-        kept["text/plain"] = f"[output not shown: {', '.join(dropped)} could run in the reader's browser]"
+        kept["text/plain"] = _("[output not shown: {types} could run in the reader's browser]").format(
+            types=", ".join(dropped))
     output["data"] = kept
     output["metadata"] = {m: v for m, v in (output.get("metadata") or {}).items() if m in kept} \
         if isinstance(output.get("metadata"), dict) else {}
     return output
 
 
-def _inert_markup(text: str) -> str:
+def _inert_markup(markup: str) -> str:
     """Markdown, HTML or LaTeX with its HTML tags through bleach's allowlist and script URLs broken."""
     import bleach
 
-    if _TAG.search(text):
-        text = bleach.clean(text, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
-                            protocols={"http", "https", "mailto", "attachment"}, strip=True, strip_comments=True)
-    return _SCRIPT_URL.sub("script-url-removed:", text)
+    if _TAG.search(markup):
+        markup = bleach.clean(markup, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
+                              protocols={"http", "https", "mailto", "attachment"}, strip=True, strip_comments=True)
+    return _SCRIPT_URL.sub("script-url-removed:", markup)
 
 
 def _text(source: Any) -> str:
@@ -340,8 +359,8 @@ def _text(source: Any) -> str:
 
 
 def _placeholder(name: str) -> dict[str, Any]:
-    note = (f"**{name} is not shown here**: it is too large, or not a notebook the grader can read within its "
-            "limits, to be made safe to render. Read it in the sandbox if you need to.")
+    note = _("**{name} is not shown here**: it is too large, or not a notebook the grader can read within its "
+             "limits, to be made safe to render. Read it in the sandbox if you need to.").format(name=name)
     return {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
             "cells": [{"cell_type": "markdown", "id": "not-shown", "metadata": {}, "source": note}]}
 
@@ -349,7 +368,7 @@ def _placeholder(name: str) -> dict[str, Any]:
 def read_nbgrader_manual(db_path: Path, assignment_id: str, notebook_name: str, grade_ids: list[str]) -> dict[tuple[str, str], tuple[float, str]]:
     """``{(student, grade_id): (score, comment)}`` for the manual cells graded in formgrader."""
     if not db_path.is_file():
-        raise FileNotFoundError(f"no nbgrader gradebook at {db_path} (run `mdl formgrader` first)")
+        raise FileNotFoundError(_("no nbgrader gradebook at {path} (run `mdl formgrader` first)").format(path=db_path))
     nb_stem = Path(notebook_name).stem
     grades = {}
     with _gradebook(db_path) as gb:

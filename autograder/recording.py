@@ -26,6 +26,7 @@ from grading_config import SandboxLimits
 
 from autograder import answer_forms
 from autograder.bridge import StudentFunction, environment
+from autograder.i18n import _
 from autograder.sandbox import KernelError
 from autograder.compile_tests import python_source, top_level_bindings
 from autograder.generated_students import Answer, QuestionAnswers, Recording, exemptions
@@ -211,7 +212,8 @@ def record(bundle: Bundle, limits: SandboxLimits, source_path: Path) -> Recordin
     files[assignment.notebook] = source_path
     with NotebookRunner(files, 0, limits) as runner:
         runs = runner.run(student_cells(nb, bundle.manifest))
-        recording.notes += [f"the source's cell {r.index} failed: {r.error}" for r in runs if not r.ok]
+        recording.notes += [_("the source's cell {index} failed: {error}").format(index=r.index, error=r.error)
+                            for r in runs if not r.ok]
         kernel = runner.live_kernel()
         plain = plain_functions(kernel, sorted({p for q in bundle.manifest.questions for p in q["params"]})) \
             if kernel is not None else set()
@@ -223,7 +225,7 @@ def record(bundle: Bundle, limits: SandboxLimits, source_path: Path) -> Recordin
             recording.questions.append(entry)
             kernel = runner.live_kernel()
             if kernel is None:
-                recording.notes.append(f"{entry.grade_id}: the kernel could not run the source")
+                recording.notes.append(_("{question}: the kernel could not run the source").format(question=entry.grade_id))
                 continue
             env, problems = environment(kernel, params)
             plain_env = dict(env)  # for the memoriser's trials: their calls are not recorded again
@@ -248,7 +250,7 @@ def record(bundle: Bundle, limits: SandboxLimits, source_path: Path) -> Recordin
             points: dict[str, list[dict[str, Any]]] = {}
             with evaluation_points(watched, points, [c.body.test_func.__globals__ for c in cases]):
                 if not _passes(cases, env):
-                    recording.notes.append(f"{entry.grade_id}: the source fails its own visible test")
+                    recording.notes.append(_("{question}: the source fails its own visible test").format(question=entry.grade_id))
             for name, found in points.items():
                 recording.answers[name].points += [p for p in found if p not in recording.answers[name].points]
             for name in entry.names:

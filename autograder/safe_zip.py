@@ -58,7 +58,7 @@ def extract_zip(archive: Path, into: Path, limits: SandboxLimits) -> dict[Path, 
             try:
                 _extract_entry(archive_file, info, target, limits, budget, oversized, archive)
             except OSError as err:  # a file and a folder of one name ("bob", "bob/a1.ipynb"), a path too long
-                why = ("a file and a folder of the same name" if err.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
+                why = (_("a file and a folder of the same name") if err.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
                        else err.strerror or str(err))
                 raise IntakeError(_("{archive}: its entry {entry} cannot be extracted ({why}): refused, nothing graded").format(
                     archive=archive, why=why, entry=repr(printable(info.filename[:200], one_line=True))

@@ -28,12 +28,17 @@ from pathlib import Path
 
 import grading_config
 from grading_config import ASSIGNMENTS, PATHS, ROOT
+from mdl_student.i18n import current_language
 
-from autograder.i18n import _
+from autograder.i18n import N_, _, gettext_in
 from autograder.install_url import TOKEN, fill_install_url, fill_notebook
 from autograder.out_folder import atomic_write_text
 
-PYTHON_VERSIONS = "3.11, 3.12 or 3.13"
+SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
+VERSIONS_SAID = N_("{versions} or {last}")
+INSTALL_SAYS = N_("Python {versions}. In Colab, or a Jupyter without the course's student package, this cell\n"
+                  "installs what the notebook needs (once); where it is installed already, it does nothing.")
+TORCH_SAYS = N_("PyTorch's CPU build (the default index serves CUDA)")
 CPU_TORCH = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".ipynb_checkpoints")
@@ -46,16 +51,20 @@ class PackageError(ValueError):
 SKIP_TAG = "skip-when-grading"  # autograder.notebook_meta.SKIP_TAG: the grader never runs such a cell
 
 
-def install_cell(url: str, capstone: bool) -> dict:
+def python_versions(lang: str) -> str:
+    """The Pythons students may use, said in ``lang``: "3.11, 3.12 or 3.13"."""
+    return gettext_in(lang, VERSIONS_SAID).format(versions=", ".join(SUPPORTED_PYTHONS[:-1]), last=SUPPORTED_PYTHONS[-1])
+
+
+def install_cell(url: str, capstone: bool, lang: str = "en") -> dict:
     """A code cell that installs what the notebook needs where it is missing (Colab, a fresh Jupyter).
 
     Tagged skip-when-grading, and a no-op where the package is importable (the grader's sandbox), so a
-    submission that lost the tag costs nothing either."""
-    lines = [f"# Python {PYTHON_VERSIONS}. In Colab, or a Jupyter without the course's student package, this cell",
-             "# installs what the notebook needs (once); where it is installed already, it does nothing.",
-             "import importlib.util", ""]
+    submission that lost the tag costs nothing either. Its comments are in ``lang``, the edition's language."""
+    says = gettext_in(lang, INSTALL_SAYS).format(versions=python_versions(lang))
+    lines = [*("# " + line for line in says.splitlines()), "import importlib.util", ""]
     if capstone:
-        lines += ['if importlib.util.find_spec("torch") is None:  # PyTorch\'s CPU build (the default index serves CUDA)',
+        lines += ['if importlib.util.find_spec("torch") is None:  # ' + gettext_in(lang, TORCH_SAYS),
                   f"    %pip install -q {CPU_TORCH.removeprefix('pip install ')}"]
     extra = "[capstone]" if capstone else ""
     lines += ['if importlib.util.find_spec("mdl_student") is None:', f'    %pip install -q "mdl-student{extra} @ {url}"']
@@ -66,29 +75,39 @@ def install_cell(url: str, capstone: bool) -> dict:
 def _filled_notebook(path: Path, url: str, capstone: bool = False) -> str:
     # A release carries the URL `mdl build` filled in (grading_config's); --url publishes another.
     nb = fill_notebook(json.loads(path.read_text(encoding="utf-8")), url, also=(grading_config.STUDENT_PACKAGE_URL,))
-    nb["cells"].insert(1 if nb.get("cells") else 0, install_cell(url, capstone))
+    edition = path.parent.name if path.parent.name in grading_config.LANGUAGES else "en"  # release/<a>/es/<a>.ipynb
+    nb["cells"].insert(1 if nb.get("cells") else 0, install_cell(url, capstone, edition))
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
-def readme(url: str) -> str:
-    return f"""# Maths for Deep Learning: assignments and student package
+def readme(url: str, spanish_editions: bool = False) -> str:
+    """The published repository's README.md, in the run's language (MDL_LANG): install commands and where things are."""
+    versions = python_versions(current_language())
+    where = [_("Python {versions}. Each assignment is a notebook in `release/<assignment>/`: download its folder and\n"
+               "open the notebook in Jupyter (or upload it to Colab).").format(versions=versions)]
+    if spanish_editions:
+        where.append(_("The Spanish edition of each assignment is in `release/<assignment>/es/`."))
+    where.append(_("Install the student package once into the environment your kernel uses (it runs the visible\n"
+                   "tests; it holds no solutions):"))
+    title = _("Maths for Deep Learning: assignments and student package")
+    colab = _("In Colab, or any notebook, run this in a code cell instead:")
+    capstone = _("The RLHF capstone also needs PyTorch and Hugging Face's libraries. Install PyTorch's CPU build first\n"
+                 "(the default index serves a multi-GB CUDA build), then the package's capstone extra:")
+    return f"""# {title}
 
-Python {PYTHON_VERSIONS}. Each assignment is a notebook in `release/<assignment>/`: download its folder,
-open the notebook in Jupyter (or upload it to Colab), and install the student package once
-into the environment your kernel uses (it runs the visible tests; it holds no solutions):
+{chr(10).join(where)}
 
 ```bash
 pip install "mdl-student @ {url}"
 ```
 
-In Colab, or any notebook, run this in a code cell instead:
+{colab}
 
 ```
 %pip install "mdl-student @ {url}"
 ```
 
-The RLHF capstone also needs PyTorch and Hugging Face's libraries. Install PyTorch's CPU build first
-(the default index serves a multi-GB CUDA build), then the package's capstone extra:
+{capstone}
 
 ```bash
 {CPU_TORCH}
@@ -138,7 +157,7 @@ def student_package(out: Path, url: str | None = None) -> dict[str, Path]:
         shutil.copytree(folder, repo / "release" / assignment.id, ignore=IGNORED)
         for notebook in (repo / "release" / assignment.id).rglob("*.ipynb"):
             atomic_write_text(notebook, _filled_notebook(notebook, url, assignment.capstone))
-    atomic_write_text(repo / "README.md", readme(url))
+    atomic_write_text(repo / "README.md", readme(url, spanish_editions=any((repo / "release").glob("*/es/*.ipynb"))))
     atomic_write_text(repo / ".gitignore", "__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\n")
     _refuse_secrets(repo)
     return {"wheel": _wheel(out), "repo": repo}

@@ -36,6 +36,7 @@ from autograder.generated_students import (
     KINDS, PROBE_ID, Kind, Recording, applies_after_grading, applies_before_grading, generated_notebook, merged_spec,
     probe_test_file, spec_for)
 from autograder.grade import Bundle, Submission, grade_submission
+from autograder.i18n import _
 from autograder.recording import record
 
 
@@ -47,11 +48,13 @@ class Cell:
     points: float
     ok: bool = True
     why: str = ""  # why it does not apply
+    noted: bool = False  # why it does not apply is said below the table (the question refuses it, or it could not be made)
 
     def text(self) -> str:
+        """The table's cell in the run's language: "n/a", "2 ok", "0 FAIL"."""
         if self.earned is None:
-            return "n/a"
-        return f"{self.earned:g} {'ok' if self.ok else 'FAIL'}"
+            return _("n/a")
+        return (_("{earned} ok") if self.ok else _("{earned} FAIL")).format(earned=f"{self.earned:g}")
 
 
 @dataclass
@@ -82,28 +85,35 @@ def validate(assignment: Assignment, echo: Callable[[str], None] = print, *, gen
     source = grade_submission(Submission("instructor-source", source_path), bundle, limits=limits)
     report.source_score = source.score
     if source.status != "ok":
-        report.problems.append(f"the source notebook graded with status {source.status}: {source.messages}")
+        report.problems.append(_("the source notebook graded with status {status}: {messages}").format(
+            status=source.status, messages=source.messages))
     for qid, points in source.max_scores.items():
         if source.scores[qid] != points:
-            report.problems.append(f"source notebook: {qid} earned {source.scores[qid]} of {points}")
+            report.problems.append(_("source notebook: {question} earned {earned} of {points}").format(
+                question=qid, earned=source.scores[qid], points=points))
     if source.messages and source.status == "ok":
-        report.problems += [f"source notebook: {m}" for m in source.messages]
+        report.problems += [_("source notebook: {message}").format(message=m) for m in source.messages]
     release = grade_submission(Submission("untouched-release", release_path), bundle, limits=limits)
     report.release_score = release.score
     for qid, earned in release.scores.items():
         if earned != 0:
-            report.problems.append(f"untouched release: {qid} earned {earned} points without any work")
-    summary = (f"source {source.score:g}/{report.max_score:g} in {source.seconds:.1f}s, "
-               f"release {release.score:g}/{report.max_score:g}")
+            report.problems.append(_("untouched release: {question} earned {earned} points without any work").format(
+                question=qid, earned=earned))
+    summary = _("source {score}/{max_score} in {seconds}s, release {release}/{max_score}").format(
+        score=f"{source.score:g}", max_score=f"{report.max_score:g}", seconds=f"{source.seconds:.1f}",
+        release=f"{release.score:g}")
     if generated and report.ok:
-        echo(f"validate {assignment.id}: {summary}; generating students ...")
+        echo(_("validate {assignment}: {summary}; generating students ...").format(assignment=assignment.id,
+                                                                                   summary=summary))
         started = time.monotonic()
         _generated_students(bundle, limits, report, jobs or min(2, os.cpu_count() or 1), source_path, release_path)
         report.generated_seconds = time.monotonic() - started
         for line in table_lines(report):
             echo(line)
-        summary = f"{len(report.problems)} problem(s)" if report.problems else "every student graded as it deserves"
-    echo(f"validate {assignment.id}: {'ok' if report.ok else 'FAILED'} ({summary})")
+        summary = (_("{count} problem(s)").format(count=len(report.problems)) if report.problems
+                   else _("every student graded as it deserves"))
+    verdict = _("validate {assignment}: ok ({summary})") if report.ok else _("validate {assignment}: FAILED ({summary})")
+    echo(verdict.format(assignment=assignment.id, summary=summary))
     for problem in report.problems:
         echo(f"  - {problem}")
     return report
@@ -115,7 +125,7 @@ def validate(assignment: Assignment, echo: Callable[[str], None] = print, *, gen
 def _generated_students(bundle: Bundle, limits: SandboxLimits, report: ValidationReport, jobs: int,
                         source_path: Path, release_path: Path) -> None:
     recording = record(bundle, limits, source_path)
-    report.problems += [f"generated students: {note}" for note in recording.notes]
+    report.problems += [_("generated students: {note}").format(note=note) for note in recording.notes]
     before = {(k.name, q.grade_id): False if k.name in q.exempt else applies_before_grading(k, q, recording)
               for k in KINDS for q in recording.questions}
     groups = pack(recording, before)
@@ -130,14 +140,16 @@ def _generated_students(bundle: Bundle, limits: SandboxLimits, report: Validatio
         row = report.table.setdefault(question.grade_id, {})
         for kind in KINDS:
             if kind.name in question.exempt:
-                row[kind.name] = Cell(None, question.points, why=f"the question says: {question.exempt[kind.name]}")
+                row[kind.name] = Cell(None, question.points, noted=True, why=_("the question says: {why}").format(
+                    why=question.exempt[kind.name]))
                 continue
             row[kind.name] = _cell(kind, question, before[kind.name, question.grade_id], by_kind.get(kind.name))
             cell = row[kind.name]
             others = [n for n in question.names if recording.answers.get(n) and recording.answers[n].kind == "other"]
             if cell.earned is None and others and len(others) == len(question.names):
-                cell.why = (f"could not be made ({', '.join(others)}: not a plain function, nor a value the bridge "
-                            f"sends: a class or another object is not generated)")
+                cell.why = _("could not be made ({names}: not a plain function, nor a value the bridge sends: a class "
+                             "or another object is not generated)").format(names=", ".join(others))
+                cell.noted = True
             if not cell.ok:
                 if kind.form == "memoriser" and not cell.why:
                     cell.why = _what_the_memoriser_copied(question, recording)
@@ -233,14 +245,14 @@ def _grade_all(work: list[tuple[str, Path, Bundle, Path]], limits: SandboxLimits
 def _cell(kind: Kind, question: Any, before: bool | None, graded: dict[str, Any] | None) -> Cell:
     points = question.points
     if before is False or graded is None:
-        return Cell(None, points, why="does not change its answers")
+        return Cell(None, points, why=_("does not change its answers"))
     if graded["report"] is None:
         return Cell(graded["scores"].get(question.grade_id, 0.0), points, ok=False,
-                    why=f"the generated notebook did not run its answers' cell (status {graded['status']}: "
-                        f"{'; '.join(graded['messages'])[:300]})")
-    applies, why = applies_after_grading(kind, question, graded["report"])
+                    why=_("the generated notebook did not run its answers' cell (status {status}: {messages})").format(
+                        status=graded["status"], messages="; ".join(graded["messages"])[:300]))
+    applies, why, unmade = applies_after_grading(kind, question, graded["report"])
     if not applies:
-        return Cell(None, points, why=why)
+        return Cell(None, points, why=why, noted=unmade)
     earned = float(graded["scores"].get(question.grade_id, 0.0))
     ok = earned == 0 if kind.wrong else earned == points
     return Cell(earned, points, ok=ok)
@@ -254,24 +266,31 @@ def _what_the_memoriser_copied(question: Any, recording: Recording) -> str:
         if answer is None:
             continue
         if answer.kind == "value" and answer.memorised_as == "solution":
-            tried = ", a lookup of its points, a polynomial through them" if answer.points else ""
-            said.append(f"the visible test accepts no value of `{name}` but the solution's (tried: zeros, ones, "
-                        f"1% off{tried}), so a memoriser copies it")
+            said.append((_("the visible test accepts no value of `{name}` but the solution's (tried: zeros, ones, the "
+                           "solution off by 1%, a lookup of its points, a polynomial through them), so a memoriser copies it")
+                         if answer.points else
+                         _("the visible test accepts no value of `{name}` but the solution's (tried: zeros, ones, the "
+                           "solution off by 1%), so a memoriser copies it")).format(name=name))
         elif answer.kind == "value" and answer.memorised_as in ("lookup", "polynomial"):
-            how = "a piecewise lookup" if answer.memorised_as == "lookup" else "a polynomial through"
-            said.append(f"`{name}` as {how} of the {len(answer.points)} point(s) the visible test evaluates")
+            said.append((_("`{name}` as a piecewise lookup of the {count} point(s) the visible test evaluates")
+                         if answer.memorised_as == "lookup" else
+                         _("`{name}` as a polynomial through the {count} point(s) the visible test evaluates")).format(
+                name=name, count=len(answer.points)))
         elif answer.kind == "function" and answer.calls:
-            said.append(f"`{name}` as a lookup of the {len(answer.calls)} call(s) the visible test makes, zeros elsewhere")
-    return "; ".join(said) + (": " if said else "") + "hidden cases should check fresh inputs, and a value's " \
-        "visible test its form only"
+            said.append(_("`{name}` as a lookup of the {count} call(s) the visible test makes, zeros elsewhere").format(
+                name=name, count=len(answer.calls)))
+    advice = _("hidden cases should check fresh inputs, and a value's visible test its form only")
+    return _("{what}: {advice}").format(what="; ".join(said), advice=advice) if said else advice
 
 
 def _failure(kind: Kind, grade_id: str, cell: Cell) -> str:
-    must = "0" if kind.wrong else f"all {cell.points:g}"
-    what = "a wrong student" if kind.wrong else "a correct answer in another form"
-    reason = f"; {cell.why}" if cell.why else ""
-    return (f"{grade_id}: the generated student '{kind.name}' ({what}: {kind.says}) earned "
-            f"{cell.earned:g} of {cell.points:g}, must earn {must}{reason}")
+    said = (_("{question}: the generated student '{kind}' (a wrong student: {says}) earned {earned} of {points}, "
+              "must earn 0") if kind.wrong else
+            _("{question}: the generated student '{kind}' (a correct answer in another form: {says}) earned {earned} "
+              "of {points}, must earn all {points}"))
+    said = said.format(question=grade_id, kind=kind.name, says=_(kind.says), earned=f"{cell.earned:g}",
+                       points=f"{cell.points:g}")
+    return _("{failure}; {why}").format(failure=said, why=cell.why) if cell.why else said
 
 
 def table_lines(report: ValidationReport) -> list[str]:
@@ -279,14 +298,15 @@ def table_lines(report: ValidationReport) -> list[str]:
     if not report.table:
         return []
     names = [k.name for k in KINDS]
-    first = max([len("question (points)")] + [len(f"{q} ({c[names[0]].points:g})") for q, c in report.table.items()])
+    heading = _("question (points)")
+    first = max([len(heading)] + [len(f"{q} ({c[names[0]].points:g})") for q, c in report.table.items()])
     widths = [max(len(n), max(len(row[n].text()) for row in report.table.values())) for n in names]
     wrong = sum(1 for k in KINDS if k.wrong)
-    header = " ".join([f"{'question (points)':<{first}}", *[f"{n:<{w}}" for n, w in zip(names[:wrong], widths)], "|",
+    header = " ".join([f"{heading:<{first}}", *[f"{n:<{w}}" for n, w in zip(names[:wrong], widths)], "|",
                        *[f"{n:<{w}}" for n, w in zip(names[wrong:], widths[wrong:])]])
-    lines = [f"  generated students of {report.assignment} ({report.notebooks} notebooks, {report.generated_seconds:.0f} s): "
-             f"points earned; "
-             f"wrong students (left) must earn 0, correct forms (right) all",
+    lines = ["  " + _("generated students of {assignment} ({notebooks} notebooks, {seconds} s): points earned; wrong "
+                      "students (left) must earn 0, correct forms (right) all").format(
+                 assignment=report.assignment, notebooks=report.notebooks, seconds=f"{report.generated_seconds:.0f}"),
              "  " + header]
     for question, row in report.table.items():
         cells = [f"{row[n].text():<{w}}" for n, w in zip(names, widths)]
@@ -295,11 +315,12 @@ def table_lines(report: ValidationReport) -> list[str]:
     for question, row in report.table.items():
         said: dict[str, list[str]] = {}
         for name, cell in row.items():
-            if cell.earned is None and cell.why.startswith(("could not be made", "the question says")):
+            if cell.earned is None and cell.noted:
                 said.setdefault(cell.why, []).append(name)
-        lines += [f"  note: {question}: {', '.join(names)} n/a: {why}" for why, names in said.items()]
+        lines += ["  " + _("note: {question}: {students} n/a: {why}").format(question=question, students=", ".join(kinds),
+                                                                           why=why) for why, kinds in said.items()]
     failures = sum(not c.ok for row in report.table.values() for c in row.values())
     if failures:
-        lines.append(f"  {failures} misgraded (FAIL: the question gives points to a wrong student, or refuses a "
-                     "correct form)")
+        lines.append("  " + _("{count} misgraded (FAIL: the question gives points to a wrong student, or refuses a "
+                              "correct form)").format(count=failures))
     return lines

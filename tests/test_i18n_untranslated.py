@@ -36,18 +36,24 @@ STUDENT_FACING = sorted((PACKAGE / "checks").glob("*.py")) + [
     # a check stopped at its limit); the kernel server's own errors never reach one (a fresh kernel is started instead)
     "sandbox/kernel", "sandbox/forked_check", "sandbox/users",
     # what `mdl build/export/feedback-export/roster/student-package` print for a TA (CSV column names stay English)
-    "cli", "build", "compile_tests", "export", "feedback_export", "roster", "student_package")]
+    "cli", "build", "compile_tests", "export", "feedback_export", "roster", "student_package",
+    # `mdl validate`'s table, problems and the generated students' notes; argparse's words for mdl's command line
+    "validate", "generated_students", "recording", "argparse_i18n",
+    # the manual questions: the answers page per question, manual_grades.csv's errors, what formgrader shows
+    "manual")]
 
 # Calls that make a message a student reads: every argument is a message or part of one.
 MESSAGE_CALLS = {"_fail", "CheckFailure", "UnreadableAnswer", "_Unusable", "_Ragged", "_Unreadable",
-                 "CodecError", "UnsafeExpression", "StudentCodeError", "_Unit"}
+                 "CodecError", "UnsafeExpression", "StudentCodeError", "_Unit",
+                 "echo", "Cell"}  # mdl validate's lines, and a cell of its table (why a kind does not apply)
 # Exceptions for the author of a test or of the course's code (a wrong expected value, a bad
 # tolerance): Python's own errors, in Python's language (English), never shown to a student.
 DEVELOPER_ERRORS = {"TypeError", "ValueError", "RuntimeError", "NotImplementedError", "AttributeError",
                     "KeyError", "IndexError", "ImportError", "AssertionError", "RecursionError", "OSError"}
 # Variables, dict keys and helpers that hold or return part of a message.
 MESSAGE_NAMES = {"message", "reason", "hint", "hints", "where", "text", "scope", "error", "layout", "side",
-                 "what", "subject", "described", "like", "names", "wanted", "parts", "item", "label", "kinds"}
+                 "what", "subject", "described", "like", "names", "wanted", "parts", "item", "label", "kinds",
+                 "why", "summary", "verdict", "advice", "problems", "notes"}
 MESSAGE_HELPERS = re.compile(r"hint|message|describe|reason|quote|_fmt_shape|_coarse|_column|_a$|_kind_word")
 TRANSLATED = {"_", "N_", "ngettext"}
 ATTRIBUTE_CALLS = {"getattr", "hasattr", "setattr", "__getattribute__", "__setattr__"}
@@ -67,13 +73,18 @@ NOT_PROSE = {
 
 
 def _is_prose(text: str) -> bool:
-    words = re.sub(r"\{[^{}]*\}", "", text)
+    words = re.sub(r"<[^<>]*>", "", re.sub(r"\{[^{}]*\}", "", text))  # placeholders and HTML tags are not words
     return text not in NOT_PROSE and words not in NOT_PROSE and re.search(r"[A-Za-z]", words) is not None
 
 
 def _callee(node: ast.Call) -> str:
     func = node.func
     return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def _callee_name(node: ast.AST) -> str:
+    """The name of a variable or attribute (``problems``, ``report.problems``), else ""."""
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
 
 
 def _literals(node: ast.AST):
@@ -106,6 +117,9 @@ def _literals(node: ast.AST):
         for value in node.values:
             yield from _literals(value)
         return
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "group":
+        yield from _literals(node.func.value)  # match.group("why"): a group's name
+        return
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
         yield from _literals(node.func.value)  # hints.get((got, want), ""): the key is not words
         for arg in node.args[1:]:
@@ -123,6 +137,9 @@ def _message_expressions(tree: ast.AST):
             if name in MESSAGE_CALLS:
                 yield from node.args
                 yield from (k.value for k in node.keywords)
+            elif name in ("append", "extend") and isinstance(node.func, ast.Attribute) \
+                    and _callee_name(node.func.value) in MESSAGE_NAMES:
+                yield from node.args  # report.problems.append(...): a message added to a list of them
             elif name == "format" and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call) \
                     and _callee(node.func.value) in TRANSLATED:
                 yield from node.args  # _("... {x}").format(x=...): what fills a translated message
@@ -175,6 +192,9 @@ def check(x, name):
     if x > 1:
         message += "; try again"                                      # line 11: built up by hand
     raise CodecError("value is " + str(x))                          # line 12
+    report.problems.append(f"{name} earned points")                 # line 13: added to a list of messages
+    echo(f"validate {name}: ok")                                     # line 14: a line mdl prints
+    echo(_("<b>{name}</b>").format(name=name), "<li>")              # HTML tags alone are not words
 '''
 
 
@@ -182,7 +202,7 @@ def test_the_check_names_each_planted_unwrapped_message(tmp_path):
     module = tmp_path / "planted.py"
     module.write_text(textwrap.dedent(PLANTED))
     found = untranslated(module)
-    assert [entry.split(":")[1] for entry in found] == ["8", "9", "11", "12"], found
+    assert [entry.split(":")[1] for entry in found] == ["8", "9", "11", "12", "13", "14"], found
     assert "is negative" in found[0] and "too big" in found[1] and "try again" in found[2]
 
 
