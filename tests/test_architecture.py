@@ -25,7 +25,7 @@ MAX_LINES = 600
 # Lowest first. A module imports only modules of lower layers (and the student package, grading_config).
 LAYERS = [
     ["i18n"],
-    ["out_folder", "notebook_meta", "gpu", "answer_forms", "math_html", "install_url"],
+    ["out_folder", "notebook_meta", "gpu", "answer_forms", "math_html", "install_url", "argparse_i18n"],
     ["safe_text", "sandbox", "compile_tests", "manual"],
     ["bridge", "build", "cell_map", "generated_students", "safe_zip", "late"],
     ["scoring"],
