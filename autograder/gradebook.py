@@ -60,15 +60,27 @@ def summary_line(record: dict[str, Any]) -> str:
     )
 
 
+def _short(value: float) -> str:
+    """A score as the terminal table shows it: at most two decimals (grades.csv keeps every digit)."""
+    return _num(round(float(value), 2))
+
+
 def table(records: list[dict[str, Any]], question_ids: list[str]) -> str:
-    """The gradebook as a fixed-width table for the terminal."""
+    """The gradebook as a fixed-width table for the terminal; every column as wide as its widest entry."""
     short = [q.split("_")[0] for q in question_ids]
     student_word, score_word, status_word = _("student"), _("score"), _("status")
-    width = max([len(student_word)] + [len(r["student"]) for r in records])
-    head = f"{student_word:<{width}} {score_word:>9}  {status_word:<17}" + "".join(f"{s:>6}" for s in short)
+    rows = sorted(records, key=lambda r: r["student"])
+    names = [printable(r["student"], one_line=True) for r in rows]
+    scores = [f"{_short(r['score'])}/{_short(r['max_score'])}" for r in rows]
+    cells = [[_short(r["scores"].get(q, 0)) for q in question_ids] for r in rows]
+    width = max([len(student_word)] + [len(n) for n in names])
+    score_width = max([9, len(score_word)] + [len(s) for s in scores])
+    status_width = max([17, len(status_word)] + [len(r["status"]) for r in rows])
+    columns = [max([len(label)] + [len(row[k]) for row in cells]) + 1 for k, label in enumerate(short)]
+    head = (f"{student_word:<{width}} {score_word:>{score_width}}  {status_word:<{status_width}}"
+            + "".join(f"{label:>{max(6, w)}}" for label, w in zip(short, columns)))
     lines = [head, "-" * len(head)]
-    for r in sorted(records, key=lambda r: r["student"]):
-        cells = "".join(f"{_num(r['scores'].get(q, 0)):>6}" for q in question_ids)
-        score = f"{_num(r['score'])}/{_num(r['max_score'])}"
-        lines.append(f"{printable(r['student'], one_line=True):<{width}} {score:>9}  {r['status']:<17}{cells}")
+    for name, score, r, row in zip(names, scores, rows, cells):
+        lines.append(f"{name:<{width}} {score:>{score_width}}  {r['status']:<{status_width}}"
+                     + "".join(f"{c:>{max(6, w)}}" for c, w in zip(row, columns)))
     return "\n".join(lines)

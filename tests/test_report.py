@@ -127,3 +127,17 @@ def test_per_student_lines_are_not_written_over_the_progress_bar(tmp_path):
         line = next(l for l in output.split("\n") if f"{name} " in l and "invalid-notebook" in l and "0/30" in l)
         shown = line.rstrip("\r").split("\r")[-1]  # what the terminal shows once every carriage return is applied
         assert shown.startswith(name), repr(line)
+
+
+def test_the_terminal_table_keeps_fractional_scores_in_their_columns():
+    """Thirds of a point (a question of 3 hidden cases) once ran into the next column: '01.33333'."""
+    from autograder.gradebook import table
+    from fixtures.ops_records import make_record
+
+    records = [make_record("partial", {"q1_affine": 4 / 3, "q2_linear_example": 0, "q3_triangular": 2 + 2 / 3}),
+               make_record("a_long_student_name_here", {"q1_affine": 4, "q2_linear_example": 2, "q3_triangular": 4})]
+    lines = table(records, ["q1_affine", "q2_linear_example", "q3_triangular"]).splitlines()
+    assert lines[2].split() == ["a_long_student_name_here", "10/10", "ok", "4", "2", "4"]
+    partial = lines[3].split()
+    assert partial[0] == "partial" and partial[3:] == ["1.33", "0", "2.67"]
+    assert len({len(line) for line in lines}) == 1  # every row as wide as the header: columns line up
