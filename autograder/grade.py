@@ -32,6 +32,7 @@ from autograder.compile_tests import Manifest
 from autograder.notebook_meta import is_skipped_cell, is_test_cell, nbgrader_meta
 from autograder.cell_map import annotate_for_feedback
 from autograder.i18n import _
+from mdl_student.i18n import current_language
 from autograder.sandbox import ChildStopped, Kernel, KernelDied, KernelError, KernelTimeout, run_in_child
 from autograder.scoring import cut, score
 
@@ -67,9 +68,19 @@ class Bundle:
     def fingerprint(self) -> str:
         """Changes whenever the tests change, so that old grades are not reused."""
         digest = hashlib.sha256(self.manifest.source_sha256.encode())
-        for path in sorted(self.tests_dir.glob("*.py")):
+        for path in sorted(self.tests_dir.rglob("*.py")):
             digest.update(path.read_bytes())
         return digest.hexdigest()[:16]
+
+    def test_file(self, grade_id: str) -> Path:
+        """The question's test file in the run's language: the translated edition's own (its messages in
+        that language, the same program) where the bundle has one, else the English."""
+        lang = current_language()
+        if lang in (getattr(self.manifest, "test_languages", None) or []):
+            translated = self.tests_dir / lang / f"{grade_id}.py"
+            if translated.is_file():
+                return translated
+        return self.tests_dir / f"{grade_id}.py"
 
 
 @dataclass

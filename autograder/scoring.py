@@ -154,7 +154,7 @@ def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
 
     test_file_class = _concealing_test_file_class()
     questions = bundle.manifest.questions
-    test_files = [test_file_class.from_file(str(bundle.tests_dir / f"{q['grade_id']}.py")) for q in questions]
+    test_files = [test_file_class.from_file(str(bundle.test_file(q["grade_id"]))) for q in questions]
     verdicts: list[dict[int, tuple[bool, str]]] = []
     spent: list[float] = []
     stopped: list[bool] = []  # whether the visible phase was stopped (its note says so already)

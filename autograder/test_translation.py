@@ -111,6 +111,7 @@ class Piece:
 
 
 WRAPPED_WIDTH = 80  # a comment line at least this long, not ending a sentence, goes on in the next line
+WRAP_AT = 100  # a translated whole-line comment is wrapped at this width, or the English block's if wider
 
 
 def _wrapped(comment: tokenize.TokenInfo) -> bool:
@@ -153,8 +154,8 @@ def _comment_pieces(source: str, line_starts: list[int], visible_end: int, ident
         start = line_starts[first.start[0] - 1] + first.start[1] + len(first.string) - len(first_body.lstrip())
         end = line_starts[last.start[0] - 1] + last.start[1] + len(last.string.rstrip())
         wrap = None
-        if len(block) > 1:
-            width = max(tok.start[1] + len(tok.string.rstrip()) for tok in block)
+        if not lines[first.start[0] - 1][:first.start[1]].strip():  # whole-line comments: rewrapped if longer
+            width = max([WRAP_AT] + [tok.start[1] + len(tok.string.rstrip()) for tok in block])
             prefix = first.string[:len(first.string) - len(first_body.lstrip())]
             wrap = (width, " " * first.start[1] + prefix)
         pieces.append(Piece(start, end, text, "comments", wrap=wrap))
