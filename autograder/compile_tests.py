@@ -410,6 +410,16 @@ def _manual_questions(cells: list[Any], where: str) -> list[dict[str, Any]]:
         raise CompileError(str(err)) from None
 
 
+def test_path(tests_dir: Path, manifest: Any, grade_id: str, lang: str) -> Path:
+    """A question's compiled test file for a run in ``lang``: the translated edition's own (its messages in that
+    language, the same program) where the bundle has one, else the English."""
+    if lang in (getattr(manifest, "test_languages", None) or []):
+        translated = tests_dir / lang / f"{grade_id}.py"
+        if translated.is_file():
+            return translated
+    return tests_dir / f"{grade_id}.py"
+
+
 def write_bundle(path: Path, assignment_id: str, out_dir: Path) -> Manifest:
     """Write ``out_dir/tests/*.py`` and ``out_dir/manifest.json`` for one assignment."""
     manifest, files = compile_notebook(path, assignment_id)

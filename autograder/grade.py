@@ -28,7 +28,7 @@ import nbformat
 
 from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
 
-from autograder.compile_tests import Manifest
+from autograder.compile_tests import Manifest, test_path
 from autograder.notebook_meta import is_skipped_cell, is_test_cell, nbgrader_meta
 from autograder.cell_map import annotate_for_feedback
 from autograder.i18n import _
@@ -73,14 +73,8 @@ class Bundle:
         return digest.hexdigest()[:16]
 
     def test_file(self, grade_id: str) -> Path:
-        """The question's test file in the run's language: the translated edition's own (its messages in
-        that language, the same program) where the bundle has one, else the English."""
-        lang = current_language()
-        if lang in (getattr(self.manifest, "test_languages", None) or []):
-            translated = self.tests_dir / lang / f"{grade_id}.py"
-            if translated.is_file():
-                return translated
-        return self.tests_dir / f"{grade_id}.py"
+        """The question's test file in the run's language (autograder.compile_tests.test_path)."""
+        return test_path(self.tests_dir, self.manifest, grade_id, current_language())
 
 
 @dataclass
