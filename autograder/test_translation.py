@@ -6,7 +6,7 @@ keyed by the test cell's id::
     q2-linear-example:
       strings:    # a string literal's text, as written between its quotes, and its translation
       - en: 'y_example is Omega x alone: add the offsets beta'
-        es: 'y_example es solo Omega x: sume los desplazamientos beta'
+        es: 'y_example es solo Omega x: sume los sesgos beta'
       - en: det_L at {where}
         es: det_L en {where}       # the same {fields}, checked
       comments:   # a comment of the visible part (the text after '# '; a block of lines is one text)
