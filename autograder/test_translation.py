@@ -315,8 +315,12 @@ def _visible_end(source: str) -> int:
 
 
 def translatable_pieces(source: str, identifiers: set[str]) -> list[Piece]:
-    """The literals and comments of a test cell's source that need a translation, in source order."""
-    tree = ast.parse(source)
+    """The literals and comments of a test cell's source that need a translation, in source order (none
+    where the cell is not plain Python, e.g. an IPython magic: it stays shared, in English)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
     line_starts = _offsets(source)
     visible_end = _visible_end(source)
     nodes: dict[tuple[int, int], ast.expr] = {}

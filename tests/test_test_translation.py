@@ -48,6 +48,13 @@ def _script(name: str):
     return module
 
 
+def test_the_hidden_region_starts_where_the_test_compiler_says():
+    from autograder import compile_tests, test_translation
+
+    assert test_translation.BEGIN_HIDDEN == compile_tests.BEGIN_HIDDEN
+    assert translatable_pieces("%time x = 1  # a magic: not plain Python", set()) == []
+
+
 def test_prose_is_a_word_of_two_letters_or_more_that_is_not_a_name_of_the_notebooks_code():
     assert not is_prose("affine([1, 2], I, zeros((2, 3)))", {"affine", "zeros"})
     assert not is_prose("y_example", set()) and not is_prose("{name}[{k}]", set())
