@@ -182,8 +182,8 @@ def test_a_language_the_source_lacks_is_a_one_line_error_saying_how_to_add_it(ca
 @pytest.mark.slow
 def test_a_capstone_submission_graded_in_spanish_gets_the_same_scores_and_spanish_test_messages(tmp_path, monkeypatch):
     """sign_flipped (a DPO loss with its sign flipped, and two theory slips) in the Spanish edition, graded in
-    Spanish: the English run's scores, and the capstone's own test messages in Spanish (several minutes: the
-    reduced DPO job trains in both runs)."""
+    Spanish: the English run's scores, and the capstone's own test messages in Spanish; the Spanish edition of
+    the source earns full marks (the reduced DPO job trains in each run)."""
     from autograder.grade import Bundle, Submission, grade_submission
     from conftest import example_limits
 
@@ -199,6 +199,11 @@ def test_a_capstone_submission_graded_in_spanish_gets_the_same_scores_and_spanis
         runs[lang] = grade_submission(Submission("sign_flipped", path), bundle, limits=example_limits("capstone"))
     assert (runs["es"].status, runs["es"].scores) == (runs["en"].status, runs["en"].scores)
     assert sum(runs["en"].scores.values()) < bundle.manifest.max_score
+    source_es = tmp_path / "source_es.ipynb"  # the Spanish edition with every answer right: its tests all pass
+    nbformat.write(edition(nbformat.read(PATHS.source / "capstone" / "capstone.ipynb", as_version=4), "es"), source_es)
+    monkeypatch.setenv("MDL_LANG", "es")
+    full = grade_submission(Submission("source_es", source_es), bundle, limits=example_limits("capstone"))
+    assert full.status == "ok" and sum(full.scores.values()) == bundle.manifest.max_score, _messages(full)
     said = {lang: "\n".join(_messages(outcome)) for lang, outcome in runs.items()}
     assert "dpo_weight at r_w = 1, r_l = -1" in said["en"] and "dpo_weight en r_w = 1, r_l = -1" in said["es"]
     assert "holds a decimal number" in said["en"] and "contiene un número decimal" in said["es"]
