@@ -12,7 +12,10 @@ becomes ``build/<a>/tests/<grade_id>.py``:
   evenly over the cases);
 * every test function takes as parameters exactly the student-defined names
   its code reads -- found by reading the code, not by convention -- and the
-  grader fills them from the student's kernel through the bridge.
+  grader fills them from the student's kernel through the bridge;
+* a translated edition's test cells (``lang:es`` twins whose messages and comments
+  are in Spanish, autograder/test_translation.py) become ``tests/es/<grade_id>.py``,
+  once the build has checked that each is its English cell's program.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from typing import Any
 import nbformat
 
 from autograder.i18n import _
-from autograder.notebook_meta import SOURCE_LANGUAGE, edition, languages_of
+from autograder.notebook_meta import SOURCE_LANGUAGE, cell_language, edition, languages_of
+from autograder.test_translation import same_program
 from autograder.notebook_meta import (
     is_skipped_cell, is_solution_cell, is_test_cell, manual_questions, nbgrader_meta, question_titles)
 
@@ -37,7 +41,9 @@ BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 HIDDEN_CASE = "### HIDDEN CASE"  # inside the hidden region: starts one more hidden case (a share of the points)
 _BUILTINS = set(dir(builtins))
-BUNDLE_FORMAT = 4  # 2: the manifest carries the release's locked cells; 3: the questions' titles; 4: translated titles
+# 2: the manifest carries the release's locked cells; 3: the questions' titles; 4: translated titles;
+# 5: each translated edition's own test files (tests/<lang>/<grade_id>.py, messages in that language)
+BUNDLE_FORMAT = 5
 
 
 class CompileError(ValueError):
@@ -98,6 +104,9 @@ class Manifest:
     titles: dict[str, str] = field(default_factory=dict)  # grade_id -> the notebook's heading above it (feedback)
     # language -> {grade_id: that edition's heading} for each translated edition ("P1 (código, 4 puntos)")
     translated_titles: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the languages whose edition has test files of its own, tests/<lang>/<grade_id>.py (its test cells'
+    # messages translated; the same program as the English, checked); a question without one there uses the English
+    test_languages: list[str] = field(default_factory=list)
     bundle_format: int = 1  # bundles of an older format are compiled again (autograder.build.bundle_is_fresh)
 
     @property
@@ -297,12 +306,8 @@ def render_test_file(question: Question, source_name: str) -> str:
     return "\n".join(lines)
 
 
-def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str, str]]:
-    """Compile every test cell of a source notebook: the manifest and {file name: source}."""
-    raw = path.read_bytes()
-    # the English edition: a translated twin repeats its cell's grade_id, and every edition shares the tests
-    source = nbformat.reads(raw.decode("utf-8"), as_version=4)
-    nb = edition(source, SOURCE_LANGUAGE)
+def _compile_edition(nb: Any, path: Path, assignment_id: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Compile the test cells of one edition of a notebook: its questions and {file name: source}."""
     notebook_imports: dict[str, str] = {}
     notebook_names: set[str] = set()
     for index, cell in enumerate(nb.cells):
@@ -322,8 +327,49 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
                 notebook=path.name, grade_id=repr(question.grade_id)))
         files[f"{question.grade_id}.py"] = render_test_file(question, f"source/{assignment_id}/{path.name}")
         questions.append({"grade_id": question.grade_id, "points": question.points, "params": question.params})
+    return questions, files
+
+
+def check_test_twins(source: Any, lang: str, notebook: str) -> None:
+    """Refuse a translated test cell that is not its English cell's program: once every string is blanked and
+    the comments dropped, the two must parse to the same code (so both editions grade alike)."""
+    english = {str(nbgrader_meta(c).get("grade_id")): c for c in source.cells
+               if is_test_cell(c) and cell_language(c) in (None, SOURCE_LANGUAGE)}
+    for index, cell in enumerate(source.cells, start=1):
+        if not (is_test_cell(cell) and cell_language(cell) == lang):
+            continue
+        grade_id = str(nbgrader_meta(cell).get("grade_id"))
+        original = english.get(grade_id)
+        if original is None or not same_program(python_source(original.source), python_source(cell.source)):
+            raise CompileError(_("{notebook} cell {index} ({grade_id}): this {lang} test cell is not the program of its "
+                                 "English cell with other words; only its strings and comments may differ (edit "
+                                 "i18n/notebooks/, then run scripts/add_edition.py)").format(
+                notebook=notebook, index=index, grade_id=grade_id, lang=lang))
+
+
+def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str, str]]:
+    """Compile every test cell of a source notebook: the manifest and {file name: source}; a translated
+    edition's test files are ``<lang>/<grade_id>.py``, written where its test cell has a twin."""
+    raw = path.read_bytes()
+    # the English edition: a translated twin repeats its cell's grade_id, and every edition shares the tests
+    source = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    nb = edition(source, SOURCE_LANGUAGE)
+    questions, files = _compile_edition(nb, path, assignment_id)
     if not questions:
         raise CompileError(_("{path}: no autograded test cells (nbgrader grade: true) found").format(path=path))
+    test_languages = []
+    for lang in sorted(languages_of(source) - {SOURCE_LANGUAGE}):
+        check_test_twins(source, lang, path.name)
+        translated = {str(nbgrader_meta(c).get("grade_id")) for c in source.cells
+                      if is_test_cell(c) and cell_language(c) == lang}
+        if not translated:
+            continue
+        lang_questions, lang_files = _compile_edition(edition(source, lang), path, assignment_id)
+        if lang_questions != questions:  # the same grade ids, points and parameters, in the same order
+            raise CompileError(_("{notebook}: the {lang} edition's test cells are not the English ones").format(
+                notebook=path.name, lang=lang))
+        files.update({f"{lang}/{name}": text for name, text in lang_files.items() if name[:-3] in translated})
+        test_languages.append(lang)
     manifest = Manifest(
         assignment=assignment_id,
         source_sha256=hashlib.sha256(raw).hexdigest(),
@@ -337,6 +383,7 @@ def compile_notebook(path: Path, assignment_id: str) -> tuple[Manifest, dict[str
         titles=question_titles(nb.cells),
         translated_titles={lang: question_titles(edition(source, lang).cells)
                            for lang in sorted(languages_of(source) - {SOURCE_LANGUAGE})},
+        test_languages=test_languages,
         bundle_format=BUNDLE_FORMAT,
     )
     return manifest, files
@@ -363,15 +410,26 @@ def _manual_questions(cells: list[Any], where: str) -> list[dict[str, Any]]:
         raise CompileError(str(err)) from None
 
 
+def test_path(tests_dir: Path, manifest: Any, grade_id: str, lang: str) -> Path:
+    """A question's compiled test file for a run in ``lang``: the translated edition's own (its messages in that
+    language, the same program) where the bundle has one, else the English."""
+    if lang in (getattr(manifest, "test_languages", None) or []):
+        translated = tests_dir / lang / f"{grade_id}.py"
+        if translated.is_file():
+            return translated
+    return tests_dir / f"{grade_id}.py"
+
+
 def write_bundle(path: Path, assignment_id: str, out_dir: Path) -> Manifest:
     """Write ``out_dir/tests/*.py`` and ``out_dir/manifest.json`` for one assignment."""
     manifest, files = compile_notebook(path, assignment_id)
     tests_dir = out_dir / "tests"
     tests_dir.mkdir(parents=True, exist_ok=True)
-    for stale in tests_dir.glob("*.py"):
-        if stale.name not in files:
+    for stale in tests_dir.rglob("*.py"):
+        if stale.relative_to(tests_dir).as_posix() not in files:
             stale.unlink()
     for name, text in files.items():
+        (tests_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (tests_dir / name).write_text(text)
     (out_dir / "manifest.json").write_text(manifest.to_json())
     return manifest

@@ -28,10 +28,11 @@ import nbformat
 
 from grading_config import LIMITS, PATHS, Assignment, SandboxLimits
 
-from autograder.compile_tests import Manifest
+from autograder.compile_tests import Manifest, test_path
 from autograder.notebook_meta import is_skipped_cell, is_test_cell, nbgrader_meta
 from autograder.cell_map import annotate_for_feedback
 from autograder.i18n import _
+from mdl_student.i18n import current_language
 from autograder.sandbox import ChildStopped, Kernel, KernelDied, KernelError, KernelTimeout, run_in_child
 from autograder.scoring import cut, score
 
@@ -67,9 +68,13 @@ class Bundle:
     def fingerprint(self) -> str:
         """Changes whenever the tests change, so that old grades are not reused."""
         digest = hashlib.sha256(self.manifest.source_sha256.encode())
-        for path in sorted(self.tests_dir.glob("*.py")):
+        for path in sorted(self.tests_dir.rglob("*.py")):
             digest.update(path.read_bytes())
         return digest.hexdigest()[:16]
+
+    def test_file(self, grade_id: str) -> Path:
+        """The question's test file in the run's language (autograder.compile_tests.test_path)."""
+        return test_path(self.tests_dir, self.manifest, grade_id, current_language())
 
 
 @dataclass

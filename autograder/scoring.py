@@ -21,8 +21,10 @@ import time
 from typing import Any
 
 from autograder.bridge import environment
+from autograder.compile_tests import test_path
 from autograder.i18n import N_, _
 from autograder.sandbox import ChildStopped, KernelError, run_in_child
+from mdl_student.i18n import current_language
 
 # grade.py's NotebookRunner and Bundle are handed in by grade.py, which imports this module: named here
 # only as what they are, so that no import (not even a type-checking one) points back up.
@@ -154,7 +156,8 @@ def score(runner: NotebookRunner, bundle: Bundle) -> tuple[Any, list[str]]:
 
     test_file_class = _concealing_test_file_class()
     questions = bundle.manifest.questions
-    test_files = [test_file_class.from_file(str(bundle.tests_dir / f"{q['grade_id']}.py")) for q in questions]
+    test_files = [test_file_class.from_file(str(test_path(bundle.tests_dir, bundle.manifest, q["grade_id"],
+                                                                         current_language()))) for q in questions]
     verdicts: list[dict[int, tuple[bool, str]]] = []
     spent: list[float] = []
     stopped: list[bool] = []  # whether the visible phase was stopped (its note says so already)

@@ -26,6 +26,7 @@ MAX_LINES = 600
 LAYERS = [
     ["i18n"],
     ["out_folder", "notebook_meta", "gpu", "answer_forms", "math_html", "install_url", "argparse_i18n"],
+    ["test_translation"],
     ["safe_text", "sandbox", "compile_tests", "manual"],
     ["bridge", "build", "cell_map", "generated_students", "safe_zip", "late"],
     ["scoring"],
