@@ -31,7 +31,7 @@ from autograder.sandbox import KernelError
 from autograder.compile_tests import python_source, top_level_bindings
 from autograder.generated_students import Answer, QuestionAnswers, Recording, exemptions
 from autograder.grade import Bundle, NotebookRunner, student_cells
-from autograder.notebook_meta import is_solution_cell, is_test_cell, nbgrader_meta
+from autograder.notebook_meta import SOURCE_LANGUAGE, cell_language, is_solution_cell, is_test_cell, nbgrader_meta
 
 MAX_RECORDED_CHARS = 2_000_000  # a call whose arguments and result take more is not kept (the memoriser misses it)
 # The memoriser's values, least knowledge first: shapes only, the solution 1% off, a lookup of the visible points
@@ -194,6 +194,19 @@ def _memoriser_value(name: str, value: Any, points: list[dict[str, Any]], cases:
     return "solution", value
 
 
+def question_exemptions(nb: Any) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """Each question's ``# mdl validate: not ...`` lines, read from the source language's test cells only
+    (a translated twin repeats the grade_id, and its comment may be translated), and the problems found."""
+    exempt: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for cell in nb.cells:
+        if is_test_cell(cell) and cell_language(cell) in (None, SOURCE_LANGUAGE):
+            grade_id = str(nbgrader_meta(cell).get("grade_id"))
+            exempt[grade_id], found = exemptions(cell.source)
+            problems += [f"{grade_id}: {p}" for p in found]
+    return exempt, problems
+
+
 def record(bundle: Bundle, limits: SandboxLimits, source_path: Path) -> Recording:
     """Run the source in the sandbox and each question's visible test against it, recording what they use."""
     from mdl_student.codec import CodecError, encode_value
@@ -202,12 +215,8 @@ def record(bundle: Bundle, limits: SandboxLimits, source_path: Path) -> Recordin
     nb = nbformat.read(source_path, as_version=4)
     written = answer_names(nb)
     recording = Recording(assignment.id, [], {})
-    exempt: dict[str, dict[str, str]] = {}
-    for cell in nb.cells:
-        if is_test_cell(cell):
-            grade_id = str(nbgrader_meta(cell).get("grade_id"))
-            exempt[grade_id], problems = exemptions(cell.source)
-            recording.notes += [f"{grade_id}: {p}" for p in problems]
+    exempt, problems = question_exemptions(nb)
+    recording.notes += problems
     files = dict(bundle.release_files)
     files[assignment.notebook] = source_path
     with NotebookRunner(files, 0, limits) as runner:

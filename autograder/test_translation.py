@@ -87,12 +87,23 @@ def is_prose(text: str, identifiers: set[str]) -> bool:
     """Whether a literal's (or comment's) text is words a student reads, so needs a translation.
 
     Prose: after dropping ``{fields}`` and ```backticked code```, some word of two or more letters
-    (letters only: ``det_L`` and ``x2`` are code) is not one of the notebook's identifiers.
-    "affine([1, 2], I, zeros((2, 3)))" is code (affine, zeros are identifiers; I has one letter);
-    "det_L at {where}" is prose ("at"); "y_example" is code.
+    (letters only: ``det_L`` and ``x2`` are code) is not one of the notebook's identifiers, or is one
+    but is used as a word of a phrase: followed by a space and more text ("dlogsig at z = 2", where the
+    notebook also has a variable ``at``; "a random array"; "width 40, variance 1.6/D").
+    "affine([1, 2], I, zeros((2, 3)))" is code (affine, zeros are identifiers followed by a bracket; I
+    has one letter); "det_L at {where}" is prose ("at"); "y_example" and "logits, labels" are code.
     """
     text = _BACKTICKS.sub(" ", _FIELD.sub(" ", text))
-    return any(word.isalpha() and len(word) >= 2 and word not in identifiers for word in _WORD.findall(text))
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if not (word.isalpha() and len(word) >= 2):
+            continue
+        if word not in identifiers or _PHRASE_NEXT.match(text, match.end()):
+            return True
+    return False
+
+
+_PHRASE_NEXT = re.compile(r" [A-Za-z0-9]")  # a word followed by a space and another word or a number
 
 
 # --------------------------------------------------------------------------- where the literals are

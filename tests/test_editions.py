@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSLATED = ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "capstone"]
 # Those whose test cells' messages and visible comments are all in Spanish too (README lists them; add an
 # assignment here when `scripts/add_edition.py <a> es --todo` says 0; test_test_translation.py holds it to that).
-TESTS_TRANSLATED = ["a1", "capstone"]
+TESTS_TRANSLATED = ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "capstone"]
 
 
 def _script(name: str):

@@ -61,6 +61,12 @@ def test_prose_is_a_word_of_two_letters_or_more_that_is_not_a_name_of_the_notebo
     assert is_prose("det_L at {where}", {"det_L", "where"})
     assert is_prose("y_example should hold two numbers", {"y_example"})
     assert not is_prose("`value`, `rank`", set())  # backticked code
+    # the notebook's own names used as words of a phrase are still prose (A8 has a variable `at`, A3 `random`,
+    # A6 `width`): these labels reached Spanish students in English
+    assert is_prose("dlogsig at z = 2", {"dlogsig", "at", "z"})
+    assert is_prose("a random array", {"a", "random", "array"})
+    assert is_prose("width 40, variance 1.6/D", {"width", "variance", "D"})
+    assert not is_prose("logits, labels", {"logits", "labels"}) and not is_prose("relu(z)", {"relu", "z"})
 
 
 def test_the_texts_to_translate_are_the_messages_names_and_visible_comments_not_the_codes_strings():

@@ -206,3 +206,24 @@ def test_lookup_keys_match_the_same_data_and_the_same_function_source():
     exec(compile(source, "<grader function>", "exec"), one)
     exec(compile(source, "<grader function>", "exec"), two)
     assert answer_forms.key_of(one["f"]) == answer_forms.key_of(two["f"])
+
+
+def test_exemptions_are_read_from_the_english_test_cell_not_its_translated_twin():
+    """A lang:es twin repeats the grade_id after the English cell; were its comment read last, a translated
+    "# mdl validate: no float32: ..." line would silently drop the exemption the English cell states."""
+    import nbformat
+
+    from autograder.recording import question_exemptions
+
+    def test_cell(source, tags=None):
+        cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": {"grade": True, "grade_id": "q1", "points": 1,
+                                                                       "solution": False, "locked": True}})
+        if tags:
+            cell.metadata["tags"] = tags
+        return cell
+
+    nb = nbformat.v4.new_notebook(cells=[
+        test_cell("# mdl validate: not float32: the question asks for float64\nassert True"),
+        test_cell("# mdl validate: no float32: la pregunta pide float64\nassert True", tags=["lang:es"])])
+    exempt, problems = question_exemptions(nb)
+    assert exempt == {"q1": {"float32": "the question asks for float64"}} and problems == []
