@@ -43,7 +43,8 @@ import torch
 
 from mdl_student.capstone.config import Profile
 
-from .job_inputs import JobInputs, cache_folder, cached_file, fingerprint
+from . import job_inputs as cache
+from .job_inputs import JobInputs
 
 FORMAT = 1  # the layout of the file below; raise it when the layout changes
 # A step agrees when every gradient entry is within GRADIENT_TOLERANCE of the step's largest reference
@@ -129,8 +130,8 @@ def trajectory(profile: Profile, task: str, seed: int, betas: list[float], input
     from safetensors.torch import load_file
 
     stem = f"replay-{profile.name}-{task}-{seed}-" + "-".join(f"{b:g}" for b in betas)
-    key = hashlib.sha256(f"{FORMAT}|{fingerprint(profile, task, seed)}|{betas}".encode()).hexdigest()[:16]
-    path = cached_file(cache_folder(), stem, key,
+    key = hashlib.sha256(f"{FORMAT}|{cache.fingerprint(profile, task, seed)}|{betas}".encode()).hexdigest()[:16]
+    path = cache.cached_file(cache.cache_folder(), stem, key,
                        lambda target: _save(build_trajectory(profile, seed, betas, inputs), betas, target))
     return _load(load_file(str(path)), betas)
 
