@@ -19,6 +19,16 @@ optimizer steps and the evaluation are not run again.  At the first step that do
 grader trains for real (``grading.training_verdicts``), so a student whose functions differ from the
 reference is graded by the training their functions make, as before.
 
+The real training starts from step 0 without asking the student's job again for the steps that
+agreed: it applies the replies their job already gave (each within the tolerance of the
+reference's, so the policies' logits stay within it of the ones those replies answered), and at
+the step that did not agree, the reply their job gave there if the policies' logits are bitwise
+those it answered (always so at step 0; so at any step when the earlier replies equalled the
+reference's); from there on it calls the job, as it always did.  A student's functions are thus
+called once per step, as without the replay, in the same order: a function that behaves differently
+on its k-th call (one that counts its calls) meets the training it would have met, and a student
+whose first reply is wrong (most broken students) is trained exactly as before, bit for bit.
+
 The tolerances (``GRADIENT_TOLERANCE``, ``LOSS_TOLERANCE``) are chosen from float32: correct
 functions written in other forms (cross-entropy, logsumexp, log(softmax), softplus, log(sigmoid),
 float64 inside) differ from the reference's gradient by at most 2.7e-6 of its norm, and from its loss
