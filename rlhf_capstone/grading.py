@@ -43,6 +43,7 @@ from mdl_student.capstone.jobs import collect_outputs, dpo_gradients
 
 from . import losses
 from .checks import Verdict, outcome_checks
+from .outcome import graded_metrics
 
 PROFILE_ENV = "MDL_CAPSTONE_PROFILE"  # set by `mdl grade --profile`; read in the grader only
 STEP_SECONDS = 60.0  # one training step of the student's functions, in their kernel, for every graded beta
@@ -234,23 +235,6 @@ def _checked_gradients(outputs: Any, logits: list[torch.Tensor], step: int) -> l
     return checked
 
 
-def graded_metrics(policy_state: dict[str, torch.Tensor], inputs: Any, profile: Any, beta: float) -> dict[str, float]:
-    """What the thresholds read: held-out implicit-reward accuracy and margin of one trained policy.
-
-    The same numbers as ``evaluate.evaluate_policy`` (same encoding, same forward pass, the
-    instructors' ``sequence_logprobs``), without the sampled completions that no threshold reads.
-    """
-    from mdl_student.capstone.evaluate import encoded_pair_logprobs, preference_metrics
-    from mdl_student.capstone.model import model_from_state
-    from mdl_student.capstone.train import configure_torch
-
-    configure_torch(profile, 0)
-    device = profile.resolved_device()
-    policy = model_from_state(profile, policy_state).to(device).eval()  # refuses NaN weights, with a message
-    chosen, rejected = encoded_pair_logprobs(policy, inputs.heldout, device, losses.sequence_logprobs)
-    return preference_metrics(chosen, rejected, *inputs.reference_heldout, beta)
-
-
 def assert_training_outcome(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any]) -> None:
     """Fail unless DPO with these functions reaches the thresholds of grading_config.CAPSTONE."""
     verdicts, _ = training_verdicts(sequence_logprobs, dpo_loss)
@@ -259,4 +243,5 @@ def assert_training_outcome(sequence_logprobs: Callable[..., Any], dpo_loss: Cal
         _fail("training outcome: " + "; ".join(v.detail for v in failed))
 
 
-__all__ = ["assert_matches_reference", "assert_training_outcome", "function_verdicts", "training_outcome", "training_verdicts"]
+__all__ = ["assert_matches_reference", "assert_training_outcome", "function_verdicts", "graded_metrics",
+           "training_outcome", "training_verdicts"]

@@ -9,7 +9,7 @@ the graded betas with the instructors' losses through the same loop and keeps th
   functions are right;
 * the reference's loss and gradient at each step (what ``jobs.dpo_gradients`` returns with
   ``losses.py``, in the grader);
-* the trained policies' held-out metrics (``grading.graded_metrics``).
+* the trained policies' held-out metrics (``outcome.graded_metrics``, as the real training measures them).
 
 Per submission, ``replay`` sends each step's cached logits to the student's job exactly as the real
 loop would (same job, same arguments, same time limits) and compares the reply with the reference's.
@@ -155,8 +155,8 @@ def build_trajectory(profile: Profile, seed: int, betas: list[float], inputs: Jo
     from mdl_student.capstone.jobs import dpo_gradients
 
     from . import losses
-    from .grading import graded_metrics
     from .lean_dpo import train_lockstep
+    from .outcome import graded_metrics
 
     logits_seen: list[list[torch.Tensor]] = []
     losses_seen: list[list[torch.Tensor]] = []
