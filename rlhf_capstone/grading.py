@@ -20,6 +20,12 @@ model, optimizer: :mod:`rlhf_capstone.lean_dpo`, the same updates as TRL's
 built once per course (:mod:`rlhf_capstone.job_inputs`); so does the
 comparison with ``losses.py`` and the evaluation of the trained policies.  No
 course code that trains a model runs where the student's cells could patch it.
+
+A student whose replies agree with the reference's at every step is not trained again: their job
+answers the reference's trajectory, step by step, and their outcome is the reference's
+(:mod:`rlhf_capstone.replay`, which says why that is their training, to a stated tolerance); at the
+first step that does not agree, the policies train for real, as above.
+
 This module is the instructors' (it imports the reference losses): it is not
 in the student package, and the sandbox cannot import it.
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -36,6 +43,7 @@ from mdl_student.capstone.jobs import collect_outputs, dpo_gradients
 
 from . import losses
 from .checks import Verdict, outcome_checks
+from .outcome import graded_metrics
 
 PROFILE_ENV = "MDL_CAPSTONE_PROFILE"  # set by `mdl grade --profile`; read in the grader only
 STEP_SECONDS = 60.0  # one training step of the student's functions, in their kernel, for every graded beta
@@ -120,40 +128,89 @@ def assert_matches_reference(which: str, fn: Callable[..., Any]) -> None:
 # --------------------------------------------------------------------------- the training outcome
 
 
+@dataclass
+class TrainingOutcome:
+    """The training question's verdicts and metrics, and how the grader reached them.
+
+    ``replayed_steps``: the steps whose replies agreed with the reference's trajectory
+    (:mod:`rlhf_capstone.replay`); ``trained``: whether the policies were trained for real (``False``
+    when every step agreed and the outcome is the reference's, or when the job stopped).
+    """
+
+    verdicts: list[Verdict]
+    metrics: dict[float, dict]
+    replayed_steps: int = 0
+    trained: bool = False
+
+
 def training_verdicts(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any],
                       profile_name: str | None = None, seed: int = 0) -> tuple[list[Verdict], dict[float, dict]]:
     """Train with the student's functions (their part of each step in their sandbox when graded),
     evaluate here, apply the thresholds."""
+    outcome = training_outcome(sequence_logprobs, dpo_loss, profile_name, seed)
+    return outcome.verdicts, outcome.metrics
+
+
+def training_outcome(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any],
+                     profile_name: str | None = None, seed: int = 0, replay_first: bool = True) -> TrainingOutcome:
+    """``training_verdicts`` with how it got there.
+
+    With ``replay_first`` the student's job first answers the reference trajectory's steps
+    (:func:`replay.replay`); if every step agrees, the outcome is the reference's.  Otherwise (or without
+    ``replay_first``) the policies train for real from step 0 (``lean_dpo.train_lockstep``): at the
+    steps that agreed with the student's own replies (their functions are not called twice for them),
+    at the step that did not with that very reply if the policies' logits are the ones it answered,
+    and from there on by calling the student's job, as the loop always did.
+    """
     from grading_config import CAPSTONE, capstone_thresholds
     from mdl_student.capstone.config import get_profile
 
     from .job_inputs import job_inputs
     from .lean_dpo import train_lockstep
+    from .replay import Replayed, replay, trajectory
 
     if sequence_logprobs is None or dpo_loss is None:
-        return [Verdict("training", False, "sequence_logprobs and dpo_loss must both be defined")], {}
+        return TrainingOutcome([Verdict("training", False, "sequence_logprobs and dpo_loss must both be defined")], {})
     profile = get_profile(profile_name or os.environ.get(PROFILE_ENV, "cpu"))
     task, betas = CAPSTONE.graded_task, [float(b) for b in CAPSTONE.graded_betas]
     inputs = job_inputs(profile, task, seed)  # the grader's own SFT model and reference, never the student's
+    reference = trajectory(profile, task, seed, betas, inputs) if replay_first else None
 
     deadline = time.monotonic() + JOB_SECONDS
 
-    def step_gradients(step: int, batch: Any, logits: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def ask(step: int, batch: Any, logits: list[torch.Tensor]) -> Any:
+        """One call of the student's job for this step: what the real loop sends, under its time limits."""
         left = deadline - time.monotonic()
         if left <= 0:
             raise TrainingStopped(f"training with your functions took longer than {JOB_SECONDS:.0f} s "
                                   f"(stopped at step {step + 1} of {len(inputs.batches)})")
         labels, mask = batch.labels_and_mask()
-        outputs = _run(dpo_gradients, sequence_logprobs, dpo_loss, [x.cpu() for x in logits],
-                       inputs.reference_logits[step], labels, mask, betas, seconds=min(STEP_SECONDS, left))
-        return _checked_gradients(outputs, logits, step)
+        return _run(dpo_gradients, sequence_logprobs, dpo_loss, [x.cpu() for x in logits],
+                    inputs.reference_logits[step], labels, mask, betas, seconds=min(STEP_SECONDS, left))
 
+    replayed = Replayed(diverged_at=0)
     try:
+        if reference is not None:
+            replayed = replay(reference, inputs, ask, _checked_gradients)
+            if replayed.complete:
+                metrics = {beta: dict(values) for beta, values in reference.metrics.items()}
+                return TrainingOutcome(outcome_checks(task, metrics, profile.beta, capstone_thresholds(profile.name)),
+                                       metrics, len(replayed.agreed), trained=False)
+
+        def step_gradients(step: int, batch: Any, logits: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+            if step < len(replayed.agreed):
+                return replayed.agreed[step]
+            if (step == replayed.diverged_at and reference is not None
+                    and all(torch.equal(x.cpu(), sent) for x, sent in zip(logits, reference.policy_logits[step]))):
+                return _checked_gradients(replayed.reply, logits, step)  # their job already answered these very logits
+            return _checked_gradients(ask(step, batch, logits), logits, step)
+
         policies = train_lockstep(profile, seed, inputs.start, inputs.batches, betas, step_gradients)
     except TrainingStopped as stopped:
-        return [Verdict("training", False, str(stopped))], {}
+        return TrainingOutcome([Verdict("training", False, str(stopped))], {}, len(replayed.agreed))
     metrics = {beta: graded_metrics(policies[beta], inputs, profile, beta) for beta in betas}
-    return outcome_checks(task, metrics, profile.beta, capstone_thresholds(profile.name)), metrics
+    return TrainingOutcome(outcome_checks(task, metrics, profile.beta, capstone_thresholds(profile.name)), metrics,
+                           len(replayed.agreed), trained=True)
 
 
 class TrainingStopped(Exception):
@@ -178,23 +235,6 @@ def _checked_gradients(outputs: Any, logits: list[torch.Tensor], step: int) -> l
     return checked
 
 
-def graded_metrics(policy_state: dict[str, torch.Tensor], inputs: Any, profile: Any, beta: float) -> dict[str, float]:
-    """What the thresholds read: held-out implicit-reward accuracy and margin of one trained policy.
-
-    The same numbers as ``evaluate.evaluate_policy`` (same encoding, same forward pass, the
-    instructors' ``sequence_logprobs``), without the sampled completions that no threshold reads.
-    """
-    from mdl_student.capstone.evaluate import encoded_pair_logprobs, preference_metrics
-    from mdl_student.capstone.model import model_from_state
-    from mdl_student.capstone.train import configure_torch
-
-    configure_torch(profile, 0)
-    device = profile.resolved_device()
-    policy = model_from_state(profile, policy_state).to(device).eval()  # refuses NaN weights, with a message
-    chosen, rejected = encoded_pair_logprobs(policy, inputs.heldout, device, losses.sequence_logprobs)
-    return preference_metrics(chosen, rejected, *inputs.reference_heldout, beta)
-
-
 def assert_training_outcome(sequence_logprobs: Callable[..., Any], dpo_loss: Callable[..., Any]) -> None:
     """Fail unless DPO with these functions reaches the thresholds of grading_config.CAPSTONE."""
     verdicts, _ = training_verdicts(sequence_logprobs, dpo_loss)
@@ -203,4 +243,5 @@ def assert_training_outcome(sequence_logprobs: Callable[..., Any], dpo_loss: Cal
         _fail("training outcome: " + "; ".join(v.detail for v in failed))
 
 
-__all__ = ["assert_matches_reference", "assert_training_outcome", "function_verdicts", "training_verdicts"]
+__all__ = ["assert_matches_reference", "assert_training_outcome", "function_verdicts", "graded_metrics",
+           "training_outcome", "training_verdicts"]

@@ -31,7 +31,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -79,17 +79,32 @@ def job_inputs(profile: Profile, task: str, seed: int) -> JobInputs:
     """The cached inputs, built first if no valid file exists."""
     from safetensors.torch import load_file
 
-    folder = cache_folder()
-    path = folder / f"graded-{profile.name}-{task}-{seed}-{fingerprint(profile, task, seed)}.safetensors"
+    path = cached_file(cache_folder(), f"graded-{profile.name}-{task}-{seed}", fingerprint(profile, task, seed),
+                       lambda target: _save(build_job_inputs(profile, task, seed), target))
+    return _load(load_file(str(path)))
+
+
+def cached_file(folder: Path, stem: str, key: str, build: Callable[[Path], None]) -> Path:
+    """``folder/<stem>-<key>.safetensors``, written by ``build(path)`` first if it does not exist.
+
+    Workers that start together wait for the one that builds (a lock per stem); the file appears whole
+    or not at all, and the files of the same stem with another key (stale fingerprints) are removed.
+    """
+    path = folder / f"{stem}-{key}.safetensors"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        with _locked(folder / f"graded-{profile.name}-{task}-{seed}.lock"):
+        with _locked(folder / f"{stem}.lock"):
             if not path.exists():  # another worker may have built it while this one waited
-                _save(build_job_inputs(profile, task, seed), path)
-                for stale in folder.glob(f"graded-{profile.name}-{task}-{seed}-*.safetensors"):
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                try:
+                    build(tmp)
+                    os.replace(tmp, path)  # readers see the whole file or none
+                finally:
+                    tmp.unlink(missing_ok=True)
+                for stale in folder.glob(f"{stem}-*.safetensors"):
                     if stale != path:
                         stale.unlink(missing_ok=True)
-    return _load(load_file(str(path)))
+    return path
 
 
 def build_job_inputs(profile: Profile, task: str, seed: int) -> JobInputs:
@@ -132,9 +147,7 @@ def _save(inputs: JobInputs, path: Path) -> None:
     for name, t in zip(("input_ids", "attention_mask", "completion_mask"), inputs.heldout):
         tensors[f"heldout/{name}"] = t
     tensors["heldout/reference_chosen"], tensors["heldout/reference_rejected"] = inputs.reference_heldout
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, path)  # readers see the whole file or none
+    save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}, str(path))
 
 
 def _load(tensors: dict[str, torch.Tensor]) -> JobInputs:

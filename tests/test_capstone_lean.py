@@ -153,7 +153,9 @@ def test_functions_that_stretch_the_whole_job_past_its_time_stop_it_with_a_messa
     inputs = job_inputs.JobInputs(train.sft_state(SMALL, TASK, 0), batches, logits, (), ())
     monkeypatch.setattr(job_inputs, "job_inputs", lambda *args: inputs)
     monkeypatch.setattr(grading, "JOB_SECONDS", 0.0)
-    verdicts, metrics = grading.training_verdicts(losses.sequence_logprobs, losses.dpo_loss)
+    # The real loop's own clock (the replay's: tests/test_capstone_replay.py)
+    result = grading.training_outcome(losses.sequence_logprobs, losses.dpo_loss, replay_first=False)
+    verdicts, metrics = result.verdicts, result.metrics
     assert metrics == {} and not verdicts[0].passed
     assert "took longer than 0 s (stopped at step 1 of 30)" in verdicts[0].detail
 
