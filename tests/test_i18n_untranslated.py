@@ -34,7 +34,7 @@ STUDENT_FACING = sorted((PACKAGE / "checks").glob("*.py")) + [
     "scoring",
     # the sandbox's reasons a student reads in a record's notes (a kernel that died or ran out of time,
     # a check stopped at its limit); the kernel server's own errors never reach one (a fresh kernel is started instead)
-    "sandbox/kernel", "sandbox/forked_check", "sandbox/users",
+    "sandbox/kernel", "sandbox/forked_check", "sandbox/users", "sandbox/isolation_probe",
     # what `mdl build/export/feedback-export/roster/student-package` print for a TA (CSV column names stay English)
     "cli", "build", "compile_tests", "export", "feedback_export", "roster", "student_package",
     # `mdl validate`'s table, problems and the generated students' notes; argparse's words for mdl's command line

@@ -47,3 +47,18 @@ def test_a_dead_kernel_and_a_cell_not_run_are_noted_in_the_run_language(monkeypa
     with NotebookRunner({"a1.ipynb": RELEASE}, 0, dataclasses.replace(FAST, seconds_per_notebook=0.0)) as runner:
         runs = runner.run([(1, "alive = 1")])
     assert (runs[0].ok, runs[0].kind, runs[0].error) == (False, "timeout", not_run)
+
+
+@pytest.mark.parametrize("lang, bubblewrap, warning", [
+    ("es", "bubblewrap: sistema de archivos privado, sin red", "ADVERTENCIA: bubblewrap no está disponible"),
+    ("en", "bubblewrap: private file system, no network", "WARNING: bubblewrap is not available"),
+])
+def test_mdl_grades_sandbox_line_says_what_the_sandbox_guarantees_in_the_run_language(monkeypatch, lang, bubblewrap,
+                                                                                      warning):
+    """`mdl grade` starts with a "sandbox:" line for the TA: bubblewrap's guarantees, or a loud warning without it."""
+    from autograder.sandbox.isolation_probe import Isolation
+
+    monkeypatch.setenv("MDL_LANG", lang)
+    assert Isolation("bubblewrap", True, True, False).describe().startswith(bubblewrap)
+    fallback = Isolation("process", False, False, True).describe()
+    assert fallback.startswith(warning) and "make sandbox" in fallback

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from grading_config import ROOT
 
+from autograder.i18n import _
 from autograder.sandbox.users import BASE_UID, UID_COUNT
 
 # The only course code the kernel may import: the student package (what students install themselves).
@@ -70,24 +71,25 @@ class Isolation:
         return self.mechanism == "bubblewrap" or self.separate_user
 
     def describe(self) -> str:
+        """What the sandbox guarantees, in the run's language (``mdl grade``'s "sandbox:" line)."""
         if self.mechanism == "bubblewrap":
-            user = "a separate unprivileged user" if self.separate_user else "the grader's own user"
-            return f"bubblewrap: private file system, no network, own PID namespace, runs as {user}"
+            if self.separate_user:
+                return _("bubblewrap: private file system, no network, own PID namespace, runs as a separate "
+                         "unprivileged user")
+            return _("bubblewrap: private file system, no network, own PID namespace, runs as the grader's own user")
         if self.separate_user:
-            who = ("student code runs as a separate unprivileged user, so it cannot signal the grader, "
-                   "but it can read any file that user can read (world-readable files) and reach the network")
+            who = _("student code runs as a separate unprivileged user, so it cannot signal the grader, "
+                    "but it can read any file that user can read (world-readable files) and reach the network")
         elif os.geteuid() == 0:
-            who = ("student code runs AS ROOT: it can read and change any file, signal or kill any "
-                   "process (the grader included), fork without limit (root ignores the process limit) "
-                   "and reach the network")
+            who = _("student code runs AS ROOT: it can read and change any file, signal or kill any "
+                    "process (the grader included), fork without limit (root ignores the process limit) "
+                    "and reach the network")
         else:
-            who = ("student code runs as the grader's own user: it can read any file this user can read, "
-                   "signal or kill this user's processes (the grader included) and reach the network")
-        return (
-            f"WARNING: bubblewrap is not available (or MDL_SANDBOX=process), so {who}. "
-            "Verdicts are still computed outside the student's process and limits still apply. "
-            "Install bubblewrap (make sandbox) before grading for real."
-        )
+            who = _("student code runs as the grader's own user: it can read any file this user can read, "
+                    "signal or kill this user's processes (the grader included) and reach the network")
+        return _("WARNING: bubblewrap is not available (or MDL_SANDBOX=process), so {who}. Verdicts are still "
+                 "computed outside the student's process and limits still apply. Install bubblewrap (make sandbox) "
+                 "before grading for real.").format(who=who)
 
 
 def _bwrap_works(bwrap: str) -> bool:
