@@ -10,7 +10,7 @@ import pytest
 from grading_config import ASSIGNMENTS, PATHS
 from autograder.build import BuildError, check_release_for_leaks, compare_releases
 from autograder.compile_tests import CompileError, compile_notebook
-from autograder.notebook_meta import is_test_cell, nbgrader_meta
+from autograder.notebook_meta import edition, is_test_cell, languages_of, nbgrader_meta, release_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ALL = list(ASSIGNMENTS)  # every registered one: a missing source fails (tests/test_registered_assignments.py)
@@ -22,27 +22,31 @@ def _cells(path):
 
 @pytest.mark.parametrize("assignment", ALL, ids=[a.id for a in ALL])
 def test_release_has_stubs_no_solutions_and_no_hidden_tests(assignment):
-    source = _cells(PATHS.source / assignment.id / assignment.notebook)
-    release = _cells(PATHS.release / assignment.id / assignment.notebook)
-    text = json.dumps([c.source for c in release])
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert marker not in text
-    by_id = {nbgrader_meta(c).get("grade_id"): c for c in release if nbgrader_meta(c).get("grade_id")}
-    for cell in source:
-        meta = nbgrader_meta(cell)
-        if cell.cell_type == "code" and meta.get("solution"):
-            assert "raise NotImplementedError()" in by_id[meta["grade_id"]].source
-        if is_test_cell(cell):
-            released = by_id[meta["grade_id"]]
-            assert nbgrader_meta(released)["locked"] is True
-            hidden_start = cell.source.find("### BEGIN HIDDEN TESTS")
-            if hidden_start >= 0:
-                visible = {line.strip() for line in cell.source[:hidden_start].splitlines()}
-                hidden = cell.source[hidden_start:].split("### END HIDDEN TESTS")[0]
-                released_lines = {line.strip() for line in released.source.splitlines()}
-                for line in hidden.splitlines()[1:]:
-                    if len(line.strip()) > 15 and line.strip() not in visible:  # shared setup is not a leak
-                        assert line.strip() not in released_lines, (meta["grade_id"], line)
+    """Each edition's release against that edition's source cells (a translated test cell repeats its English
+    twin's grade_id, and its visible comments are translated while its hidden part is not)."""
+    source_nb = nbformat.read(PATHS.source / assignment.id / assignment.notebook, as_version=4)
+    for lang in sorted(languages_of(source_nb)):
+        source = edition(source_nb, lang).cells
+        release = _cells(release_dir(PATHS.release, assignment.id, lang) / assignment.notebook)
+        text = json.dumps([c.source for c in release])
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+            assert marker not in text
+        by_id = {nbgrader_meta(c).get("grade_id"): c for c in release if nbgrader_meta(c).get("grade_id")}
+        for cell in source:
+            meta = nbgrader_meta(cell)
+            if cell.cell_type == "code" and meta.get("solution"):
+                assert "raise NotImplementedError()" in by_id[meta["grade_id"]].source
+            if is_test_cell(cell):
+                released = by_id[meta["grade_id"]]
+                assert nbgrader_meta(released)["locked"] is True
+                hidden_start = cell.source.find("### BEGIN HIDDEN TESTS")
+                if hidden_start >= 0:
+                    visible = {line.strip() for line in cell.source[:hidden_start].splitlines()}
+                    hidden = cell.source[hidden_start:].split("### END HIDDEN TESTS")[0]
+                    released_lines = {line.strip() for line in released.source.splitlines()}
+                    for line in hidden.splitlines()[1:]:
+                        if len(line.strip()) > 15 and line.strip() not in visible:  # shared setup is not a leak
+                            assert line.strip() not in released_lines, (lang, meta["grade_id"], line)
 
 
 @pytest.mark.parametrize("assignment", ALL, ids=[a.id for a in ALL])

@@ -492,8 +492,11 @@ def test_ctrl_c_writes_what_finished_says_incomplete_and_the_next_run_resumes(tm
         nbformat.write(slow, subs / f"{name}.ipynb")
     command = [sys.executable, "-m", "autograder", "grade", "a1", str(subs), "--out", str(out), "--jobs", jobs]
 
+    # a terminal's grader takes SIGINT; one started in the background by a shell without job control inherits it
+    # ignored (and Python then installs no KeyboardInterrupt handler), so the test starts it as a terminal would
     grader = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+                              start_new_session=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while not (out / "a_bad2" / "record.json").exists() and time.monotonic() < deadline and grader.poll() is None:
         time.sleep(0.05)
