@@ -318,6 +318,15 @@ def _message_parts(expr: ast.AST) -> Iterator[ast.AST]:
         stack.extend(ast.iter_child_nodes(node))
 
 
+def _docstrings(tree: ast.Module) -> Iterator[ast.Constant]:
+    """The docstrings of the functions and classes a cell defines."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                yield first.value
+
+
 def _visible_end(source: str) -> int:
     """Where the hidden region starts (the student sees the cell up to there)."""
     for match in re.finditer(r"^[ \t]*" + re.escape(BEGIN_HIDDEN) + r"[ \t]*$", source, flags=re.M):
@@ -338,6 +347,9 @@ def translatable_pieces(source: str, identifiers: set[str]) -> list[Piece]:
     for expr in _message_expressions(tree):
         for node in _string_nodes(expr):
             nodes[(node.lineno, node.col_offset)] = node
+    for docstring in _docstrings(tree):  # a helper's docstring in the visible part: the student reads it
+        if _char_offset(source, line_starts, docstring.lineno, docstring.col_offset) < visible_end:
+            nodes[(docstring.lineno, docstring.col_offset)] = docstring
     # a text the code also uses as a value (a dict key, a comparison) stays English: translating one copy
     # would change what the code does, and blanking the strings would not show it
     inside_fstrings = {id(part) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for part in ast.walk(n)}

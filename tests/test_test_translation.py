@@ -82,6 +82,16 @@ def test_the_texts_to_translate_are_the_messages_names_and_visible_comments_not_
     }  # not "exact" (compared), "berkowitz" (an argument), "f(1)" (code), the hidden comment, the markers
 
 
+def test_a_visible_helpers_docstring_is_translated_a_hidden_ones_is_not():
+    """The student reads the visible part, helpers' docstrings included (A2 has seven); the hidden part never."""
+    cell = ('''def at(p):\n    """The value at the point p, as a float."""\n    return float(p)\n'''
+            "### BEGIN HIDDEN TESTS\n"
+            '''def hidden(p):\n    """A helper of the hidden tests only."""\n    return p\n'''
+            "### END HIDDEN TESTS")
+    texts = {(p.kind, p.text) for p in translatable_pieces(cell, {"at", "hidden", "p", "float"})}
+    assert texts == {("strings", "The value at the point p, as a float.")}
+
+
 def test_a_twin_changes_the_texts_in_place_and_nothing_else():
     entry = {"strings": [{"en": "f at {label}", "es": "f en {label}"},
                          {"en": "the answer should be one", "es": "la respuesta debería ser uno"},
