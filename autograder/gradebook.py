@@ -76,11 +76,11 @@ def table(records: list[dict[str, Any]], question_ids: list[str]) -> str:
     width = max([len(student_word)] + [len(n) for n in names])
     score_width = max([9, len(score_word)] + [len(s) for s in scores])
     status_width = max([17, len(status_word)] + [len(r["status"]) for r in rows])
-    columns = [max([len(label)] + [len(row[k]) for row in cells]) + 1 for k, label in enumerate(short)]
+    columns = [max([6, len(label) + 1] + [len(row[k]) + 1 for row in cells]) for k, label in enumerate(short)]
     head = (f"{student_word:<{width}} {score_word:>{score_width}}  {status_word:<{status_width}}"
-            + "".join(f"{label:>{max(6, w)}}" for label, w in zip(short, columns)))
+            + "".join(f"{label:>{w}}" for label, w in zip(short, columns)))
     lines = [head, "-" * len(head)]
     for name, score, r, row in zip(names, scores, rows, cells):
         lines.append(f"{name:<{width}} {score:>{score_width}}  {r['status']:<{status_width}}"
-                     + "".join(f"{c:>{max(6, w)}}" for c, w in zip(row, columns)))
+                     + "".join(f"{c:>{w}}" for c, w in zip(row, columns)))
     return "\n".join(lines)
